@@ -1,0 +1,108 @@
+"""What every reader is: an :class:`EventReader` that streams validated chunks.
+
+A reader opens a file lazily and yields :class:`~lase_e2v.events.streams.EventStream` chunks of
+bounded size, so any recording can be processed in bounded memory. The base class checks each
+chunk (sortedness across chunk borders too, bounds, negative time) with the global event index in
+the message, so every format reports bad data the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import numpy as np
+
+from lase_e2v.errors import EventDataError, EventFormatError
+from lase_e2v.events.streams import EventStream, Frames, concatenate
+
+DEFAULT_CHUNK_EVENTS = 1_000_000
+
+
+class EventReader(ABC):
+    """Base of all readers. Subclasses set ``format_name``/``extensions`` and implement ``_iter_raw``.
+
+    Attributes:
+        path: the file or folder read.
+        sensor_size: ``(height, width)``.
+        num_events: total event count if the format tells it cheaply, else ``None``.
+    """
+
+    format_name: ClassVar[str]
+    extensions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, path: str | Path, sensor_size: tuple[int, int] | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise EventFormatError(f"{self.path}: no such file or folder")
+        self._sensor_size_override = sensor_size
+        self.num_events: int | None = None
+
+    # -- to implement -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def sensor_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the sensor."""
+
+    @abstractmethod
+    def _iter_raw(self, chunk_events: int) -> Iterator[EventStream]:
+        """Yield unvalidated chunks of at most about ``chunk_events`` events, in file order."""
+
+    def read_frames(self) -> Frames | None:
+        """APS frames with timestamps, or ``None`` if the format/file has none."""
+        return None
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """True if the first bytes (or folder layout) look like this format."""
+        return False
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def iter_chunks(self, chunk_events: int = DEFAULT_CHUNK_EVENTS) -> Iterator[EventStream]:
+        """Validated chunks; raises :class:`EventDataError` on the first bad event."""
+        seen = 0
+        last_t: int | None = None
+        for chunk in self._iter_raw(chunk_events):
+            if not len(chunk):
+                continue
+            chunk.validate(str(self.path), index_offset=seen)
+            if last_t is not None and chunk.t[0] < last_t:
+                raise EventDataError(
+                    f"{self.path}: timestamps decrease at event {seen} ({last_t} -> {chunk.t[0]} us)"
+                )
+            last_t = int(chunk.t[-1])
+            seen += len(chunk)
+            yield chunk
+
+    def read(self) -> EventStream:
+        """All events in memory (use :meth:`iter_chunks` for files larger than memory)."""
+        chunks = list(self.iter_chunks())
+        if not chunks:
+            return EventStream.empty(self.sensor_size)
+        return concatenate(chunks)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self.path}', sensor {self.sensor_size})"
+
+
+def check_sensor_size(size: tuple[int, int] | None, source: Path) -> tuple[int, int]:
+    if size is None:
+        raise EventFormatError(f"{source}: sensor size unknown; pass sensor_size=(height, width)")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise EventFormatError(f"{source}: invalid sensor size {h}x{w}")
+    return h, w
+
+
+def infer_sensor_size(x_max: int, y_max: int) -> tuple[int, int]:
+    """Fallback when a file states no resolution: the smallest common sensor that fits, else max+1."""
+    for h, w in ((180, 240), (260, 346), (240, 320), (480, 640), (720, 1280)):
+        if x_max < w and y_max < h:
+            return h, w
+    return int(y_max) + 1, int(x_max) + 1
+
+
+def as_microseconds(seconds: np.ndarray) -> np.ndarray:
+    """Float seconds -> int64 microseconds, rounded to nearest (text files store 1e-9 s digits)."""
+    return np.rint(np.asarray(seconds, dtype=np.float64) * 1e6).astype(np.int64)
