@@ -1,0 +1,67 @@
+"""What every reconstruction pipeline returns, and the streaming contract they share.
+
+A pipeline is a callable: ``pipeline(events, windowing) -> ReconstructionOutput``. For long
+recordings use :meth:`ReconstructionPipeline.iter_frames`, which yields one frame per window and
+holds only the model state, so memory does not grow with the recording.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lase_e2v.errors import EventDataError
+from lase_e2v.events.formats.base import EventReader
+from lase_e2v.events.streams import EventStream
+from lase_e2v.events.windows import Window, Windowing
+
+
+@dataclass
+class ReconstructionOutput:
+    """``frames``: ``(N, H, W)`` float32 in [0, 1]; ``timestamps_us``: ``(N,)`` int64, each frame's window end."""
+
+    frames: np.ndarray
+    timestamps_us: np.ndarray
+
+
+@dataclass
+class ReconstructedFrame:
+    """One frame from :meth:`ReconstructionPipeline.iter_frames`: ``image`` ``(H, W)`` float32 in [0, 1]."""
+
+    window: Window
+    image: np.ndarray
+
+
+class ReconstructionPipeline(ABC):
+    """Base of all reconstructors (classical, recurrent CNNs, LaSe-E2V)."""
+
+    #: short name used by the CLI and in benchmark tables
+    name: str = "base"
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget the recurrent state (call between recordings)."""
+
+    @abstractmethod
+    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+        """Yield one reconstructed frame per window, in order, carrying state across windows."""
+
+    def __call__(
+        self,
+        events: EventStream | EventReader,
+        windowing: Windowing,
+        progress: bool = False,
+    ) -> ReconstructionOutput:
+        """Reconstruct every window of ``events`` (a stream in memory or a chunked reader)."""
+        chunks = events.iter_chunks() if isinstance(events, EventReader) else [events]
+        self.reset()
+        frames, stamps = [], []
+        for item in self.iter_frames(windowing.iter_windows(chunks), progress=progress):
+            frames.append(item.image)
+            stamps.append(item.window.t_end_us)
+        if not frames:
+            raise EventDataError("no windows to reconstruct: the event stream is empty")
+        return ReconstructionOutput(np.stack(frames).astype(np.float32), np.asarray(stamps, dtype=np.int64))
