@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Two cores shared by pytest and BLAS: one intra-op thread avoids oversubscription and is faster here.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LASE_SHARED", REPO_ROOT.parent / "shared"))

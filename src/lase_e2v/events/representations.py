@@ -34,23 +34,32 @@ def _is_torch(a: Array) -> bool:
 
 
 def _scatter_add(flat_index: Array, weights: Array, size: int, like: Array) -> Array:
-    """Sum ``weights`` into a zero vector of ``size`` at ``flat_index`` (repeated indices add up)."""
+    """Sum float32 ``weights`` into a zero float32 vector of ``size`` at ``flat_index`` (repeats add up).
+
+    numpy: ``np.add.at`` (with int32 index and float32 weights it measured about 2x faster than
+    ``np.bincount``, which accumulates in float64); torch: ``index_add_``.
+    """
     if _is_torch(like):
         out = torch.zeros(size, dtype=torch.float32, device=like.device)
-        return out.index_add_(0, flat_index.long(), weights.float())
-    return np.bincount(flat_index, weights=weights, minlength=size).astype(np.float32)
+        return out.index_add_(0, flat_index, weights)
+    out = np.zeros(size, dtype=np.float32)
+    np.add.at(out, flat_index, weights)
+    return out
 
 
 def _as_float(a: Array) -> Array:
     return a.float() if _is_torch(a) else np.asarray(a, dtype=np.float32)
 
 
-def _as_index(a: Array) -> Array:
-    return a.long() if _is_torch(a) else np.asarray(a, dtype=np.intp)
-
-
 def _floor(a: Array) -> Array:
     return torch.floor(a) if _is_torch(a) else np.floor(a)
+
+
+def _as_index(a: Array, size: int) -> Array:
+    """Integer index dtype wide enough for ``size``: int32 where it fits (half the memory traffic)."""
+    if _is_torch(a):
+        return a.int() if size < 2**31 else a.long()
+    return np.asarray(a, dtype=np.int32 if size < 2**31 else np.intp)
 
 
 def to_voxel_grid(
@@ -73,38 +82,44 @@ def to_voxel_grid(
 
     Returns a numpy ``float32`` array for numpy input, a ``float32`` tensor on the input's device
     for torch input. No events gives all zeros.
+
+    How: with ``b = floor(tn)`` and ``f = tn - b``, bin ``b`` gets ``p (1 - f)`` and bin ``b + 1``
+    gets ``p f``. Both scatters use the same index ``b H W + y W + x``: ``total`` sums ``p`` and
+    ``right`` sums ``p f``, so ``voxel[b] = total[b] - right[b] + right[b - 1]`` (the share of the
+    last bin's right neighbour falls outside and is dropped, as in E2VID). Arithmetic is float32
+    and int32, as in E2VID's torch code: time differences are exact in float32 for windows up to
+    2**24 us (16.7 s), and halving the memory traffic made this about 3x faster than float64
+    with two separately indexed scatters (``benchmarks/events.py``).
     """
     if num_bins < 1:
         raise ConfigError(f"num_bins must be >= 1, got {num_bins}")
     height, width = sensor_size
-    size = num_bins * height * width
-    n = len(t)
-    if n == 0:
+    plane = height * width
+    size = num_bins * plane
+    if len(t) == 0:
         zeros = torch.zeros(size, device=t.device) if _is_torch(t) else np.zeros(size, np.float32)
         return zeros.reshape(num_bins, height, width)
 
-    # 1. timestamps -> [0, B-1]; float64 for the subtraction keeps microsecond precision
-    t_first, t_last = t[0], t[-1]
-    span = float(t_last - t_first)
-    scale = (num_bins - 1) / span if span > 0 else 0.0
-    tn = _as_float((t - t_first) * scale) if _is_torch(t) else ((t - t_first) * scale).astype(np.float32)
-    # 2. split each event between its two nearest bins
-    pol = _as_float(p)
-    pol = pol * 2 - 1 if (pol >= 0).all() else pol  # {0,1} -> {-1,+1}; no-op on +-1 input
+    # 1. timestamps -> tn in [0, B-1]; the difference is taken in int64, then float32
+    span = float(t[-1] - t[0])
+    tn = _as_float(t - t[0])  # a new array: the in-place steps below never touch the input
+    tn *= (num_bins - 1) / span if span > 0 else 0.0
+    # 2. left bin and the signed share of the right bin, p (tn - floor(tn))
     left_bin = _floor(tn)
-    frac = tn - left_bin
-    left_bin = _as_index(left_bin)
-    pixel = _as_index(y) * width + _as_index(x)
-    plane = height * width
-    right_weight = pol * frac
-    left_weight = pol - right_weight
-    # the right neighbour of the last bin falls outside: send it to index 0 with zero weight
-    right_bin = left_bin + 1
-    inside = right_bin < num_bins
-    right_index = (right_bin * plane + pixel) * inside
-    right_weight = right_weight * inside
-    voxel = _scatter_add(left_bin * plane + pixel, left_weight, size, like=t)
-    voxel = voxel + _scatter_add(right_index, right_weight, size, like=t)
+    pol = _as_float(p)
+    if bool((p >= 0).all()):  # {0,1} -> {-1,+1}; all-ON +-1 input maps to itself
+        pol = pol * 2 - 1
+    right_weight = tn
+    right_weight -= left_bin
+    right_weight *= pol
+    index = _as_index(y, size) * width
+    index += _as_index(x, size)
+    index += _as_index(left_bin, size) * plane
+    # 3. two scatters over the same index, then shift the right shares one bin up
+    voxel = _scatter_add(index, pol, size, like=t)
+    right = _scatter_add(index, right_weight, size, like=t)
+    voxel -= right
+    voxel[plane:] += right[:-plane]
     voxel = voxel.reshape(num_bins, height, width)
     return normalize_nonzero(voxel) if normalize else voxel
 
@@ -130,10 +145,11 @@ def events_to_voxel_grid(events: EventStream, num_bins: int, normalize: bool = F
 def to_count_image(x: Array, y: Array, p: Array, sensor_size: tuple[int, int]) -> Array:
     """Per-pixel event counts ``(2, H, W)``: channel 0 ON events, channel 1 OFF events."""
     height, width = sensor_size
-    pixel = _as_index(y) * width + _as_index(x)
-    off = _as_index(_as_float(p) <= 0)
+    size = 2 * height * width
+    pixel = _as_index(y, size) * width + _as_index(x, size)
+    off = _as_index(_as_float(p) <= 0, size)
     ones = _as_float(off * 0 + 1)
-    counts = _scatter_add(off * (height * width) + pixel, ones, 2 * height * width, like=x)
+    counts = _scatter_add(off * (height * width) + pixel, ones, size, like=x)
     return counts.reshape(2, height, width)
 
 

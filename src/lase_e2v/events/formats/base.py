@@ -9,8 +9,9 @@ the message, so every format reports bad data the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 
@@ -106,3 +107,19 @@ def infer_sensor_size(x_max: int, y_max: int) -> tuple[int, int]:
 def as_microseconds(seconds: np.ndarray) -> np.ndarray:
     """Float seconds -> int64 microseconds, rounded to nearest (text files store 1e-9 s digits)."""
     return np.rint(np.asarray(seconds, dtype=np.float64) * 1e6).astype(np.int64)
+
+
+def iter_event_chunks(events: EventStream | Iterable[EventStream]) -> Iterator[EventStream]:
+    """What writers take: one :class:`EventStream` or an iterable of chunks (e.g. ``reader.iter_chunks()``).
+
+    Yields at least one chunk (maybe empty), so a writer always learns the sensor size.
+    """
+    if isinstance(events, EventStream):
+        yield events
+        return
+    any_chunk = False
+    for chunk in events:
+        any_chunk = True
+        yield chunk
+    if not any_chunk:
+        raise EventDataError("nothing to write: the event chunk iterator is empty")
