@@ -1,0 +1,163 @@
+"""Training clips from a synthetic dataset (:func:`lase_e2v.simulate.dataset.make_dataset`).
+
+A clip is ``clip_frames`` consecutive ground-truth frames, the frame just before them, the
+events between each pair of frames as E2VID voxel grids, and one of the source photo's captions.
+
+Augmentation (``augment=True``), all drawn from ``np.random.default_rng([seed, index])`` so an
+item is the same every time it is read:
+
+* random crop (centre crop without augmentation), horizontal and vertical flip;
+* time reversal instead of a bare polarity flip. Negating polarities alone would mean
+  ``log I -> -log I``, i.e. ``I -> 1 / I``, which no [0, 1] frame can show (and ``1 - I`` is not
+  it). Playing the clip backwards is exact: the N + 1 frames are reversed (the last target
+  becomes the previous frame, the previous frame the last target), every event changes
+  polarity and time runs backwards,
+  which for E2VID voxel grids is exactly ``voxels' = -voxels[::-1, ::-1]`` (reverse window order
+  and bin order, negate), since each window's timestamps are normalised by its first and last
+  event. Only C+ / C- asymmetry and the refractory period are not time-symmetric; both are
+  randomised per sequence anyway.
+* caption: a random one of the photo's captions (the first without augmentation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lase_e2v.errors import ConfigError, EventFormatError
+from lase_e2v.events.formats.base import as_microseconds
+from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
+from lase_e2v.simulate.dataset import MANIFEST_NAME
+
+
+def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
+    """Frames ``first_frame..last_frame`` (uint8) and events ``[first_event, last_event)`` of an
+    HQF-layout file as written by :func:`lase_e2v.events.formats.hdf5.write_hdf5`."""
+    try:
+        with h5py.File(path, "r") as file:
+            images = np.stack([file["images"][f"image{i:09d}"][()] for i in range(first_frame, last_frame + 1)])
+            events = file["events"]
+            x, y = events["xs"][first_event:last_event], events["ys"][first_event:last_event]
+            t = as_microseconds(events["ts"][first_event:last_event])
+            p = np.where(events["ps"][first_event:last_event], 1, -1).astype(np.int8)
+    except (OSError, KeyError) as error:
+        raise EventFormatError(f"{path}: cannot read clip frames {first_frame}..{last_frame} ({error})") from None
+    return images, x, y, t, p
+
+
+class SyntheticClipDataset(Dataset):
+    """Clips of a synthetic dataset folder (``manifest.json`` + ``seq_*.h5``).
+
+    Args:
+        root: the folder :func:`~lase_e2v.simulate.dataset.make_dataset` wrote.
+        split (`str`, *optional*, defaults to ``"train"``): ``"train"`` or ``"val"``.
+        clip_frames (`int`, *optional*, defaults to 8): N, target frames per clip.
+        num_bins (`int`, *optional*, defaults to 5): B, voxel grid bins per frame interval.
+        crop (`tuple[int, int]`, *optional*): ``(h, w)`` crop; ``None`` keeps the full frame.
+        augment (`bool`, *optional*, defaults to ``True``): random crop, flips, time reversal, caption.
+        seed (`int`, *optional*, defaults to 0): with the item index, fixes every random choice.
+        normalize_voxels (`bool`, *optional*, defaults to ``True``): scale each voxel grid's non-zero
+            entries to zero mean, unit std (E2VID), after cropping.
+
+    Items are dicts: ``frames`` (N, 1, h, w) float32 in [0, 1]; ``voxels`` (N, B, h, w) float32,
+    ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
+    the frame before ``frames[0]``; ``event_mask`` (N, 1, h, w) float32 in {0, 1}, where the voxel
+    grid is non-zero; ``caption`` (str); ``sequence`` (str, file name).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        clip_frames: int = 8,
+        num_bins: int = 5,
+        crop: tuple[int, int] | None = None,
+        augment: bool = True,
+        seed: int = 0,
+        normalize_voxels: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        manifest_path = self.root / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise ConfigError(f"{self.root}: no {MANIFEST_NAME}; expected a folder written by make-dataset")
+        manifest = json.loads(manifest_path.read_text())
+        if clip_frames < 1 or num_bins < 1:
+            raise ConfigError(f"clip_frames and num_bins must be >= 1, got {clip_frames} and {num_bins}")
+        self.sensor_size = (int(manifest["size"][0]), int(manifest["size"][1]))
+        if crop is not None and (crop[0] > self.sensor_size[0] or crop[1] > self.sensor_size[1] or min(crop) < 1):
+            raise ConfigError(f"crop {tuple(crop)} must fit the {self.sensor_size} frames")
+        self.sequences = [s for s in manifest["sequences"] if s["split"] == split]
+        if not self.sequences:
+            raise ConfigError(f"{self.root}: no sequences in split {split!r}")
+        self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
+        self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
+        # clip = (sequence, first target frame); the frame before it must exist
+        self._clips = [
+            (s, start)
+            for s, sequence in enumerate(self.sequences)
+            for start in range(1, len(sequence["frame_t_us"]) - clip_frames + 1)
+        ]
+        if not self._clips:
+            raise ConfigError(f"{self.root}: no sequence of split {split!r} has {clip_frames + 1} frames")
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"clip {index} out of range 0..{len(self) - 1}")
+        rng = np.random.default_rng([self.seed, index])
+        sequence_index, start = self._clips[index]
+        sequence = self.sequences[sequence_index]
+        count = self.clip_frames
+        # 1. frames start-1 .. start+N-1 and the events between them
+        event_indices = np.asarray(sequence["frame_event_indices"][start - 1 : start + count], dtype=np.int64)
+        images, x, y, t, p = _read_clip(
+            self.root / sequence["file"], start - 1, start + count - 1, int(event_indices[0]), int(event_indices[-1])
+        )
+        bounds = event_indices - event_indices[0]
+        voxels = np.stack([
+            to_voxel_grid(x[a:b], y[a:b], t[a:b], p[a:b], self.num_bins, self.sensor_size)
+            for a, b in itertools.pairwise(bounds)
+        ])
+        frames = images.astype(np.float32) / 255.0  # (N + 1, H, W), previous frame first
+        # 2. augmentation: time reversal, crop, flips
+        if self.augment and rng.random() < 0.5:
+            frames, voxels = frames[::-1], -voxels[::-1, ::-1]
+        frames, voxels = self._crop(frames, voxels, rng)
+        if self.augment and rng.random() < 0.5:
+            frames, voxels = frames[..., ::-1], voxels[..., ::-1]
+        if self.augment and rng.random() < 0.5:
+            frames, voxels = frames[..., ::-1, :], voxels[..., ::-1, :]
+        # 3. mask before normalising (normalising can zero a voxel that equals the mean)
+        event_mask = np.stack([to_event_mask(v) for v in voxels])[:, None]
+        if self.normalize_voxels:
+            voxels = np.stack([normalize_nonzero(v) for v in voxels])
+        captions = sequence["captions"]
+        caption = captions[int(rng.integers(len(captions)))] if self.augment else captions[0]
+        as_tensor = lambda a: torch.from_numpy(np.array(a, dtype=np.float32, order="C"))
+        return {
+            "frames": as_tensor(frames[1:, None]),
+            "voxels": as_tensor(voxels),
+            "previous_frame": as_tensor(frames[:1]),
+            "event_mask": as_tensor(event_mask),
+            "caption": caption,
+            "sequence": sequence["file"],
+        }
+
+    def _crop(self, frames: np.ndarray, voxels: np.ndarray, rng: np.random.Generator):
+        if self.crop is None:
+            return frames, voxels
+        (height, width), (crop_h, crop_w) = self.sensor_size, self.crop
+        if self.augment:
+            top, left = int(rng.integers(height - crop_h + 1)), int(rng.integers(width - crop_w + 1))
+        else:
+            top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        window = (..., slice(top, top + crop_h), slice(left, left + crop_w))
+        return frames[window], voxels[window]

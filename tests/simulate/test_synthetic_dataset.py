@@ -1,0 +1,123 @@
+"""make_dataset: files, manifest, split by photo, determinism, atomicity; and the preview PNG."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lase_e2v.simulate.dataset as dataset_module
+from lase_e2v.errors import ConfigError
+from lase_e2v.events.formats.hdf5 import Hdf5Reader
+from lase_e2v.simulate.dataset import frame_times_us, make_dataset, random_simulator_config
+from lase_e2v.simulate.esim import SimulatorConfig
+from lase_e2v.simulate.preview import save_preview
+
+TINY = {"num_sequences": 3, "duration_s": 0.2, "size": (24, 32), "fps": 20.0, "progress": False, "val_fraction": 0.34}
+
+
+@pytest.fixture(scope="module")
+def coco_dir(shared_dir):
+    return shared_dir / "data" / "coco_mini"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, coco_dir):
+    out = tmp_path_factory.mktemp("synthetic") / "tiny"
+    return make_dataset(out, seed=3, coco_dir=coco_dir, **TINY)
+
+
+def test_frame_times():
+    np.testing.assert_array_equal(frame_times_us(0.1, 30.0), [0, 33333, 66667, 100000])
+
+
+def test_manifest_and_files_agree(tiny, coco_dir):
+    manifest = json.loads(tiny.read_text())
+    raw = {r["coco_id"]: r for r in json.loads((coco_dir / "captions.json").read_text())}
+    assert manifest["size"] == [24, 32] and len(manifest["sequences"]) == 3
+    assert [s["split"] for s in manifest["sequences"]] == ["train", "train", "val"]
+    for record in manifest["sequences"]:
+        reader = Hdf5Reader(tiny.parent / record["file"])
+        events, frames = reader.read(), reader.read_frames()
+        assert reader.sensor_size == (24, 32)
+        assert len(events) == record["num_events"] > 0
+        np.testing.assert_array_equal(frames.t_us, [0, 50000, 100000, 150000, 200000])
+        np.testing.assert_array_equal(frames.event_indices, record["frame_event_indices"])
+        np.testing.assert_array_equal(np.searchsorted(events.t, frames.t_us), record["frame_event_indices"])
+        assert frames.images.dtype == np.uint8 and frames.images.shape == (5, 24, 32)
+        assert events.t[0] > 0 and events.t[-1] <= 200000
+        expected = [c.strip() for c in raw[record["source_photo_id"]]["captions"]]
+        assert record["captions"] == expected
+        assert reader.attrs["caption"] == expected[0]
+        assert json.loads(reader.attrs["captions"]) == expected
+        assert SimulatorConfig(**record["simulator"]).threshold_on == record["simulator"]["threshold_on"]
+
+
+def test_split_by_source_photo(tiny):
+    manifest = json.loads(tiny.read_text())
+    train, val = set(manifest["photos"]["train"]), set(manifest["photos"]["val"])
+    assert not train & val
+    for record in manifest["sequences"]:
+        allowed = train if record["split"] == "train" else val
+        assert record["source_photo_id"] in allowed
+        assert set(record["object_photo_ids"]) <= allowed
+
+
+def test_same_seed_same_dataset(tiny, tmp_path, coco_dir):
+    again = make_dataset(tmp_path / "again", seed=3, coco_dir=coco_dir, **TINY)
+    for name in ("seq_00000.h5", "seq_00002.h5"):
+        first, second = Hdf5Reader(tiny.parent / name), Hdf5Reader(again.parent / name)
+        a, b = first.read(), second.read()
+        for field in ("x", "y", "t", "p"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        np.testing.assert_array_equal(first.read_frames().images, second.read_frames().images)
+
+
+def test_failure_leaves_nothing_behind(tmp_path, coco_dir, monkeypatch):
+    calls = []
+    original = dataset_module.simulate_scene
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_module, "simulate_scene", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        make_dataset(tmp_path / "broken", seed=0, coco_dir=coco_dir, **TINY)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments(tmp_path, coco_dir):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    with pytest.raises(ConfigError, match="already exists"):
+        make_dataset(tmp_path / "full", 1, coco_dir=coco_dir)
+    with pytest.raises(ConfigError, match="coco_dir"):
+        make_dataset(tmp_path / "new", 1)
+    with pytest.raises(ConfigError, match="captions.json"):
+        make_dataset(tmp_path / "new", 1, coco_dir=tmp_path)
+    with pytest.raises(ConfigError, match="num_sequences"):
+        make_dataset(tmp_path / "new", 0, coco_dir=coco_dir)
+    assert (tmp_path / "full" / "keep.txt").read_text() == "x"
+
+
+def test_random_simulator_configs_stay_in_their_ranges():
+    rng = np.random.default_rng(0)
+    configs = [random_simulator_config(rng) for _ in range(200)]
+    on = np.array([c.threshold_on for c in configs])
+    assert on.min() >= 0.12 and on.max() <= 0.6
+    assert all(0.8 <= c.threshold_off / c.threshold_on <= 1.25 for c in configs)
+    assert 0.3 < np.mean([c.refractory_us > 0 for c in configs]) < 0.7
+
+
+def test_preview_png(tiny, tmp_path):
+    png = save_preview(tiny.parent / "seq_00000.h5", tmp_path / "preview.png", frame_index=2)
+    with Image.open(png) as image:
+        assert image.size == (900, 400)
+    with pytest.raises(ConfigError, match="frame_index"):
+        save_preview(tiny.parent / "seq_00000.h5", tmp_path / "bad.png", frame_index=0)
+    assert not (tmp_path / "bad.png").exists()

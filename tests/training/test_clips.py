@@ -1,0 +1,130 @@
+"""SyntheticClipDataset: clips equal the stored data, augmentation is exact, split holds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lase_e2v.errors import ConfigError
+from lase_e2v.events.formats.hdf5 import Hdf5Reader
+from lase_e2v.events.representations import events_to_voxel_grid, normalize_nonzero, to_voxel_grid
+from lase_e2v.simulate.dataset import make_dataset
+from lase_e2v.training.clips import SyntheticClipDataset
+
+CLIP = 3
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, shared_dir):
+    out = tmp_path_factory.mktemp("clips") / "data"
+    make_dataset(out, 3, duration_s=0.2, size=(24, 32), fps=20.0, seed=1, progress=False, val_fraction=0.34,
+                 coco_dir=shared_dir / "data" / "coco_mini")
+    return out
+
+
+def test_length_shapes_dtypes_and_values(root):
+    dataset = SyntheticClipDataset(root, "train", clip_frames=CLIP, num_bins=4, crop=(16, 16))
+    assert len(dataset) == 2 * (5 - CLIP)  # two train sequences of 5 frames
+    item = dataset[1]
+    assert item["frames"].shape == (CLIP, 1, 16, 16) and item["frames"].dtype == torch.float32
+    assert item["voxels"].shape == (CLIP, 4, 16, 16) and item["voxels"].dtype == torch.float32
+    assert item["previous_frame"].shape == (1, 16, 16)
+    assert item["event_mask"].shape == (CLIP, 1, 16, 16)
+    assert 0 <= item["frames"].min() and item["frames"].max() <= 1
+    assert set(item["event_mask"].unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(item["event_mask"][:, 0] > 0, (item["voxels"] != 0).any(dim=1))
+    assert torch.isfinite(item["voxels"]).all()
+    captions = json.loads((root / "manifest.json").read_text())["sequences"][0]["captions"]
+    assert item["caption"] in captions
+    with pytest.raises(IndexError):
+        dataset[len(dataset)]
+
+
+def test_clip_equals_the_stored_frames_and_events(root):
+    dataset = SyntheticClipDataset(root, "train", clip_frames=CLIP, num_bins=5, augment=False, normalize_voxels=False)
+    item = dataset[1]  # sequence 0, target frames 2..4
+    reader = Hdf5Reader(root / "seq_00000.h5")
+    events, frames = reader.read(), reader.read_frames()
+    np.testing.assert_array_equal(item["previous_frame"][0].numpy(), frames.images[1] / np.float32(255))
+    np.testing.assert_array_equal(item["frames"][:, 0].numpy(), frames.images[2:5] / np.float32(255))
+    for i in range(CLIP):
+        window = events.time_slice(int(frames.t_us[1 + i]), int(frames.t_us[2 + i]))
+        np.testing.assert_allclose(item["voxels"][i].numpy(), events_to_voxel_grid(window, 5), atol=1e-6)
+    assert item["caption"] == json.loads((root / "manifest.json").read_text())["sequences"][0]["captions"][0]
+
+
+def test_reading_twice_gives_identical_clips(root):
+    first = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), seed=4)
+    second = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), seed=4)
+    for index in range(len(first)):
+        a, b = first[index], second[index]
+        for key in ("frames", "voxels", "previous_frame", "event_mask"):
+            assert torch.equal(a[key], b[key])
+        assert a["caption"] == b["caption"]
+
+
+def test_time_reversal_of_events_is_negated_reversed_voxels():
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 10_000, 200))
+    x, y, p = rng.integers(0, 8, 200), rng.integers(0, 6, 200), rng.choice([-1, 1], 200)
+    forward = to_voxel_grid(x, y, t, p, 5, (6, 8))
+    backward = to_voxel_grid(x[::-1], y[::-1], (t[-1] + t[0] - t)[::-1], -p[::-1], 5, (6, 8))
+    np.testing.assert_allclose(backward, -forward[::-1], atol=1e-5)
+
+
+def test_augmented_clip_is_a_flip_or_reversal_of_the_plain_clip(root):
+    plain = SyntheticClipDataset(root, "train", clip_frames=CLIP, augment=False)
+    augmented = SyntheticClipDataset(root, "train", clip_frames=CLIP, augment=True, seed=2)
+    seen = set()
+    for index in range(len(plain)):
+        base, aug = plain[index], augmented[index]
+        clip = torch.cat([base["previous_frame"][None], base["frames"]])
+        for reverse, hflip, vflip in itertools.product((False, True), repeat=3):
+            frames, voxels = clip, base["voxels"]
+            if reverse:
+                frames, voxels = frames.flip(0), -voxels.flip(0, 1)
+            dims = [d for d, on in ((-1, hflip), (-2, vflip)) if on]
+            if dims:
+                frames, voxels = frames.flip(dims), voxels.flip(dims)
+            same_frames = torch.equal(frames[1:], aug["frames"]) and torch.equal(frames[0], aug["previous_frame"])
+            if same_frames and torch.allclose(voxels, aug["voxels"], atol=1e-5):
+                seen.add((reverse, hflip, vflip))
+                break
+        else:
+            pytest.fail(f"clip {index} is no flip / reversal of the plain clip")
+    assert len(seen) > 1
+
+
+def test_normalized_voxels_have_zero_mean_unit_std_on_events(root):
+    item = SyntheticClipDataset(root, "train", clip_frames=CLIP, augment=False)[0]
+    voxel = item["voxels"][0]
+    values = voxel[voxel != 0]
+    assert values.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert values.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(voxel.numpy(), normalize_nonzero(voxel.numpy()), atol=1e-5)
+
+
+def test_splits_hold_their_own_photos(root):
+    manifest = json.loads((root / "manifest.json").read_text())
+    photo_of = {s["file"]: s["source_photo_id"] for s in manifest["sequences"]}
+    train = SyntheticClipDataset(root, "train", clip_frames=CLIP)
+    val = SyntheticClipDataset(root, "val", clip_frames=CLIP)
+    train_photos = {photo_of[s["file"]] for s in train.sequences}
+    val_photos = {photo_of[s["file"]] for s in val.sequences}
+    assert train_photos and val_photos and not train_photos & val_photos
+    assert {val[i]["sequence"] for i in range(len(val))} == {"seq_00002.h5"}
+
+
+def test_bad_arguments(root, tmp_path):
+    with pytest.raises(ConfigError, match="manifest"):
+        SyntheticClipDataset(tmp_path)
+    with pytest.raises(ConfigError, match="crop"):
+        SyntheticClipDataset(root, crop=(64, 64))
+    with pytest.raises(ConfigError, match="split"):
+        SyntheticClipDataset(root, split="test")
+    with pytest.raises(ConfigError, match="frames"):
+        SyntheticClipDataset(root, clip_frames=5)
