@@ -1,0 +1,145 @@
+"""Frames per second of the peer reconstructors on CPU, per sensor size and thread count.
+
+Each method reconstructs windows of synthetic events (``--events-per-pixel`` per window, 0.3 is about
+slider_depth's density between APS frames) through its full pipeline step: voxel grid, network,
+crop, clip. E2VID uses random weights of the official size (the cost does not depend on the values).
+Peers in the same run: FireNet against E2VID, and the vectorised integrator against a naive
+per-event Python loop of the same filter (its ratio is printed).
+
+    python benchmarks/baselines.py [--frames 10] [--out benchmarks/results/baselines.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.events.streams import EventStream
+from lase_e2v.models.baselines import E2VID
+from lase_e2v.pipelines.baselines import load_reconstructor
+from lase_e2v.pipelines.integrator import IntegratorPipeline
+from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
+
+SENSORS = {"240x180": (180, 240), "346x260": (260, 346)}
+WINDOW_US = 40_000
+
+
+def synthetic_windows(sensor_size: tuple[int, int], count: int, events_per_pixel: float) -> list[EventStream]:
+    rng = np.random.default_rng(0)
+    n = int(events_per_pixel * sensor_size[0] * sensor_size[1])
+    windows = []
+    for k in range(count):
+        t = np.sort(rng.integers(k * WINDOW_US, (k + 1) * WINDOW_US, n))
+        x, y = rng.integers(0, sensor_size[1], n), rng.integers(0, sensor_size[0], n)
+        windows.append(EventStream(x, y, t, rng.choice([-1, 1], n), sensor_size))
+    return windows
+
+
+class NaiveIntegrator:
+    """The same high-pass filter, one Python iteration per event (the obvious implementation)."""
+
+    def __init__(self, contrast: float = 0.1, alpha: float = 2 * math.pi) -> None:
+        self.contrast, self.alpha = contrast, alpha
+        self.state: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+
+    def reconstruct(self, events: EventStream, t_end_us: int) -> np.ndarray:
+        if self.state is None:
+            self.state = np.zeros(events.sensor_size)
+            self.last = np.full(events.sensor_size, int(events.t[0]))
+        for x, y, t, p in zip(events.x.tolist(), events.y.tolist(), events.t.tolist(), events.p.tolist()):
+            self.state[y, x] = (
+                self.state[y, x] * math.exp(-self.alpha * (t - self.last[y, x]) * 1e-6) + p * self.contrast
+            )
+            self.last[y, x] = t
+        return self.state * np.exp(-self.alpha * (t_end_us - self.last) * 1e-6)
+
+
+def methods() -> dict[str, object]:
+    torch.manual_seed(0)
+    return {
+        "firenet": load_reconstructor("firenet"),
+        "e2vid": RecurrentReconstructionPipeline(E2VID().eval(), name="e2vid"),
+        "integrate": IntegratorPipeline(),
+        "integrate_naive": NaiveIntegrator(),
+    }
+
+
+def frames_per_second(method, windows: list[EventStream], warmup: int) -> float:
+    if hasattr(method, "reset"):
+        method.reset()
+    if isinstance(method, RecurrentReconstructionPipeline):
+        step = method.reconstruct
+    else:  # the integrators take the window end time too
+
+        def step(window: EventStream) -> np.ndarray:
+            return method.reconstruct(window, int(window.t[-1]) + 1)
+
+    for window in windows[:warmup]:
+        step(window)
+    start = time.perf_counter()
+    for window in windows[warmup:]:
+        step(window)
+    return (len(windows) - warmup) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=10, help="timed windows per method and setting")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--events-per-pixel", type=float, default=0.3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines.json")
+    args = parser.parse_args()
+
+    results = []
+    print(f"{'method':<16}{'sensor':>9}{'threads':>9}{'fps':>10}")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for sensor_name, sensor_size in SENSORS.items():
+            windows = synthetic_windows(sensor_size, args.warmup + args.frames, args.events_per_pixel)
+            for name, method in methods().items():
+                # the naive loop is slow: time it on 2 windows (1 warm-up) so the run stays short
+                used = windows[:3] if name == "integrate_naive" else windows
+                fps = frames_per_second(method, used, 1 if name == "integrate_naive" else args.warmup)
+                results.append({"method": name, "sensor": sensor_name, "threads": threads, "fps": fps})
+                print(f"{name:<16}{sensor_name:>9}{threads:>9}{fps:>10.1f}")
+    by_key = {(r["method"], r["sensor"], r["threads"]): r["fps"] for r in results}
+    ratios = {}
+    for threads in args.threads:
+        for sensor_name in SENSORS:
+            key = f"{sensor_name}/{threads}t"
+            ratios[key] = {
+                "firenet_over_e2vid": by_key["firenet", sensor_name, threads]
+                / by_key["e2vid", sensor_name, threads],
+                "integrate_over_naive": by_key["integrate", sensor_name, threads]
+                / by_key["integrate_naive", sensor_name, threads],
+            }
+            print(
+                f"{key}: FireNet/E2VID {ratios[key]['firenet_over_e2vid']:.1f}x, "
+                f"integrator vectorised/naive {ratios[key]['integrate_over_naive']:.0f}x"
+            )
+    report = {
+        "events_per_pixel": args.events_per_pixel,
+        "torch": torch.__version__,
+        "device": "cpu",
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew the numbers
+        "results": results,
+        "ratios": ratios,
+    }
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
