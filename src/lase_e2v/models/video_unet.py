@@ -1,0 +1,400 @@
+"""Video U-Net with event-guided spatio-temporal attention (ESA), the denoiser of LaSe-E2V.
+
+Input (Sec. 3.2 of the paper): the channel concat ``[noisy z_1..z_N, z_0, z_e]`` per frame, where
+``z_0`` is the previous frame's latent (broadcast to every frame) and ``z_e`` the event features.
+Every level of the U-Net runs, per layer (diffusers' ``CrossAttnDownBlock3D`` order):
+
+1. ``ResnetBlock2D`` with the timestep embedding;
+2. :class:`SpatialTransformer`: self-attention over the frame's pixels -> cross-attention to the same
+   frame's event features (ESA) -> cross-attention to the text tokens -> feed-forward;
+3. :class:`TemporalTransformer`: self-attention over the clip's frames at each pixel -> temporal
+   cross-attention to that pixel's event features over the frames (ESA) -> feed-forward.
+
+Event features reach lower levels by average pooling to the level's size. Where the paper is
+silent we chose: 2D sine-cosine position embeddings on both sides of the spatial event
+cross-attention (so a pixel can find *its* events among the frame's tokens), 1D sine-cosine frame
+embeddings in the temporal blocks (AnimateDiff's motion modules), SD-style skip connections.
+
+Ablation switches in the config: ``use_esa=False`` drops both event cross-attentions (events then
+enter by channel concat only), ``use_text=False`` drops the text cross-attention,
+``use_previous_frame=False`` drops ``z_0`` from the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention import FeedForward
+from diffusers.models.attention_processor import Attention
+from diffusers.models.embeddings import (
+    TimestepEmbedding,
+    Timesteps,
+    get_1d_sincos_pos_embed_from_grid,
+    get_2d_sincos_pos_embed,
+)
+from diffusers.models.resnet import Downsample2D, ResnetBlock2D, Upsample2D
+from torch import nn
+
+from lase_e2v.errors import ConfigError
+from lase_e2v.models.modeling import LaseModelMixin
+
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+#: named sizes: ``tiny`` (~2 M parameters) trains on a CPU; ``base`` is meant for GPUs
+UNET_PRESETS: dict[str, dict] = {
+    "tiny": {
+        "block_out_channels": (32, 64),
+        "layers_per_block": 1,
+        "attention_heads": 2,
+        "norm_num_groups": 8,
+    },
+    "base": {
+        "block_out_channels": (128, 256, 512),
+        "layers_per_block": 2,
+        "attention_heads": 8,
+        "norm_num_groups": 32,
+    },
+}
+
+
+def _position_2d(channels: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """``(1, h*w, channels)`` 2D sine-cosine embedding (row-major, like flattened feature maps)."""
+    grid = get_2d_sincos_pos_embed(channels, (height, width), base_size=max(height, width), output_type="pt")
+    return grid.to(like.device, like.dtype)[None]
+
+
+def _position_1d(channels: int, length: int, like: torch.Tensor) -> torch.Tensor:
+    """``(1, length, channels)`` 1D sine-cosine embedding of frame indices."""
+    frames = torch.arange(length, dtype=torch.float64)
+    return get_1d_sincos_pos_embed_from_grid(channels, frames, output_type="pt").to(like.device, like.dtype)[
+        None
+    ]
+
+
+@dataclass
+class Conditioning:
+    """Everything a block attends to, prepared once per forward pass.
+
+    ``events``: ``(B*N, C_e, h, w)`` at the latent size (pooled per level on demand);
+    ``text``: ``(B*N, L, D)`` or ``None``; ``text_bias``: ``(B*N, 1, L)`` additive mask (0 / -10000).
+    """
+
+    num_frames: int
+    events: torch.Tensor
+    text: torch.Tensor | None = None
+    text_bias: torch.Tensor | None = None
+    _pooled: dict = field(default_factory=dict)
+
+    def events_at(self, height: int, width: int) -> torch.Tensor:
+        if (height, width) not in self._pooled:
+            self._pooled[height, width] = F.adaptive_avg_pool2d(self.events, (height, width))
+        return self._pooled[height, width]
+
+
+class ResidualAttention(nn.Module):
+    """``tokens + Attention(LayerNorm(tokens) [+ query_position], context [+ context_position])``."""
+
+    def __init__(self, channels: int, heads: int, context_channels: int | None = None) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.attention = Attention(
+            channels,
+            cross_attention_dim=context_channels,
+            heads=heads,
+            dim_head=channels // heads,
+            bias=False,
+        )
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        context: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        query_position: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        query = self.norm(tokens)
+        if query_position is not None:
+            query = query + query_position
+        return tokens + self.attention(query, encoder_hidden_states=context, attention_mask=mask)
+
+
+class ResidualFeedForward(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.feed_forward = FeedForward(channels, activation_fn="geglu")
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens + self.feed_forward(self.norm(tokens))
+
+
+class SpatialTransformer(nn.Module):
+    """Per frame, on ``(B*N, C, h, w)``: self-attn -> event cross-attn (ESA) -> text cross-attn -> FF."""
+
+    def __init__(
+        self, channels: int, heads: int, groups: int, event_channels: int | None, text_dim: int | None
+    ):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.proj_in = nn.Linear(channels, channels)
+        self.self_attention = ResidualAttention(channels, heads)
+        self.event_attention = ResidualAttention(channels, heads, event_channels) if event_channels else None
+        self.text_attention = ResidualAttention(channels, heads, text_dim) if text_dim else None
+        self.feed_forward = ResidualFeedForward(channels)
+        self.proj_out = nn.Linear(channels, channels)
+
+    def forward(self, hidden: torch.Tensor, condition: Conditioning) -> torch.Tensor:
+        # 1. Input: (B*N, C, h, w) -> tokens (B*N, h*w, C)
+        frames, channels, height, width = hidden.shape
+        tokens = self.proj_in(self.norm(hidden).flatten(2).transpose(1, 2))
+        # 2. Blocks
+        tokens = self.self_attention(tokens)
+        if self.event_attention is not None:
+            events = condition.events_at(height, width).flatten(2).transpose(1, 2)
+            events = events + _position_2d(events.shape[-1], height, width, events)
+            tokens = self.event_attention(
+                tokens, events, query_position=_position_2d(channels, height, width, tokens)
+            )
+        if self.text_attention is not None:
+            tokens = self.text_attention(tokens, condition.text, mask=condition.text_bias)
+        tokens = self.feed_forward(tokens)
+        # 3. Output: back to (B*N, C, h, w), residual
+        return hidden + self.proj_out(tokens).transpose(1, 2).reshape(frames, channels, height, width)
+
+
+class TemporalTransformer(nn.Module):
+    """Per pixel, over the clip's frames: temporal self-attn -> temporal event cross-attn (ESA) -> FF."""
+
+    def __init__(self, channels: int, heads: int, groups: int, event_channels: int | None):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.proj_in = nn.Linear(channels, channels)
+        self.self_attention = ResidualAttention(channels, heads)
+        self.event_attention = ResidualAttention(channels, heads, event_channels) if event_channels else None
+        self.feed_forward = ResidualFeedForward(channels)
+        self.proj_out = nn.Linear(channels, channels)
+
+    @staticmethod
+    def _per_pixel(maps: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """``(B*N, C, h, w)`` -> ``(B*h*w, N, C)``."""
+        frames, channels, height, width = maps.shape
+        batch = frames // num_frames
+        return maps.reshape(batch, num_frames, channels, height * width).permute(0, 3, 1, 2).flatten(0, 1)
+
+    def forward(self, hidden: torch.Tensor, condition: Conditioning) -> torch.Tensor:
+        # 1. Input: (B*N, C, h, w) -> tokens (B*h*w, N, C) with frame positions
+        frames, channels, height, width = hidden.shape
+        num_frames = condition.num_frames
+        tokens = self.proj_in(self._per_pixel(self.norm(hidden), num_frames))
+        tokens = tokens + _position_1d(channels, num_frames, tokens)
+        # 2. Blocks
+        tokens = self.self_attention(tokens)
+        if self.event_attention is not None:
+            events = self._per_pixel(condition.events_at(height, width), num_frames)
+            events = events + _position_1d(events.shape[-1], num_frames, events)
+            tokens = self.event_attention(tokens, events)
+        tokens = self.feed_forward(tokens)
+        # 3. Output: (B*h*w, N, C) -> (B*N, C, h, w), residual
+        batch = frames // num_frames
+        tokens = self.proj_out(tokens).reshape(batch, height * width, num_frames, channels)
+        return hidden + tokens.permute(0, 2, 3, 1).reshape(frames, channels, height, width)
+
+
+class VideoLayer(nn.Module):
+    """One U-Net layer: ResnetBlock2D (+ timestep) -> spatial transformer -> temporal transformer."""
+
+    def __init__(self, channels_in: int, channels_out: int, temb_channels: int, config) -> None:
+        super().__init__()
+        heads, groups = config.attention_heads, config.norm_num_groups
+        event_channels = config.event_channels if config.use_esa else None
+        text_dim = config.text_dim if config.use_text else None
+        self.resnet = ResnetBlock2D(
+            in_channels=channels_in, out_channels=channels_out, temb_channels=temb_channels, groups=groups
+        )
+        self.spatial = SpatialTransformer(channels_out, heads, groups, event_channels, text_dim)
+        self.temporal = TemporalTransformer(channels_out, heads, groups, event_channels)
+
+    def forward(self, hidden: torch.Tensor, temb: torch.Tensor, condition: Conditioning) -> torch.Tensor:
+        hidden = self.resnet(hidden, temb)
+        hidden = self.spatial(hidden, condition)
+        return self.temporal(hidden, condition)
+
+
+class VideoUNet(LaseModelMixin, ConfigMixin):
+    """The LaSe-E2V denoiser: predicts epsilon or v for every frame of a clip of latents.
+
+    Args:
+        latent_channels (`int`, defaults to 32): C, channels of the autoencoder's latents.
+        event_channels (`int`, defaults to 16): C_e, channels of the event encoder's features.
+        text_dim (`int`, defaults to 384): D, width of the text encoder's token states.
+        block_out_channels (`tuple[int, ...]`): width per level (a stride-2 step between levels).
+        layers_per_block (`int`): :class:`VideoLayer` s per level on the way down (+1 on the way up).
+        attention_heads (`int`): heads of every attention.
+        norm_num_groups (`int`): GroupNorm groups.
+        use_esa, use_text, use_previous_frame (`bool`): ablation switches (see the module docstring).
+        prediction_type (`str`): ``"epsilon"`` or ``"v_prediction"`` (diffusers' scheduler names).
+    """
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_channels: int = 32,
+        event_channels: int = 16,
+        text_dim: int = 384,
+        block_out_channels: tuple[int, ...] = (32, 64),
+        layers_per_block: int = 1,
+        attention_heads: int = 2,
+        norm_num_groups: int = 8,
+        use_esa: bool = True,
+        use_text: bool = True,
+        use_previous_frame: bool = True,
+        prediction_type: str = "epsilon",
+    ) -> None:
+        super().__init__()
+        if prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(f"prediction_type '{prediction_type}' unknown; choose from {PREDICTION_TYPES}")
+        config = self.config
+        in_channels = latent_channels * (2 if use_previous_frame else 1) + event_channels
+        first = block_out_channels[0]
+        temb_channels = first * 4
+        # 1. Input and timestep embedding
+        self.conv_in = nn.Conv2d(in_channels, first, 3, padding=1)
+        self.time_proj = Timesteps(first, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(first, temb_channels)
+        # 2. Down path; skip_channels tracks what the up path will concatenate
+        skip_channels = [first]
+        self.down_layers = nn.ModuleList()
+        self.downsamplers = nn.ModuleList()
+        channels = first
+        for level, width in enumerate(block_out_channels):
+            layers = nn.ModuleList()
+            for _ in range(layers_per_block):
+                layers.append(VideoLayer(channels, width, temb_channels, config))
+                channels = width
+                skip_channels.append(width)
+            self.down_layers.append(layers)
+            if level < len(block_out_channels) - 1:
+                self.downsamplers.append(Downsample2D(width, use_conv=True, padding=1, name="op"))
+                skip_channels.append(width)
+        # 3. Middle
+        self.mid_layer = VideoLayer(channels, channels, temb_channels, config)
+        self.mid_resnet = ResnetBlock2D(
+            in_channels=channels, out_channels=channels, temb_channels=temb_channels, groups=norm_num_groups
+        )
+        # 4. Up path
+        self.up_layers = nn.ModuleList()
+        self.upsamplers = nn.ModuleList()
+        for level, width in reversed(list(enumerate(block_out_channels))):
+            layers = nn.ModuleList()
+            for _ in range(layers_per_block + 1):
+                layers.append(VideoLayer(channels + skip_channels.pop(), width, temb_channels, config))
+                channels = width
+            self.up_layers.append(layers)
+            if level > 0:
+                self.upsamplers.append(Upsample2D(width, use_conv=True))
+        # 5. Output
+        self.conv_out = nn.Sequential(
+            nn.GroupNorm(norm_num_groups, first), nn.SiLU(), nn.Conv2d(first, latent_channels, 3, padding=1)
+        )
+        self.gradient_checkpointing = False
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> VideoUNet:
+        """Random-initialised U-Net of a named size (``tiny``, ``base``), with config overrides."""
+        if name not in UNET_PRESETS:
+            raise ConfigError(f"U-Net preset '{name}' unknown; choose from {sorted(UNET_PRESETS)}")
+        return cls(**{**UNET_PRESETS[name], **overrides})
+
+    def _check_inputs(self, noisy_latents, event_features, previous_latent, text_states, text_mask) -> None:
+        config = self.config
+        if noisy_latents.ndim != 5 or noisy_latents.shape[2] != config.latent_channels:
+            raise ConfigError(
+                f"noisy_latents must be (B, N, {config.latent_channels}, h, w), got {tuple(noisy_latents.shape)}"
+            )
+        expected = (*noisy_latents.shape[:2], config.event_channels, *noisy_latents.shape[3:])
+        if tuple(event_features.shape) != expected:
+            raise ConfigError(f"event_features must be {expected}, got {tuple(event_features.shape)}")
+        if previous_latent is not None and not config.use_previous_frame:
+            raise ConfigError("previous_latent given to a U-Net built with use_previous_frame=False")
+        if (text_states is not None) != config.use_text:
+            raise ConfigError(
+                f"text_states {'missing' if config.use_text else 'given'} but use_text={config.use_text}"
+            )
+        if text_states is not None and text_mask is not None and text_mask.shape != text_states.shape[:2]:
+            raise ConfigError(
+                f"text_mask must be {tuple(text_states.shape[:2])}, got {tuple(text_mask.shape)}"
+            )
+
+    def _run(self, layer: nn.Module, *args) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(layer, *args)
+        return layer(*args)
+
+    def forward(
+        self,
+        noisy_latents: torch.Tensor,
+        timesteps: torch.Tensor | int,
+        event_features: torch.Tensor,
+        previous_latent: torch.Tensor | None = None,
+        text_states: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict the noise (or v) of every frame.
+
+        Args:
+            noisy_latents (`torch.Tensor`): ``(B, N, C, h, w)``, the noised latents z_1..z_N.
+            timesteps (`torch.Tensor` or `int`): ``(B,)`` or a scalar, diffusion steps in [0, 1000).
+            event_features (`torch.Tensor`): ``(B, N, C_e, h, w)`` from :class:`EventEncoder`.
+            previous_latent (`torch.Tensor`, *optional*): ``(B, C, h, w)`` latent z_0 of the frame before
+                the clip; ``None`` means zeros. Must be ``None`` when ``use_previous_frame=False``.
+            text_states (`torch.Tensor`, *optional*): ``(B, L, D)``; required iff ``use_text``.
+            text_mask (`torch.Tensor`, *optional*): ``(B, L)`` bool, True on real tokens (all if ``None``).
+
+        Returns:
+            `torch.Tensor`: ``(B, N, C, h, w)``, same dtype as the model.
+        """
+        self._check_inputs(noisy_latents, event_features, previous_latent, text_states, text_mask)
+        batch, num_frames = noisy_latents.shape[:2]
+        dtype = self.dtype
+        # 1. Input: [z_1..z_N, z_0, z_e] per frame, flattened to (B*N, C_in, h, w)
+        inputs = [noisy_latents.to(dtype)]
+        if self.config.use_previous_frame:
+            if previous_latent is None:
+                previous_latent = torch.zeros_like(noisy_latents[:, 0])
+            inputs.append(previous_latent.to(dtype)[:, None].expand_as(noisy_latents))
+        inputs.append(event_features.to(dtype))
+        hidden = self.conv_in(torch.cat(inputs, dim=2).flatten(0, 1))
+        # 2. Timestep embedding per frame
+        timesteps = torch.as_tensor(timesteps, device=hidden.device).reshape(-1).expand(batch)
+        temb = self.time_embedding(self.time_proj(timesteps).to(dtype)).repeat_interleave(num_frames, dim=0)
+        condition = Conditioning(num_frames, event_features.to(dtype).flatten(0, 1))
+        if text_states is not None:
+            condition.text = text_states.to(dtype).repeat_interleave(num_frames, dim=0)
+            if text_mask is not None:
+                bias = (~text_mask.bool()).to(dtype) * -10000.0
+                condition.text_bias = bias[:, None].repeat_interleave(num_frames, dim=0)
+        # 3. Down path
+        skips = [hidden]
+        for level, layers in enumerate(self.down_layers):
+            for layer in layers:
+                hidden = self._run(layer, hidden, temb, condition)
+                skips.append(hidden)
+            if level < len(self.downsamplers):
+                hidden = self.downsamplers[level](hidden)
+                skips.append(hidden)
+        # 4. Middle
+        hidden = self._run(self.mid_layer, hidden, temb, condition)
+        hidden = self.mid_resnet(hidden, temb)
+        # 5. Up path
+        for level, layers in enumerate(self.up_layers):
+            for layer in layers:
+                hidden = self._run(layer, torch.cat([hidden, skips.pop()], dim=1), temb, condition)
+            if level < len(self.upsamplers):
+                hidden = self.upsamplers[level](hidden, output_size=skips[-1].shape[-2:])
+        # 6. Output
+        return self.conv_out(hidden).unflatten(0, (batch, num_frames))

@@ -1,0 +1,636 @@
+"""LaSe-E2V: language-guided, semantic-aware event-to-video reconstruction by latent video diffusion.
+
+After Chen et al., "LaSe-E2V: Towards Language-guided Semantic-Aware Event-to-Video Reconstruction",
+NeurIPS 2024 (no official code). A clip of N windows is reconstructed at once by denoising N
+latents with :class:`~lase_e2v.models.video_unet.VideoUNet`, conditioned on the windows' event
+features, the previous frame's latent ``z_0`` and a caption; long recordings are reconstructed
+clip after clip, the last frame of one clip conditioning the next (:meth:`LaSeE2VPipeline.iter_frames`,
+bounded memory).
+
+Event-based noise initialisation (EI, SDEdit-style). With strength ``s`` in (0, 1) and ``K``
+sampler steps, sampling skips the first ``K - round(s*K)`` steps (at least one step is run) and
+starts at the first remaining timestep ``t`` from
+
+    z_T' = sqrt(alpha_bar_t) * E(estimate) + sqrt(1 - alpha_bar_t) * eps,   eps ~ N(0, I)
+
+(the scheduler's ``add_noise``), where ``E(estimate)`` is the latent of an event-based estimate of
+each frame. ``s = 1`` starts from pure noise (EI off). Estimate sources: ``"previous"`` (default;
+every frame of a clip starts from the previous reconstructed frame) or any per-window reconstructor,
+e.g. the integrator or FireNet (a :class:`ReconstructionPipeline`, fed the same windows in lockstep)
+or a callable ``window -> (H, W) image in [0, 1]``.
+
+Choices where the paper is silent:
+
+* First clip (no previous frame): ``z_0 = E(estimate of its first frame)``; with the ``"previous"``
+  source that estimate is a mid-grey (0.5) frame.
+* Between clips ``z_0`` is the last frame's *denoised latent* (not decoded and re-encoded), which
+  saves one encoder pass per clip.
+* Classifier-free guidance on text only: ``eps = eps_uncond + w * (eps_text - eps_uncond)`` with the
+  empty prompt as unconditional branch; ``w = 1`` (the default) runs the conditional pass alone.
+* Noise schedule (training and sampling): Stable Diffusion's scaled-linear betas (0.00085..0.012,
+  1000 steps) with ``"trailing"`` timestep spacing, so few-step sampling starts at t = 999.
+* Voxel grids: 5 bins by default (the encoder's ``num_bins``), E2VID convention, non-zero voxels
+  normalised to zero mean / unit std per window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import diffusers
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.utils.torch_utils import randn_tensor
+from tqdm import tqdm
+
+from lase_e2v import __version__
+from lase_e2v.atomic import atomic_path
+from lase_e2v.errors import CheckpointError, ConfigError
+from lase_e2v.events.representations import events_to_voxel_grid
+from lase_e2v.events.windows import Window
+from lase_e2v.models.autoencoder import ImageAutoencoder, TinyAutoencoder, load_autoencoder
+from lase_e2v.models.event_encoder import EventEncoder
+from lase_e2v.models.text_encoder import TextEmbeddings, TextEncoder, load_text_encoder
+from lase_e2v.models.video_unet import VideoUNet
+from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
+
+SAMPLERS = ("ddim", "dpm++")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PIPELINE_FILE = "pipeline.json"
+
+#: an EI estimate source: "previous", a reconstructor run on the same windows, or window -> image
+EstimateSource = str | ReconstructionPipeline | Callable[[Window], np.ndarray]
+
+
+def default_scheduler(prediction_type: str = "epsilon") -> DDIMScheduler:
+    """The noise schedule training and sampling share (see the module docstring)."""
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        timestep_spacing="trailing",
+        prediction_type=prediction_type,
+    )
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How :meth:`LaSeE2VPipeline.iter_frames` samples (saved with the pipeline, except callables).
+
+    Args:
+        prompt: caption of the scene; edit it to steer the result. ``""`` = no caption.
+        num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
+        guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
+        ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
+        estimate: EI estimate source (see the module docstring).
+        sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
+        clip_length: N, windows reconstructed together per clip.
+        seed: seed of the noise generator (reset per recording), ``None`` for a random one.
+        dtype: ``"float32"``, or ``"float16"`` / ``"bfloat16"`` for autocast (for GPUs).
+    """
+
+    prompt: str = ""
+    num_inference_steps: int = 20
+    guidance_scale: float = 1.0
+    ei_strength: float = 0.8
+    estimate: EstimateSource = "previous"
+    sampler: str = "ddim"
+    clip_length: int = 4
+    seed: int | None = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.num_inference_steps < 1:
+            raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.guidance_scale < 1:
+            raise ConfigError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+        if not 0 < self.ei_strength <= 1:
+            raise ConfigError(f"ei_strength must be in (0, 1], got {self.ei_strength}")
+        if isinstance(self.estimate, str) and self.estimate != "previous":
+            raise ConfigError(
+                f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
+            )
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
+        if self.clip_length < 1:
+            raise ConfigError(f"clip_length must be >= 1, got {self.clip_length}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype '{self.dtype}' unknown; choose from {sorted(DTYPES)}")
+
+    def to_json_dict(self) -> dict:
+        """Everything but a non-string estimate source (objects are not saved)."""
+        values = asdict(self)
+        if not isinstance(self.estimate, str):
+            values.pop("estimate")
+        return values
+
+
+@dataclass
+class ClipOutput:
+    """``frames``: ``(B, N, 1, H, W)`` in [0, 1]; ``latents``: ``(B, N, C, h, w)`` denoised latents."""
+
+    frames: torch.Tensor
+    latents: torch.Tensor
+
+
+class _EstimateFeeder:
+    """Runs an estimate source window by window, in step with the clips being reconstructed."""
+
+    def __init__(self, source: EstimateSource) -> None:
+        self.source = source
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending: deque[Window] = deque()
+        self._frames: Iterator[ReconstructedFrame] | None = None
+        if isinstance(self.source, ReconstructionPipeline):
+            self.source.reset()
+
+    def _drain(self) -> Iterator[Window]:
+        while self._pending:
+            yield self._pending.popleft()
+
+    def __call__(self, window: Window) -> np.ndarray | None:
+        """The estimate ``(H, W)`` in [0, 1] for ``window``, or ``None`` for the ``"previous"`` source."""
+        if isinstance(self.source, str):
+            return None
+        if not isinstance(self.source, ReconstructionPipeline):
+            return np.asarray(self.source(window), dtype=np.float32)
+        self._pending.append(window)
+        if self._frames is None:
+            self._frames = self.source.iter_frames(self._drain())
+        try:
+            return next(self._frames).image
+        except StopIteration:
+            raise ConfigError(
+                f"estimate source {type(self.source).__name__} must yield one frame per window, without look-ahead"
+            ) from None
+
+
+class LaSeE2VPipeline(ReconstructionPipeline):
+    """Latent video diffusion from events (+ optional caption) to frames.
+
+    Args:
+        autoencoder: frozen :class:`~lase_e2v.models.autoencoder.ImageAutoencoder` (TAEF2 by default).
+        text_encoder: frozen :class:`~lase_e2v.models.text_encoder.TextEncoder`, or ``None`` for a U-Net
+            built with ``use_text=False``.
+        event_encoder: :class:`~lase_e2v.models.event_encoder.EventEncoder` (trained with the U-Net).
+        unet: :class:`~lase_e2v.models.video_unet.VideoUNet`.
+        scheduler: a diffusers scheduler whose config is the noise schedule (:func:`default_scheduler`);
+            samplers are built from its config.
+        options: :class:`SamplingOptions` used by :meth:`iter_frames` / ``__call__``.
+
+    Use it on a recording like every reconstructor: ``pipeline(reader, windowing, prompt="...")``.
+    """
+
+    name = "lase-e2v"
+
+    def __init__(
+        self,
+        autoencoder: ImageAutoencoder,
+        text_encoder: TextEncoder | None,
+        event_encoder: EventEncoder,
+        unet: VideoUNet,
+        scheduler: SchedulerMixin | None = None,
+        options: SamplingOptions | None = None,
+    ) -> None:
+        self.autoencoder = autoencoder
+        self.text_encoder = text_encoder
+        self.event_encoder = event_encoder
+        self.unet = unet
+        self.scheduler = (
+            scheduler if scheduler is not None else default_scheduler(unet.config.prediction_type)
+        )
+        self.options = options or SamplingOptions()
+        self._check_components()
+        self._samplers: dict[str, SchedulerMixin] = {}
+        self.reset()
+
+    def _check_components(self) -> None:
+        unet_config = self.unet.config
+        if self.autoencoder.latent_channels != unet_config.latent_channels:
+            raise CheckpointError(
+                f"autoencoder has {self.autoencoder.latent_channels} latent channels, the U-Net expects "
+                f"{unet_config.latent_channels}"
+            )
+        if self.event_encoder.config.out_channels != unet_config.event_channels:
+            raise CheckpointError(
+                f"event encoder gives {self.event_encoder.config.out_channels} channels, the U-Net expects "
+                f"{unet_config.event_channels}"
+            )
+        if unet_config.use_text:
+            if self.text_encoder is None:
+                raise CheckpointError("the U-Net uses text (use_text=True) but no text encoder was given")
+            if self.text_encoder.hidden_size != unet_config.text_dim:
+                raise CheckpointError(
+                    f"text encoder width {self.text_encoder.hidden_size} != the U-Net's text_dim {unet_config.text_dim}"
+                )
+        if self.scheduler.config.prediction_type != unet_config.prediction_type:
+            raise CheckpointError(
+                f"scheduler predicts {self.scheduler.config.prediction_type}, the U-Net {unet_config.prediction_type}"
+            )
+
+    # -- construction, devices, saving -------------------------------------------------------------
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str = "tiny",
+        autoencoder: ImageAutoencoder | str = "tae",
+        text_encoder: TextEncoder | str | None = "minilm",
+        num_bins: int = 5,
+        unet_options: dict | None = None,
+        event_encoder_options: dict | None = None,
+        options: SamplingOptions | None = None,
+    ) -> LaSeE2VPipeline:
+        """A randomly initialised pipeline of a named size (``tiny``, ``base``) around frozen encoders.
+
+        Widths that must agree (latent channels, event channels, text width) are taken from the
+        given components; ``unet_options`` / ``event_encoder_options`` override preset values
+        (e.g. ``{"use_esa": False}``). ``text_encoder=None`` builds a text-free U-Net.
+        """
+        if isinstance(autoencoder, str):
+            autoencoder = load_autoencoder(autoencoder)
+        if isinstance(text_encoder, str):
+            text_encoder = load_text_encoder(text_encoder)
+        event_encoder = EventEncoder.from_preset(preset, num_bins=num_bins, **(event_encoder_options or {}))
+        unet_values = {
+            "latent_channels": autoencoder.latent_channels,
+            "event_channels": event_encoder.config.out_channels,
+            "use_text": text_encoder is not None,
+        }
+        if text_encoder is not None:
+            unet_values["text_dim"] = text_encoder.hidden_size
+        unet = VideoUNet.from_preset(preset, **{**unet_values, **(unet_options or {})})
+        return cls(autoencoder, text_encoder, event_encoder, unet, options=options)
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module | None]:
+        return {
+            "autoencoder": self.autoencoder,
+            "text_encoder": self.text_encoder,
+            "event_encoder": self.event_encoder,
+            "unet": self.unet,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    def to(self, device: torch.device | str) -> LaSeE2VPipeline:
+        for module in self.components.values():
+            if module is not None:
+                module.to(device)
+        self.reset()
+        return self
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``pipeline.json`` + ``unet/``, ``event_encoder/``, ``scheduler/`` (config.json + safetensors).
+
+        The frozen encoders are *referenced* when they came from a name or folder (their ``source``:
+        ``"tae"``, ``"minilm"`` or an absolute path, recorded in ``pipeline.json``); otherwise their
+        weights are saved too, in ``autoencoder/`` / ``text_encoder/``.
+        """
+        with atomic_path(directory) as folder:
+            folder.mkdir()
+            self.unet.save_pretrained(folder / "unet")
+            self.event_encoder.save_pretrained(folder / "event_encoder")
+            self.scheduler.save_pretrained(folder / "scheduler")
+            index = {
+                "_class_name": type(self).__name__,
+                "_lase_version": __version__,
+                "autoencoder": self._save_frozen(self.autoencoder, folder / "autoencoder"),
+                "text_encoder": self._save_frozen(self.text_encoder, folder / "text_encoder"),
+                "options": self.options.to_json_dict(),
+            }
+            (folder / PIPELINE_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+    @staticmethod
+    def _save_frozen(module, folder: Path) -> dict | None:
+        if module is None:
+            return None
+        if module.source is not None:
+            return {"source": module.source}
+        if isinstance(module, TextEncoder):
+            module.model.save_pretrained(folder)
+            module.tokenizer.save_pretrained(folder)
+        elif isinstance(module, TinyAutoencoder):
+            module.save_pretrained(folder)
+        else:  # StableDiffusionAutoencoder
+            module.vae.save_pretrained(folder)
+        return {"subfolder": folder.name}
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **option_overrides) -> LaSeE2VPipeline:
+        """Load a folder written by :meth:`save_pretrained` (local files only), on the CPU.
+
+        ``option_overrides`` replace saved :class:`SamplingOptions` fields (e.g. ``prompt=``).
+        """
+        folder = Path(directory)
+        try:
+            index = json.loads((folder / PIPELINE_FILE).read_text())
+        except (OSError, ValueError) as error:
+            raise CheckpointError(
+                f"{folder}: not a saved LaSe-E2V pipeline ({PIPELINE_FILE} unreadable)"
+            ) from error
+        if index.get("_class_name") != cls.__name__:
+            raise CheckpointError(f"{folder}: holds a {index.get('_class_name')!r}, expected {cls.__name__}")
+        scheduler_config = DDIMScheduler.load_config(folder / "scheduler")
+        scheduler_class = getattr(diffusers, scheduler_config["_class_name"], DDIMScheduler)
+        return cls(
+            autoencoder=cls._load_frozen(index["autoencoder"], folder, load_autoencoder),
+            text_encoder=cls._load_frozen(index["text_encoder"], folder, load_text_encoder),
+            event_encoder=EventEncoder.from_pretrained(folder / "event_encoder"),
+            unet=VideoUNet.from_pretrained(folder / "unet"),
+            scheduler=scheduler_class.from_config(scheduler_config),
+            options=SamplingOptions(**{**index.get("options", {}), **option_overrides}),
+        )
+
+    @staticmethod
+    def _load_frozen(reference: dict | None, folder: Path, loader: Callable):
+        if reference is None:
+            return None
+        if "source" in reference:
+            return loader(reference["source"])
+        module = loader(folder / reference["subfolder"])
+        module.source = None  # saved weights: save them again rather than point into this folder
+        return module
+
+    # -- the steps of one clip --------------------------------------------------------------------
+    def check_inputs(self, voxels: torch.Tensor, previous_frame, estimate, guidance_scale: float) -> None:
+        bins = self.event_encoder.config.num_bins
+        if voxels.ndim != 5 or voxels.shape[2] != bins:
+            raise ConfigError(f"voxels must be (B, N, {bins}, H, W), got {tuple(voxels.shape)}")
+        batch, frames, _, height, width = voxels.shape
+        if previous_frame is not None and tuple(previous_frame.shape) != (batch, 1, height, width):
+            raise ConfigError(
+                f"previous_frame must be {(batch, 1, height, width)}, got {tuple(previous_frame.shape)}"
+            )
+        if estimate is not None and tuple(estimate.shape) != (batch, frames, 1, height, width):
+            raise ConfigError(
+                f"estimate must be {(batch, frames, 1, height, width)}, got {tuple(estimate.shape)}"
+            )
+        if guidance_scale != 1 and not self.unet.config.use_text:
+            raise ConfigError("guidance_scale != 1 needs a U-Net that uses text (use_text=True)")
+
+    def encode_prompt(self, prompts: list[str], guidance: bool) -> TextEmbeddings | None:
+        """Token states for ``prompts``; with ``guidance`` the empty-prompt batch comes first."""
+        if not self.unet.config.use_text:
+            return None
+        return self.text_encoder(([""] * len(prompts) if guidance else []) + prompts).to(self.device)
+
+    def encode_events(self, voxels: torch.Tensor) -> torch.Tensor:
+        """``(B, N, bins, H, W)`` -> event features ``(B, N, C_e, h, w)``."""
+        return self.event_encoder(voxels.to(self.device))
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, N, 1, H, W)`` in [0, 1] -> latents ``(B, N, C, h, w)``."""
+        latents = self.autoencoder.encode(frames.flatten(0, 1).to(self.device))
+        return latents.float().unflatten(0, frames.shape[:2])
+
+    def decode_latents(self, latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``(B, N, C, h, w)`` -> frames ``(B, N, 1, H, W)`` in [0, 1]."""
+        frames = self.autoencoder.decode(latents.flatten(0, 1), size=size)
+        return frames.float().clamp(0, 1).unflatten(0, latents.shape[:2])
+
+    def sampler(self, name: str) -> SchedulerMixin:
+        """A DDIM or DPM-Solver++ sampler on the pipeline's noise schedule (cached per name)."""
+        if name not in self._samplers:
+            if name == "ddim":
+                self._samplers[name] = DDIMScheduler.from_config(self.scheduler.config)
+            else:
+                self._samplers[name] = DPMSolverMultistepScheduler.from_config(
+                    self.scheduler.config, algorithm_type="dpmsolver++", solver_order=2
+                )
+        return self._samplers[name]
+
+    def prepare_timesteps(
+        self, sampler: SchedulerMixin, num_inference_steps: int, ei_strength: float
+    ) -> torch.Tensor:
+        """The sampler's timesteps, without the first ``K - round(s*K)`` when EI is on."""
+        sampler.set_timesteps(num_inference_steps, device=self.device)
+        if ei_strength >= 1:
+            return sampler.timesteps
+        kept = min(max(round(num_inference_steps * ei_strength), 1), num_inference_steps)
+        start = (num_inference_steps - kept) * sampler.order
+        if hasattr(sampler, "set_begin_index"):
+            sampler.set_begin_index(start)
+        return sampler.timesteps[start:]
+
+    def prepare_latents(
+        self,
+        sampler: SchedulerMixin,
+        first_timestep: torch.Tensor,
+        estimate_latents: torch.Tensor,
+        ei_strength: float,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """EI: ``sqrt(alpha_bar_t) E(estimate) + sqrt(1 - alpha_bar_t) eps``; pure noise when ``s = 1``."""
+        noise = randn_tensor(
+            estimate_latents.shape, generator=generator, device=self.device, dtype=torch.float32
+        )
+        if ei_strength >= 1:
+            return noise * sampler.init_noise_sigma
+        timesteps = first_timestep.reshape(1).expand(estimate_latents.shape[0])
+        return sampler.add_noise(estimate_latents, noise, timesteps)
+
+    def predict(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        event_features: torch.Tensor,
+        previous_latent: torch.Tensor,
+        text: TextEmbeddings | None,
+        guidance_scale: float,
+    ) -> torch.Tensor:
+        """The U-Net's prediction with classifier-free guidance on the text (one batched pass)."""
+        guided = guidance_scale != 1
+        repeat = 2 if guided else 1
+        prediction = self.unet(
+            latents.repeat(repeat, 1, 1, 1, 1),
+            timestep,
+            event_features.repeat(repeat, 1, 1, 1, 1),
+            previous_latent.repeat(repeat, 1, 1, 1) if self.unet.config.use_previous_frame else None,
+            text.states if text is not None else None,
+            text.mask if text is not None else None,
+        ).float()
+        if not guided:
+            return prediction
+        unconditional, conditional = prediction.chunk(2)
+        return unconditional + guidance_scale * (conditional - unconditional)
+
+    @torch.no_grad()
+    def generate_clip(
+        self,
+        voxels: torch.Tensor,
+        previous_frame: torch.Tensor | None = None,
+        estimate: torch.Tensor | None = None,
+        previous_latent: torch.Tensor | None = None,
+        prompt: str | list[str] | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        ei_strength: float | None = None,
+        sampler: str | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> ClipOutput:
+        """Reconstruct one clip of N frames (the method, step by step).
+
+        Args:
+            voxels (`torch.Tensor`): ``(B, N, bins, H, W)`` normalised voxel grids, one per frame.
+            previous_frame (`torch.Tensor`, *optional*): ``(B, 1, H, W)`` in [0, 1], the frame before the clip.
+            estimate (`torch.Tensor`, *optional*): ``(B, N, 1, H, W)`` event-based estimates for EI;
+                ``None`` uses the previous frame for every frame (mid-grey if there is none).
+            previous_latent (`torch.Tensor`, *optional*): ``(B, C, h, w)``, used instead of encoding
+                ``previous_frame`` (how clips are chained).
+            prompt, num_inference_steps, guidance_scale, ei_strength, sampler: override :attr:`options`.
+            generator (`torch.Generator`, *optional*): noise source, for reproducible results.
+        """
+        overrides = {
+            "prompt": prompt if isinstance(prompt, str) else None,
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "ei_strength": ei_strength,
+            "sampler": sampler,
+        }
+        options = replace(
+            self.options, **{key: value for key, value in overrides.items() if value is not None}
+        )
+        batch, frames, _, height, width = voxels.shape
+        prompts = prompt if isinstance(prompt, list) else [options.prompt] * batch
+        if len(prompts) != batch:
+            raise ConfigError(f"{len(prompts)} prompts for a batch of {batch} clips")
+        with self._autocast(options.dtype):
+            # 1. Check inputs
+            self.check_inputs(voxels, previous_frame, estimate, options.guidance_scale)
+            # 2. Encode the text (empty prompt first for guidance)
+            text = self.encode_prompt(prompts, guidance=options.guidance_scale != 1)
+            # 3. Encode the events
+            event_features = self.encode_events(voxels)
+            # 4. Previous latent z_0 and EI estimate latents
+            if estimate is not None:
+                estimate_latents = self.encode_frames(estimate)
+            if previous_latent is None:
+                if previous_frame is None:
+                    previous_frame = (
+                        estimate[:, 0] if estimate is not None else torch.full((batch, 1, height, width), 0.5)
+                    )
+                previous_latent = self.encode_frames(previous_frame[:, None])[:, 0]
+            if estimate is None:
+                estimate_latents = previous_latent[:, None].expand(-1, frames, -1, -1, -1)
+            # 5. Timesteps and initial latents (EI)
+            scheduler = self.sampler(options.sampler)
+            timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
+            latents = self.prepare_latents(
+                scheduler, timesteps[0], estimate_latents, options.ei_strength, generator
+            )
+            # 6. Denoising loop
+            for timestep in tqdm(timesteps, desc="denoising", leave=False, disable=not progress):
+                model_input = scheduler.scale_model_input(latents, timestep)
+                prediction = self.predict(
+                    model_input, timestep, event_features, previous_latent, text, options.guidance_scale
+                )
+                latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
+            # 7. Decode
+            frames_out = self.decode_latents(latents, (height, width))
+        return ClipOutput(frames_out, latents)
+
+    def _autocast(self, dtype: str):
+        if dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[dtype])
+
+    # -- streaming over a recording ---------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the previous frame, restart the noise generator and the estimate source."""
+        self._previous_latent: torch.Tensor | None = None
+        seed = self.options.seed
+        self._generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
+        self._estimates = _EstimateFeeder(self.options.estimate)
+
+    def voxelize(self, windows: list[Window]) -> torch.Tensor:
+        """Windows -> ``(1, N, bins, H, W)`` normalised voxel grids."""
+        bins = self.event_encoder.config.num_bins
+        grids = [events_to_voxel_grid(window.events, bins, normalize=True) for window in windows]
+        return torch.from_numpy(np.stack(grids))[None]
+
+    def _reconstruct_clip(self, windows: list[Window], estimates: list[np.ndarray | None]) -> torch.Tensor:
+        voxels = self.voxelize(windows)
+        estimate = None
+        if estimates[0] is not None:
+            estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
+        clip = self.generate_clip(
+            voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator
+        )
+        self._previous_latent = clip.latents[:, -1]
+        return clip.frames[0, :, 0].cpu()
+
+    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+        """Clips of ``options.clip_length`` windows, each conditioned on the previous clip's last frame.
+
+        Holds one clip's windows and voxels plus one latent, so memory does not grow with the
+        recording; a shorter last clip reconstructs the remaining windows.
+        """
+        clip_windows: list[Window] = []
+        clip_estimates: list[np.ndarray | None] = []
+        for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
+            clip_windows.append(window)
+            clip_estimates.append(self._estimates(window))
+            if len(clip_windows) == self.options.clip_length:
+                frames = self._reconstruct_clip(clip_windows, clip_estimates)
+                yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
+                clip_windows, clip_estimates = [], []
+        if clip_windows:
+            frames = self._reconstruct_clip(clip_windows, clip_estimates)
+            yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
+
+    def __call__(self, events, windowing, progress: bool = False, **options):
+        """Reconstruct a recording; keyword ``options`` (e.g. ``prompt=``) override :attr:`options` for this call."""
+        saved = self.options
+        self.options = replace(saved, **options)
+        try:
+            return super().__call__(events, windowing, progress)
+        finally:
+            self.options = saved
+
+
+#: the bundled tiny checkpoint (event encoder + U-Net; TAEF2 and MiniLM referenced by name), see its README
+LASE_TINY_DIR = Path(__file__).resolve().parents[1] / "assets" / "lase_tiny"
+#: optional file next to ``pipeline.json``: recommended sampling options, where ``estimate`` may name a peer
+SAMPLING_FILE = "sampling.json"
+
+
+def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu", **options) -> LaSeE2VPipeline:
+    """The bundled tiny LaSe-E2V (``checkpoint=None``) or a saved pipeline folder, on ``device``.
+
+    Sampling options, later ones winning: the folder's ``pipeline.json``, its ``sampling.json`` if
+    present (the bundled checkpoint's: EI from FireNet+ at strength 0.3, see its README), then
+    ``options`` (``prompt``, ``num_inference_steps``, ``guidance_scale``, ``ei_strength``, ``seed``...).
+    ``estimate`` may name a peer reconstructor (``"integrate"``, ``"firenet_plus"``... see
+    :func:`lase_e2v.pipelines.baselines.load_reconstructor`), run on the same windows as the EI estimate.
+    """
+    folder = Path(checkpoint) if checkpoint is not None else LASE_TINY_DIR
+    if not (folder / PIPELINE_FILE).is_file():
+        raise CheckpointError(f"{folder}: not a saved LaSe-E2V pipeline (no {PIPELINE_FILE})")
+    recommended = {}
+    if (folder / SAMPLING_FILE).is_file():
+        try:
+            recommended = json.loads((folder / SAMPLING_FILE).read_text())
+        except ValueError as error:
+            raise CheckpointError(f"{folder / SAMPLING_FILE}: not valid JSON ({error})") from error
+    options = {**recommended, **options}
+    estimate = options.get("estimate")
+    if isinstance(estimate, str) and estimate != "previous":
+        from lase_e2v.pipelines.baselines import load_reconstructor
+
+        options["estimate"] = load_reconstructor(estimate, device=device)
+    return LaSeE2VPipeline.from_pretrained(folder, **options).to(device)

@@ -1,0 +1,325 @@
+"""LaSe-E2V pipeline: one clip step by step, EI, guidance, streaming, save/load, bounded memory."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from lase_e2v.errors import CheckpointError, ConfigError
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.streams import EventStream
+from lase_e2v.events.windows import TimeWindows, Window
+from lase_e2v.models.autoencoder import TinyAutoencoder, load_autoencoder
+from lase_e2v.models.text_encoder import load_text_encoder
+from lase_e2v.pipelines.integrator import IntegratorPipeline
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
+
+HEIGHT, WIDTH, FRAMES = 48, 64, 3
+FAST = {"num_inference_steps": 2, "clip_length": FRAMES}
+
+
+@pytest.fixture(scope="module")
+def tae():
+    return load_autoencoder("tae")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_text_encoder("minilm")
+
+
+def make_pipeline(tae, minilm, **unet_options) -> LaSeE2VPipeline:
+    torch.manual_seed(0)
+    text_encoder = minilm if unet_options.get("use_text", True) else None
+    pipeline = LaSeE2VPipeline.from_preset("tiny", tae, text_encoder, unet_options=unet_options)
+    pipeline.options = SamplingOptions(**FAST)
+    pipeline.reset()
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline(tae, minilm) -> LaSeE2VPipeline:
+    return make_pipeline(tae, minilm)
+
+
+def voxels(seed: int = 0) -> torch.Tensor:
+    return torch.randn(1, FRAMES, 5, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(seed))
+
+
+def generate(pipeline, seed=0, **kwargs) -> torch.Tensor:
+    return pipeline.generate_clip(voxels(), generator=torch.Generator().manual_seed(seed), **kwargs).frames
+
+
+def random_windows(count: int, events_per_window: int = 200, seed: int = 0) -> list[Window]:
+    rng = np.random.default_rng(seed)
+    windows = []
+    for i in range(count):
+        t = np.sort(rng.integers(i * 10_000, (i + 1) * 10_000, events_per_window))
+        events = EventStream(
+            rng.integers(0, WIDTH, events_per_window),
+            rng.integers(0, HEIGHT, events_per_window),
+            t,
+            rng.choice([-1, 1], events_per_window),
+            (HEIGHT, WIDTH),
+        )
+        windows.append(Window(i, i * 10_000, (i + 1) * 10_000, events))
+    return windows
+
+
+def test_clip_shapes_and_range(pipeline):
+    out = pipeline.generate_clip(voxels(), prompt="a shelf")
+    assert out.frames.shape == (1, FRAMES, 1, HEIGHT, WIDTH)
+    assert out.latents.shape == (1, FRAMES, 32, 6, 8)
+    assert out.frames.min() >= 0 and out.frames.max() <= 1 and out.frames.std() > 0
+
+
+def test_same_seed_same_frames(pipeline):
+    assert torch.equal(generate(pipeline, seed=3), generate(pipeline, seed=3))
+    assert not torch.equal(
+        generate(pipeline, seed=3, ei_strength=1.0), generate(pipeline, seed=4, ei_strength=1.0)
+    )
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++"])
+def test_ei_runs_the_last_fraction_of_the_schedule(pipeline, sampler):
+    calls = []
+    hook = pipeline.unet.register_forward_hook(lambda module, args, output: calls.append(int(args[1])))
+    try:
+        generate(pipeline, num_inference_steps=8, ei_strength=0.5, sampler=sampler)
+        partial = list(calls)
+        calls.clear()
+        generate(pipeline, num_inference_steps=8, ei_strength=1.0, sampler=sampler)
+    finally:
+        hook.remove()
+    assert len(calls) == 8 and partial == calls[4:]  # trailing spacing: 999, 874, ... 124
+    assert calls[0] == 999
+
+
+def test_ei_latent_formula(pipeline):
+    sampler = pipeline.sampler("ddim")
+    timesteps = pipeline.prepare_timesteps(sampler, 10, 0.3)
+    estimate = torch.randn(2, 1, 32, 6, 8)
+    latents = pipeline.prepare_latents(sampler, timesteps[0], estimate, 0.3, torch.Generator().manual_seed(0))
+    noise = torch.randn(estimate.shape, generator=torch.Generator().manual_seed(0))
+    alpha_bar = sampler.alphas_cumprod[int(timesteps[0])]
+    assert int(timesteps[0]) == 299 and len(timesteps) == 3
+    assert torch.allclose(latents, alpha_bar.sqrt() * estimate + (1 - alpha_bar).sqrt() * noise, atol=1e-6)
+
+
+def test_guidance_scale_one_is_the_conditional_pass(pipeline):
+    latents = torch.randn(1, FRAMES, 32, 6, 8)
+    events = torch.randn(1, FRAMES, 16, 6, 8)
+    previous = torch.randn(1, 32, 6, 8)
+    timestep = torch.tensor(500)
+    with torch.no_grad():
+        conditional_text = pipeline.encode_prompt(["a mug"], guidance=False)
+        both = pipeline.encode_prompt(["a mug"], guidance=True)
+        conditional = pipeline.unet(
+            latents, timestep, events, previous, conditional_text.states, conditional_text.mask
+        )
+        unconditional_text = pipeline.encode_prompt([""], guidance=False)
+        unconditional = pipeline.unet(
+            latents, timestep, events, previous, unconditional_text.states, unconditional_text.mask
+        )
+        assert torch.equal(
+            pipeline.predict(latents, timestep, events, previous, conditional_text, 1.0), conditional
+        )
+        guided = pipeline.predict(latents, timestep, events, previous, both, 3.0)
+    assert torch.allclose(guided, unconditional + 3.0 * (conditional - unconditional), atol=1e-4)
+
+
+def test_prompt_edits_the_result(pipeline):
+    assert not torch.allclose(
+        generate(pipeline, prompt="a dark room"), generate(pipeline, prompt="a bright beach")
+    )
+
+
+@pytest.mark.parametrize("switch", ["use_esa", "use_text"])
+def test_esa_and_text_switches_change_the_output(tae, minilm, pipeline, switch):
+    ablated = make_pipeline(tae, minilm, **{switch: False})
+    ablated.unet.load_state_dict(pipeline.unet.state_dict(), strict=False)
+    ablated.event_encoder.load_state_dict(pipeline.event_encoder.state_dict())
+    assert not torch.allclose(generate(ablated), generate(pipeline), atol=1e-3)
+
+
+def test_text_free_pipeline_refuses_guidance(tae, minilm):
+    ablated = make_pipeline(tae, minilm, use_text=False)
+    assert generate(ablated).shape == (1, FRAMES, 1, HEIGHT, WIDTH)
+    with pytest.raises(ConfigError, match="guidance_scale"):
+        generate(ablated, guidance_scale=2.0)
+
+
+def test_bad_inputs_raise(pipeline):
+    with pytest.raises(ConfigError, match=r"voxels must be \(B, N, 5, H, W\)"):
+        pipeline.generate_clip(torch.randn(1, 2, 4, 16, 16))
+    with pytest.raises(ConfigError, match="previous_frame must be"):
+        pipeline.generate_clip(voxels(), previous_frame=torch.rand(1, 1, 8, 8))
+    for bad in ({"ei_strength": 0.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"}):
+        with pytest.raises(ConfigError):
+            SamplingOptions(**bad)
+
+
+def test_bfloat16_autocast_stays_close_to_float32(pipeline):
+    full = generate(pipeline)
+    pipeline.options = SamplingOptions(**FAST, dtype="bfloat16")
+    try:
+        half = generate(pipeline)
+    finally:
+        pipeline.options = SamplingOptions(**FAST)
+    assert half.dtype == torch.float32 and 0 <= half.min() <= half.max() <= 1
+    assert 0 < (half - full).abs().mean() < 0.03
+
+
+def test_save_load_round_trip_is_exact(pipeline, tmp_path):
+    pipeline.save_pretrained(tmp_path / "lase")
+    index = json.loads((tmp_path / "lase" / "pipeline.json").read_text())
+    assert index["autoencoder"] == {"source": "tae"} and index["text_encoder"] == {"source": "minilm"}
+    assert index["options"]["num_inference_steps"] == 2
+    loaded = LaSeE2VPipeline.from_pretrained(tmp_path / "lase")
+    assert torch.equal(generate(loaded, prompt="a mug"), generate(pipeline, prompt="a mug"))
+    assert LaSeE2VPipeline.from_pretrained(tmp_path / "lase", prompt="x").options.prompt == "x"
+
+
+def test_unreferenced_encoders_are_saved(minilm, tmp_path):
+    torch.manual_seed(0)
+    pipeline = LaSeE2VPipeline.from_preset("tiny", TinyAutoencoder(latent_channels=4, width=8), None)
+    pipeline.autoencoder.requires_grad_(False)
+    pipeline.save_pretrained(tmp_path / "lase")
+    loaded = LaSeE2VPipeline.from_pretrained(tmp_path / "lase")
+    assert json.loads((tmp_path / "lase" / "pipeline.json").read_text())["autoencoder"] == {
+        "subfolder": "autoencoder"
+    }
+    assert loaded.text_encoder is None and loaded.autoencoder.source is None
+    clip = torch.randn(1, 2, 5, 16, 16)
+    frames = [
+        model.generate_clip(clip, num_inference_steps=1, generator=torch.Generator().manual_seed(0)).frames
+        for model in (loaded, pipeline)
+    ]
+    assert torch.equal(*frames)
+
+
+def test_loading_other_folders_raises(tmp_path):
+    with pytest.raises(CheckpointError, match="pipeline.json"):
+        LaSeE2VPipeline.from_pretrained(tmp_path)
+
+
+def test_streaming_groups_windows_into_clips_and_chains_them(pipeline, monkeypatch):
+    seen = []
+    original = pipeline.generate_clip
+
+    def spy(voxels, **kwargs):
+        out = original(voxels, **kwargs)
+        seen.append((voxels.shape[1], kwargs["previous_latent"], out.latents[:, -1]))
+        return out
+
+    monkeypatch.setattr(pipeline, "generate_clip", spy)
+    windows = random_windows(5)
+    output = pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), clip_length=2)
+    assert output.frames.shape == (5, HEIGHT, WIDTH)
+    assert output.timestamps_us.tolist() == [10_000, 20_000, 30_000, 40_000, 50_000]
+    assert [n for n, _, _ in seen] == [2, 2, 1]
+    assert seen[0][1] is None  # first clip: from the EI estimate (grey for "previous")
+    assert torch.equal(seen[1][1], seen[0][2]) and torch.equal(seen[2][1], seen[1][2])
+    assert pipeline.options.clip_length == FRAMES  # per-call options are restored
+    again = pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), clip_length=2)
+    assert np.array_equal(again.frames, output.frames)  # reset() restarts the seeded noise
+
+
+def _stream(windows: list[Window]) -> EventStream:
+    parts = [w.events for w in windows]
+    return EventStream(*(np.concatenate([getattr(p, f) for p in parts]) for f in "xytp"), (HEIGHT, WIDTH))
+
+
+def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
+    integrator = IntegratorPipeline()
+    expected = [f.image for f in integrator.iter_frames(random_windows(4))]
+    seen = []
+
+    class Recording(IntegratorPipeline):
+        def iter_frames(self, windows, progress=False):
+            for frame in super().iter_frames(windows, progress):
+                seen.append(frame.image)
+                yield frame
+
+    pipeline.options = SamplingOptions(**FAST, estimate=Recording())
+    try:
+        pipeline.reset()
+        frames = list(pipeline.iter_frames(random_windows(4)))
+    finally:
+        pipeline.options = SamplingOptions(**FAST)
+        pipeline.reset()
+    assert len(frames) == 4 and len(seen) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(seen, expected))
+
+
+def test_estimate_with_look_ahead_is_refused(pipeline):
+    class Buffering(ReconstructionPipeline):
+        def reset(self):
+            pass
+
+        def iter_frames(self, windows, progress=False):
+            for window in list(itertools.islice(windows, 2)):  # reads ahead before yielding
+                yield ReconstructedFrame(window, np.zeros((HEIGHT, WIDTH), np.float32))
+
+    pipeline.options = SamplingOptions(**FAST, estimate=Buffering())
+    try:
+        pipeline.reset()
+        with pytest.raises(ConfigError, match="one frame per window"):
+            list(pipeline.iter_frames(random_windows(2)))
+    finally:
+        pipeline.options = SamplingOptions(**FAST)
+        pipeline.reset()
+
+
+def test_callable_estimate_is_used_for_ei(pipeline):
+    calls = []
+    pipeline.options = SamplingOptions(
+        **FAST, estimate=lambda w: calls.append(w.index) or np.full((HEIGHT, WIDTH), 0.2)
+    )
+    try:
+        pipeline.reset()
+        frames = [f.image for f in pipeline.iter_frames(random_windows(3))]
+    finally:
+        pipeline.options = SamplingOptions(**FAST)
+        pipeline.reset()
+    assert calls == [0, 1, 2] and len(frames) == 3
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(issubclass(type(obj), torch.Tensor) for obj in gc.get_objects())  # type(): no proxy warnings
+
+
+def test_memory_stays_flat_over_slider_depth(slider_depth_dir):
+    """A random tiny model over 0.3 s of slider_depth (30 windows of 10 ms at 240x180, 1 step).
+
+    Between the 10th and the 30th frame neither Python-side memory (numpy frames, voxels) nor the
+    number of live tensors may grow; the full-length run is in benchmarks/lase.py.
+    """
+    torch.manual_seed(0)
+    autoencoder = TinyAutoencoder(latent_channels=4, width=8).requires_grad_(False)
+    pipeline = LaSeE2VPipeline.from_preset(
+        "tiny", autoencoder, None, options=SamplingOptions(num_inference_steps=1, clip_length=3)
+    )
+    reader = open_events(slider_depth_dir)
+    windows = itertools.islice(TimeWindows(10_000).iter_windows(reader.iter_chunks(chunk_events=50_000)), 30)
+    tracemalloc.start()
+    try:
+        marks = {}
+        for count, frame in enumerate(pipeline.iter_frames(windows), start=1):
+            assert frame.image.shape == (180, 240) and 0 <= frame.image.min() <= frame.image.max() <= 1
+            if count in (10, 30):
+                marks[count] = (_live_tensors(), tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    assert len(marks) == 2
+    assert marks[30][0] <= marks[10][0]
+    # keeping the 20 frames in between would add 20 * 240 * 180 * 4 bytes = 3.5 MB
+    assert marks[30][1] - marks[10][1] < 200_000
