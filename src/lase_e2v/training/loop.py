@@ -1,0 +1,295 @@
+"""Train LaSe-E2V: one loop, nanoGPT-style, on accelerate (CPU, one GPU, or ``accelerate launch``).
+
+What is trained: the event encoder and the video U-Net. The image autoencoder (TAEF2) and the text
+encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-batches):
+
+1. encode the clip's frames and its previous frame to latents (frozen autoencoder);
+2. drop the caption (-> ``""``, the CFG unconditional prompt) with probability ``text_dropout`` and
+   the previous frame (-> zero latent, the U-Net's "no previous frame") with ``previous_frame_dropout``;
+3. noise the latents at random timesteps, predict epsilon or v, diffusion loss = MSE to the target;
+4. event-aware mask loss (:mod:`.losses`) on frames decoded from the predicted clean latents, for
+   clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight``;
+5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
+
+Every ``checkpoint_every`` steps an atomic ``checkpoint-<step>/`` is written (:mod:`.checkpoint`);
+``train(config, resume=True)`` continues from the newest one *exactly* (same weights as an
+uninterrupted run), because the data order is a function of the step (:class:`.state.ClipSampler`)
+and the RNG states are restored. At the end the (EMA) model is exported to ``run_dir/pipeline``,
+loadable with :meth:`LaSeE2VPipeline.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import gather_object, set_seed
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.errors import ConfigError
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
+from lase_e2v.training.config import TrainingConfig, load_config
+from lase_e2v.training.log import CsvLog, plot_losses
+from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
+from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
+from lase_e2v.training.validation import validate_slider_depth, validate_synthetic
+
+LOG_COLUMNS = ["step", "loss", "diffusion_loss", "mask_loss", "lr", "elapsed_s"]
+VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips"]
+
+
+class Denoiser(nn.Module):
+    """The trainable part as one module (what DDP wraps): voxels -> event features -> U-Net prediction."""
+
+    def __init__(self, event_encoder: nn.Module, unet: nn.Module) -> None:
+        super().__init__()
+        self.event_encoder = event_encoder
+        self.unet = unet
+
+    def forward(self, noisy_latents, timesteps, voxels, previous_latent, text_states, text_mask) -> torch.Tensor:
+        event_features = self.event_encoder(voxels)
+        return self.unet(noisy_latents, timesteps, event_features, previous_latent, text_states, text_mask)
+
+
+def build_pipeline(config: TrainingConfig) -> LaSeE2VPipeline:
+    """A randomly initialised pipeline of ``model_preset`` with the config's ablation switches."""
+    unet_options = {"use_esa": config.use_esa, "use_previous_frame": config.use_previous_frame,
+                    "prediction_type": config.prediction_type, **config.model_overrides}
+    options = SamplingOptions(num_inference_steps=config.val_inference_steps, guidance_scale=config.val_guidance_scale,
+                              ei_strength=config.ei_strength, clip_length=config.clip_frames)
+    return LaSeE2VPipeline.from_preset(
+        config.model_preset,
+        autoencoder=config.autoencoder,
+        text_encoder=config.text_encoder if config.use_text else None,
+        num_bins=config.num_bins,
+        unet_options=unet_options,
+        options=options,
+    )
+
+
+def learning_rate(step: int, config: TrainingConfig) -> float:
+    """1) linear warm-up, 2) constant or cosine decay to ``min_learning_rate`` at ``max_steps``."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return config.min_learning_rate + cosine * (config.learning_rate - config.min_learning_rate)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for every parameter."""
+    for ema_parameter, parameter in zip(ema.parameters(), model.parameters()):
+        ema_parameter.lerp_(parameter.detach().to(ema_parameter.dtype), 1.0 - decay)
+
+
+def ema_decay(config: TrainingConfig, ema_step: int) -> float:
+    """diffusers' EMA warm-up: ``min(decay, (1 + n) / (10 + n))`` so early averages are not stuck at init."""
+    return min(config.ema_decay, (1 + ema_step) / (10 + ema_step))
+
+
+def make_dataset(config: TrainingConfig, split: str):
+    from lase_e2v.training.clips import SyntheticClipDataset
+
+    return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
+                                crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed)
+
+
+def compute_losses(
+    pipeline: LaSeE2VPipeline, denoiser: nn.Module, batch: dict[str, Any], config: TrainingConfig
+) -> dict[str, torch.Tensor]:
+    """Diffusion + event-aware mask loss of one batch (steps 1-4 of the module docstring)."""
+    device = pipeline.device
+    frames = batch["frames"].to(device)  # (B, N, 1, H, W) in [0, 1]
+    batch_size, num_frames = frames.shape[:2]
+    # 1. latents of the clip and of its previous frame (frozen autoencoder)
+    with torch.no_grad():
+        latents = pipeline.encode_frames(frames)  # (B, N, C, h, w)
+        previous_latent = pipeline.encode_frames(batch["previous_frame"][:, None].to(device))[:, 0]
+    # 2. conditioning dropout
+    keep_previous = (torch.rand(batch_size) >= config.previous_frame_dropout).to(device, latents.dtype)
+    previous_latent = previous_latent * keep_previous.view(-1, 1, 1, 1) if config.use_previous_frame else None
+    captions = [c if random.random() >= config.text_dropout else "" for c in batch["caption"]]
+    text = pipeline.encode_prompt(captions, guidance=False)
+    voxels = batch["voxels"].to(device)
+    if not config.use_events:
+        voxels = torch.zeros_like(voxels)
+    # 3. diffusion loss
+    scheduler = pipeline.scheduler
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, config.num_train_timesteps, (batch_size,), device=device)
+    noisy_latents = scheduler.add_noise(latents, noise, timesteps)
+    prediction = denoiser(noisy_latents, timesteps, voxels, previous_latent,
+                          text.states if text is not None else None, text.mask if text is not None else None).float()
+    target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    diffusion_loss = F.mse_loss(prediction, target)
+    # 4. event-aware mask loss on decoded frames, low-noise clips only
+    mask_loss = torch.zeros((), device=device)
+    low_noise = timesteps < config.mask_loss_max_timestep
+    if config.mask_loss_weight > 0 and bool(low_noise.any()):
+        clean = predicted_clean_latents(scheduler.alphas_cumprod, noisy_latents[low_noise], prediction[low_noise],
+                                        timesteps[low_noise], config.prediction_type)
+        decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=tuple(frames.shape[-2:])).float()
+        decoded = decoded.unflatten(0, (-1, num_frames))
+        mask_loss = event_mask_loss(decoded, frames[low_noise], batch["previous_frame"].to(device)[low_noise],
+                                    batch["event_mask"].to(device)[low_noise])
+        # mean over the batch: clips above the threshold contribute zero
+        mask_loss = mask_loss * low_noise.float().mean()
+    loss = diffusion_loss + config.mask_loss_weight * mask_loss
+    return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
+
+
+def export_view(pipeline: LaSeE2VPipeline, trained: Denoiser) -> LaSeE2VPipeline:
+    """A shallow copy of ``pipeline`` that runs ``trained``'s (raw or EMA) event encoder and U-Net."""
+    view = copy.copy(pipeline)
+    view.event_encoder, view.unet = trained.event_encoder, trained.unet
+    view.reset()
+    return view
+
+
+def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Path:
+    """Train (or continue training) LaSe-E2V as ``config`` says; returns the run folder.
+
+    Args:
+        config: a JSON file, a dict or a :class:`TrainingConfig`.
+        resume: continue from the newest ``checkpoint-<step>`` in ``run_dir`` (else start over;
+            a run folder that already holds checkpoints is then refused, to keep them).
+    """
+    config = load_config(config)
+    run_dir = Path(config.run_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        mixed_precision=config.mixed_precision if torch.cuda.is_available() else "no",
+    )
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints and not resume:
+        raise ConfigError(f"{run_dir}: holds checkpoints; resume, or choose a new run_dir")
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / "config.json") as tmp:
+            tmp.write_text(config.to_json())
+    set_seed(config.seed, device_specific=True)
+
+    # -- model, EMA, optimizer ------------------------------------------------------------------
+    pipeline = build_pipeline(config)
+    denoiser = Denoiser(pipeline.event_encoder, pipeline.unet).train()
+    ema = copy.deepcopy(denoiser).eval().requires_grad_(False) if config.ema_decay > 0 else None
+    optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate, betas=tuple(config.adam_betas),
+                                  weight_decay=config.weight_decay)
+    state = TrainingState()
+    named = {"event_encoder": denoiser.event_encoder, "unet": denoiser.unet}
+    ema_named = {"event_encoder": ema.event_encoder, "unet": ema.unet} if ema is not None else None
+    if checkpoints:
+        state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer)
+    pipeline.to(accelerator.device)
+    if ema is not None:
+        ema.to(accelerator.device)
+    denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
+    trainable_parameters = [p for p in denoiser.parameters() if p.requires_grad]
+
+    # -- data: the sampler starts where the run stopped --------------------------------------
+    dataset = make_dataset(config, "train")
+    sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
+                          start_micro_step=state.step * config.gradient_accumulation_steps,
+                          rank=accelerator.process_index, world_size=accelerator.num_processes)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
+                        persistent_workers=config.num_workers > 0)
+    batches = iter(loader)
+    if checkpoints:  # after the iterator drew its worker seed, exactly as at the checkpoint
+        restore_rng_state(torch.load(rng_state_file(resumed_from, accelerator.process_index), weights_only=True))
+    val_dataset = make_dataset(config, "val") if accelerator.is_main_process else None
+
+    # -- logs ----------------------------------------------------------------------------------
+    log = CsvLog(run_dir / "log.csv", LOG_COLUMNS)
+    val_log = CsvLog(run_dir / "val.csv", VAL_COLUMNS)
+    if accelerator.is_main_process:
+        log.truncate(state.step)
+        val_log.truncate(state.step)
+        accelerator.print(f"training {sum(p.numel() for p in trainable_parameters):,} parameters on "
+                          f"{accelerator.num_processes} x {accelerator.device}, {len(dataset)} train clips, "
+                          f"{config.batch_size * config.gradient_accumulation_steps * accelerator.num_processes} "
+                          f"clips per step, from step {state.step} to {config.max_steps}")
+
+    def validate() -> None:
+        """Score the EMA (else raw) weights; main process only. RNG states are put back afterwards,
+        so validating does not change the training run (a resumed run need not replay it)."""
+        rng_state = capture_rng_state()
+        scored = export_view(pipeline, ema or accelerator.unwrap_model(denoiser))
+        rows = {"synthetic": validate_synthetic(scored, val_dataset, config,
+                                                run_dir / "samples" / f"step-{state.step:07d}.png")}
+        if config.slider_depth_dir:
+            rows["slider_depth"] = validate_slider_depth(scored, config)
+        for split, scores in rows.items():
+            val_log.append({"step": state.step, "split": split, **scores})
+            accelerator.print(f"step {state.step} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        restore_rng_state(rng_state)
+
+    def checkpoint() -> None:
+        rng_states = gather_object([capture_rng_state()])
+        if accelerator.is_main_process:
+            save_checkpoint(run_dir, state, {k: accelerator.unwrap_model(denoiser).get_submodule(k) for k in named},
+                            ema_named, optimizer.optimizer, rng_states, config.to_json(),
+                            grad_scaler=accelerator.scaler, keep=config.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+    # -- the loop ------------------------------------------------------------------------------
+    started = time.perf_counter() - state.elapsed_s
+    progress = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step",
+                    disable=not accelerator.is_main_process)
+    while state.step < config.max_steps:
+        lr = learning_rate(state.step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        totals = {"loss": 0.0, "diffusion_loss": 0.0, "mask_loss": 0.0}
+        for _ in range(config.gradient_accumulation_steps):
+            batch = next(batches)
+            with accelerator.accumulate(denoiser), accelerator.autocast():
+                losses = compute_losses(pipeline, denoiser, batch, config)
+                accelerator.backward(losses["loss"])
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(trainable_parameters, config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            for key in totals:
+                totals[key] += losses[key].item() / config.gradient_accumulation_steps
+        if not math.isfinite(totals["loss"]):
+            raise FloatingPointError(f"step {state.step}: loss is {totals['loss']}; lower learning_rate")
+        if ema is not None:
+            update_ema(ema, accelerator.unwrap_model(denoiser), ema_decay(config, state.ema_step))
+            state.ema_step += 1
+        state.step += 1
+        state.elapsed_s = time.perf_counter() - started
+        progress.update(1)
+        progress.set_postfix(loss=f"{totals['loss']:.4f}", lr=f"{lr:.2e}")
+
+        if accelerator.is_main_process and (state.step % config.log_every == 0 or state.step == config.max_steps):
+            log.append({"step": state.step, **totals, "lr": lr, "elapsed_s": state.elapsed_s})
+            plot_losses(log, run_dir / "loss.png")
+        if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
+            checkpoint()
+        if accelerator.is_main_process and (
+            (config.validate_every and state.step % config.validate_every == 0) or state.step == config.max_steps
+        ):
+            validate()
+    progress.close()
+
+    # -- export --------------------------------------------------------------------------------
+    if accelerator.is_main_process:
+        final = ema if (ema is not None and config.export_ema) else accelerator.unwrap_model(denoiser)
+        export_view(pipeline, final).save_pretrained(run_dir / "pipeline")
+    accelerator.wait_for_everyone()
+    return run_dir
+

@@ -1,0 +1,35 @@
+"""The bundled tiny checkpoint: loads by default with its recommended sampling, matches its recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lase_e2v.pipelines.integrator import IntegratorPipeline
+from lase_e2v.pipelines.lase import LASE_TINY_DIR, load_lase_pipeline
+from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
+from lase_e2v.training import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bundled_checkpoint_loads_with_recommended_sampling():
+    pipeline = load_lase_pipeline()
+    assert pipeline.options.ei_strength == 0.3
+    assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
+    assert pipeline.options.estimate.name == "firenet_plus"
+    assert pipeline.unet.config.prediction_type == "v_prediction"
+    assert pipeline.autoencoder.source == "tae" and pipeline.text_encoder.source == "minilm"
+
+
+def test_user_options_override_the_recommended_ones():
+    pipeline = load_lase_pipeline(estimate="integrate", ei_strength=0.5, prompt="a desk")
+    assert isinstance(pipeline.options.estimate, IntegratorPipeline)
+    assert (pipeline.options.ei_strength, pipeline.options.prompt) == (0.5, "a desk")
+
+
+def test_bundled_weights_come_from_the_documented_recipe():
+    assert load_config(LASE_TINY_DIR / "training_config.json") == load_config(REPO / "configs/train/tiny.json")
+    last_step = (LASE_TINY_DIR / "training_log.csv").read_text().splitlines()[-1].split(",")[0]
+    assert int(last_step) == load_config(REPO / "configs/train/tiny.json").max_steps
+    assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {"ei_strength": 0.3, "estimate": "firenet_plus"}

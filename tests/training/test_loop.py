@@ -1,0 +1,107 @@
+"""A few real training steps on a tiny synthetic dataset: learning, exact resume, export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lase_e2v.errors import ConfigError
+from lase_e2v.pipelines.lase import LaSeE2VPipeline
+from lase_e2v.simulate.dataset import make_dataset
+from lase_e2v.training import load_config, loop, train
+from lase_e2v.training.checkpoint import list_checkpoints
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, shared_dir):
+    folder = tmp_path_factory.mktemp("synth") / "data"
+    make_dataset(folder, 3, duration_s=0.2, size=(32, 32), seed=0, coco_dir=shared_dir / "data" / "coco_mini",
+                 progress=False)
+    return folder
+
+
+def _config(data_dir, run_dir, **overrides):
+    values = {"run_dir": str(run_dir), "data_dir": str(data_dir), "crop": [32, 32], "clip_frames": 2,
+              "batch_size": 2, "max_steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
+              "validate_every": 0, "val_clips": 1, "val_inference_steps": 2, "mask_loss_max_timestep": 1000,
+              "ema_decay": 0.9}
+    return load_config(values, **overrides)
+
+
+def _weights(folder):
+    return {f"{name}.{key}": value for name in ("unet", "event_encoder")
+            for key, value in load_file(folder / name / WEIGHTS).items()}
+
+
+@pytest.fixture(scope="module")
+def straight_run(data_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "straight"
+    train(_config(data_dir, run_dir))
+    return run_dir
+
+
+def test_training_learns_logs_and_exports(straight_run, data_dir):
+    rows = (straight_run / "log.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,diffusion_loss,mask_loss,lr,elapsed_s"
+    losses = [float(row.split(",")[1]) for row in rows[1:]]
+    assert len(losses) == 4 and all(0 < value < 10 for value in losses)
+    mask_losses = [float(row.split(",")[3]) for row in rows[1:]]
+    assert any(value > 0 for value in mask_losses)  # every clip is below mask_loss_max_timestep
+    assert [step for step, _ in list_checkpoints(straight_run)] == [2, 4]
+    first, last = _weights(straight_run / "checkpoint-2"), _weights(straight_run / "checkpoint-4")
+    assert any(not torch.equal(first[key], last[key]) for key in first)
+    assert (straight_run / "loss.png").stat().st_size > 0
+    assert (straight_run / "val.csv").read_text().startswith("step,split,mse,ssim,lpips\n4,synthetic,")
+    assert load_config(straight_run / "config.json") == _config(data_dir, straight_run)
+    pipeline = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
+    exported = pipeline.unet.state_dict()
+    ema = load_file(straight_run / "checkpoint-4" / "ema" / "unet" / WEIGHTS)
+    assert all(torch.equal(exported[key], ema[key]) for key in ema)
+
+
+def test_killed_run_resumes_to_the_same_weights(straight_run, data_dir, tmp_path, monkeypatch):
+    run_dir = tmp_path / "killed"
+    calls = {"count": 0}
+    original = loop.compute_losses
+
+    def dies_after_the_first_checkpoint(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 3:  # step 3, after checkpoint-2 was written
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "compute_losses", dies_after_the_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(data_dir, run_dir))
+    monkeypatch.setattr(loop, "compute_losses", original)
+    assert [step for step, _ in list_checkpoints(run_dir)] == [2]
+    train(_config(data_dir, run_dir))
+    for part in ("", "ema/"):
+        resumed, straight = _weights(run_dir / f"checkpoint-4/{part}"), _weights(straight_run / f"checkpoint-4/{part}")
+        assert all(torch.equal(resumed[key], straight[key]) for key in straight)
+    logged = [row.split(",")[:5] for row in (run_dir / "log.csv").read_text().splitlines()]
+    assert logged == [row.split(",")[:5] for row in (straight_run / "log.csv").read_text().splitlines()]
+
+
+def test_existing_checkpoints_are_not_overwritten_without_resume(straight_run, data_dir):
+    with pytest.raises(ConfigError, match="holds checkpoints"):
+        train(_config(data_dir, straight_run), resume=False)
+
+
+def test_learning_rate_schedule():
+    config = load_config({"learning_rate": 1.0, "min_learning_rate": 0.1, "warmup_steps": 10, "max_steps": 110})
+    assert loop.learning_rate(0, config) == pytest.approx(0.1)
+    assert loop.learning_rate(9, config) == pytest.approx(1.0)
+    assert loop.learning_rate(60, config) == pytest.approx(0.55)
+    assert loop.learning_rate(110, config) == pytest.approx(0.1)
+
+
+def test_ema_update_known_answer():
+    model, ema = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(model.weight, 1.0)
+    torch.nn.init.constant_(ema.weight, 0.0)
+    loop.update_ema(ema, model, decay=0.9)
+    assert ema.weight.item() == pytest.approx(0.1)
