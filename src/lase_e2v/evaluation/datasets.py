@@ -1,0 +1,225 @@
+"""Benchmark definitions (EVREAL's three axes as packaged JSON) and sequence resolution.
+
+``configs/datasets/*.json`` name a dataset's sequences and each one's evaluation cut
+(``start_time_s``/``end_time_s``, seconds from the recording's start); ``configs/eval/*.json``
+give the protocol (windowing, voxel bins, timestamp tolerance, warm-up, metrics);
+``configs/methods/*.json`` give a display name, the reconstructor's name for
+:func:`lase_e2v.api.load_method` and its options. Any of them can also be a path to a JSON file.
+
+Data roots are always given by the user; a sequence ``name`` under ``root`` is found as, in order,
+``root/name`` (an ECD or EVREAL folder, or any file :func:`~lase_e2v.events.formats.open_events`
+reads), ``root/name.h5``, ``root/name.hdf5`` and the same for each alias of the name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lase_e2v.errors import ConfigError
+
+SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".txt", ".zip")
+_KINDS = ("datasets", "eval", "methods")
+
+
+def _packaged(kind: str) -> dict[str, Path]:
+    folder = resources.files("lase_e2v") / "evaluation" / "configs" / kind
+    return {Path(str(item)).stem: Path(str(item)) for item in folder.iterdir() if item.name.endswith(".json")}
+
+
+def available(kind: str) -> list[str]:
+    """Names of the packaged definitions of ``kind`` ("datasets", "eval" or "methods")."""
+    if kind not in _KINDS:
+        raise ConfigError(f"unknown definition kind '{kind}'; use one of {', '.join(_KINDS)}")
+    return sorted(_packaged(kind))
+
+
+def _read_definition(kind: str, name_or_path: str | Path) -> tuple[str, dict[str, Any]]:
+    """``(key, JSON content)`` of a packaged definition (case-insensitive name) or a JSON file."""
+    packaged = _packaged(kind)
+    key = str(name_or_path).lower()
+    if key in packaged:
+        path = packaged[key]
+    elif str(name_or_path).endswith(".json") and Path(name_or_path).is_file():
+        path, key = Path(name_or_path), Path(name_or_path).stem
+    else:
+        raise ConfigError(
+            f"{kind[:-1] if kind != 'eval' else 'eval'} definition '{name_or_path}' not found; "
+            f"packaged: {', '.join(sorted(packaged))} (or give a .json path)"
+        )
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return key, content
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """One sequence to evaluate: where it is and its evaluation cut (seconds from the recording start)."""
+
+    name: str
+    path: Path
+    dataset: str | None = None
+    cut_s: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetDefinition:
+    """A dataset's sequences: ``sequences[name] = (cut_s or None, aliases)``."""
+
+    key: str
+    name: str
+    sequences: dict[str, tuple[tuple[float, float] | None, tuple[str, ...]]]
+    description: str = ""
+
+    def resolve(self, root: str | Path, names: list[str] | None = None) -> list[SequenceSpec]:
+        """The sequences ``names`` (default: all) found under ``root``; raises listing any not found."""
+        root = Path(root)
+        if not root.is_dir():
+            raise ConfigError(f"{root}: {self.name} data root is not a folder")
+        names = list(self.sequences) if names is None else names
+        unknown = [n for n in names if n not in self.sequences]
+        if unknown:
+            raise ConfigError(f"{self.name} has no sequence(s) {unknown}; known: {', '.join(self.sequences)}")
+        specs, missing = [], []
+        for name in names:
+            cut, aliases = self.sequences[name]
+            path = find_sequence(root, (name, *aliases))
+            if path is None:
+                missing.append(name)
+            else:
+                specs.append(SequenceSpec(name, path, self.name, cut))
+        if missing:
+            raise ConfigError(
+                f"{root}: {self.name} sequence(s) not found: {', '.join(missing)} "
+                f"(expected <root>/<name> as a folder or <name>.h5/.hdf5)"
+            )
+        return specs
+
+
+def find_sequence(root: Path, names: tuple[str, ...]) -> Path | None:
+    """First existing ``root/<name><suffix>`` over ``names`` x :data:`SEQUENCE_SUFFIXES`."""
+    for name in names:
+        for suffix in SEQUENCE_SUFFIXES:
+            candidate = root / f"{name}{suffix}"
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def load_dataset(name_or_path: str | Path) -> DatasetDefinition:
+    """A dataset definition by packaged name (``ecd``, ``mvsec``, ``hqf``; any case) or JSON path."""
+    key, content = _read_definition("datasets", name_or_path)
+    sequences = content.get("sequences")
+    if not isinstance(sequences, dict) or not sequences:
+        raise ConfigError(f"dataset definition '{name_or_path}': 'sequences' must be a non-empty object")
+    parsed = {}
+    for name, entry in sequences.items():
+        start, end = entry.get("start_time_s"), entry.get("end_time_s")
+        if (start is None) != (end is None) or (start is not None and not 0 <= start < end):
+            raise ConfigError(
+                f"dataset '{key}', sequence '{name}': need both start_time_s < end_time_s (>= 0) or neither"
+            )
+        cut = (float(start), float(end)) if start is not None else None
+        parsed[name] = (cut, tuple(entry.get("aliases", ())))
+    return DatasetDefinition(key, content.get("name", key), parsed, content.get("description", ""))
+
+
+def parse_dataset_spec(spec: str) -> tuple[DatasetDefinition, list[str] | None]:
+    """``"ecd"`` -> all ECD sequences; ``"ecd/slider_depth,boxes_6dof"`` -> those sequences."""
+    dataset_name, _, names = spec.partition("/")
+    definition = load_dataset(dataset_name)
+    selected = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    return definition, selected
+
+
+def resolve_data(data: str | Path, dataset: str | None = None) -> list[SequenceSpec]:
+    """What to evaluate, from the CLI's ``--data`` and ``--dataset``.
+
+    * no ``dataset``: ``data`` is one sequence, evaluated whole;
+    * ``dataset="ecd"`` (or ``"ecd/a,b"``): ``data`` is the dataset root holding the sequences;
+    * ``dataset="ecd/slider_depth"`` and ``data`` *is* that sequence (not a root holding it):
+      ``data`` is evaluated with that sequence's cut.
+    """
+    data = Path(data)
+    if not data.exists():
+        raise ConfigError(f"{data}: no such file or folder")
+    if dataset is None:
+        return [SequenceSpec(default_sequence_name(data), data)]
+    definition, selected = parse_dataset_spec(dataset)
+    if selected is not None and len(selected) == 1 and selected[0] in definition.sequences:
+        cut, aliases = definition.sequences[selected[0]]
+        if not data.is_dir() or find_sequence(data, (selected[0], *aliases)) is None:
+            return [SequenceSpec(selected[0], data, definition.name, cut)]
+    return definition.resolve(data, selected)
+
+
+def default_sequence_name(path: Path) -> str:
+    """A name for a sequence given by path: the folder or file stem (``x/events.txt`` -> ``x``)."""
+    if path.is_dir():
+        return path.name
+    return path.parent.name if path.stem in ("events", "") else path.stem
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The protocol: EVREAL's ``between_frames`` windows, voxel bins, time tolerance, warm-up, metrics."""
+
+    name: str = "std"
+    num_bins: int = 5
+    ts_tol_ms: float = 1.0
+    warmup_s: float = 10.0
+    metrics: tuple[str, ...] = ("mse", "ssim", "lpips")
+    window: str = "between_frames"
+
+    def __post_init__(self) -> None:
+        if self.window != "between_frames":
+            raise ConfigError(
+                f"eval config '{self.name}': window '{self.window}' unsupported; use between_frames"
+            )
+        if self.num_bins < 1 or self.ts_tol_ms < 0 or self.warmup_s < 0:
+            raise ConfigError(f"eval config '{self.name}': need num_bins >= 1, ts_tol_ms >= 0, warmup_s >= 0")
+
+
+def load_eval_config(name_or_path: str | Path = "std") -> EvalConfig:
+    key, content = _read_definition("eval", name_or_path)
+    known = {"name", "description", "window", "num_bins", "ts_tol_ms", "warmup_s", "metrics"}
+    unknown = sorted(set(content) - known)
+    if unknown:
+        raise ConfigError(f"eval config '{key}': unknown key(s) {unknown}")
+    content = {k: v for k, v in content.items() if k != "description"}
+    content.setdefault("name", key)
+    if "metrics" in content:
+        content["metrics"] = tuple(content["metrics"])
+    return EvalConfig(**content)
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """A method to benchmark: ``name`` (display), ``method`` (for ``load_method``), its ``options``."""
+
+    name: str
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+def load_method_config(name_or_path: str | Path) -> MethodConfig:
+    """A packaged method definition (``firenet``…) or JSON path; an unknown plain name is taken as-is."""
+    if str(name_or_path).lower() not in _packaged("methods") and not str(name_or_path).endswith(".json"):
+        return MethodConfig(name=str(name_or_path), method=str(name_or_path))
+    key, content = _read_definition("methods", name_or_path)
+    if "method" not in content:
+        raise ConfigError(f"method config '{key}': missing 'method' (the reconstructor name)")
+    return MethodConfig(
+        name=content.get("name", key),
+        method=content["method"],
+        options=dict(content.get("options", {})),
+        checkpoint=content.get("checkpoint"),
+    )

@@ -1,0 +1,532 @@
+"""The evaluation protocol of EVREAL (Ercan et al., CVPRW 2023), for any :class:`ReconstructionPipeline`.
+
+Per sequence (:func:`evaluate_method`):
+
+1. read the APS frames; the time origin is the earlier of the first frame and the first event
+   (EVREAL's converters shift both to start there), and the cut ``(start_s, end_s)`` is relative to it;
+2. cut the events into windows between consecutive APS frames
+   (:class:`~lase_e2v.events.windows.FrameWindows`), starting ``warmup_s`` before the cut so that
+   recurrent methods have settled (EVREAL starts 10 s early) and stopping at the cut's end;
+3. reconstruct every window; prediction ``i`` is compared with the APS frame at its window's end.
+   As in EVREAL, the prediction's time is its window's last event (the frame time for an empty
+   window); it is scored only when inside the cut and within ``ts_tol_ms`` of the frame;
+4. clip prediction and frame to [0, 1], score MSE, SSIM, LPIPS (:mod:`.metrics`) and the temporal
+   scores of consecutive scored frames (:mod:`.temporal`); time the reconstruction (frames/s,
+   including event reading and windowing, excluding scoring).
+
+Differences from EVREAL, all below one frame per sequence: EVREAL also emits an empty-voxel
+prediction for the very first APS frame and never reconstructs the last one; its windows end at the
+last event *at or before* a frame instead of strictly before it.
+
+:func:`run_benchmark` runs methods x sequences and writes, atomically, to ``out_dir``:
+``results/<dataset>/<sequence>/<method>.json`` (per-frame scores), ``aggregate.json``,
+``scores.md``/``scores.csv`` (:mod:`.tables`), ``scores.png``, ``videos/*.mp4`` and ``index.html``
+(:mod:`.report`). A dataset's score is the mean over all its scored frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.errors import ConfigError, EventDataError
+from lase_e2v.evaluation.datasets import (
+    EvalConfig,
+    SequenceSpec,
+    default_sequence_name,
+    load_eval_config,
+    load_method_config,
+    resolve_data,
+)
+from lase_e2v.evaluation.metrics import Metric, build_metrics, clip_unit
+from lase_e2v.evaluation.temporal import TemporalMetrics
+from lase_e2v.events.formats.base import EventReader
+from lase_e2v.events.representations import to_polarity_image
+from lase_e2v.events.streams import Frames
+from lase_e2v.events.windows import FrameWindows
+from lase_e2v.pipelines.output import ReconstructionPipeline
+
+#: the label of sequences evaluated without a dataset definition
+CUSTOM_DATASET = "custom"
+
+
+@dataclass
+class KeptFrames:
+    """Frames kept for videos: reference frame ``indices``, uint8 ``predictions``/``references`` ``(H, W)``
+    and ``event_signs`` (int8 ``(H, W)``, sign of the window's summed polarity)."""
+
+    indices: list[int] = field(default_factory=list)
+    t_us: list[int] = field(default_factory=list)
+    predictions: list[np.ndarray] = field(default_factory=list)
+    references: list[np.ndarray] = field(default_factory=list)
+    event_signs: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class SequenceResult:
+    """Scores of one method on one sequence.
+
+    ``records``: one dict per scored frame (``index`` of the APS frame, ``t_us``, ``t_s`` from the
+    origin, the image metrics and the temporal scores, ``None`` where a pair has no score);
+    ``means``: the mean of every score over the sequence; ``frames_per_second``: reconstruction speed.
+    """
+
+    method: str
+    sequence: str
+    dataset: str
+    path: str
+    cut_s: tuple[float, float] | None
+    records: list[dict[str, Any]]
+    means: dict[str, float]
+    num_windows: int
+    reconstruction_s: float
+    kept: KeptFrames | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.records)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.num_windows / self.reconstruction_s if self.reconstruction_s > 0 else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "dataset": self.dataset,
+            "sequence": self.sequence,
+            "path": self.path,
+            "cut_s": list(self.cut_s) if self.cut_s else None,
+            "num_frames": self.num_frames,
+            "num_windows": self.num_windows,
+            "reconstruction_s": self.reconstruction_s,
+            "frames_per_second": _finite_or_none(self.frames_per_second),
+            "means": {k: _finite_or_none(v) for k, v in self.means.items()},
+            "frames": self.records,
+        }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _open(sequence: str | Path | EventReader) -> EventReader:
+    if isinstance(sequence, EventReader):
+        return sequence
+    from lase_e2v.events.formats import open_events
+
+    return open_events(sequence)
+
+
+def _first_event_t_us(reader: EventReader) -> int:
+    chunks = reader.iter_chunks(chunk_events=1024)
+    try:
+        first = next(chunks)
+    except StopIteration:
+        raise EventDataError(f"{reader.path}: the recording has no events") from None
+    finally:
+        chunks.close()
+    return int(first.t[0])
+
+
+def _window_bounds(
+    frame_t_us: np.ndarray,
+    origin_us: int,
+    cut_s: tuple[float, float] | None,
+    warmup_s: float,
+    ts_tol_ms: float,
+) -> tuple[int, np.ndarray]:
+    """``(index of the first bound's frame, bounds)``: frames from ``warmup_s`` before the cut to its end."""
+    if cut_s is None:
+        return 0, frame_t_us
+    relative_s = (frame_t_us - origin_us) / 1e6
+    start_s, end_s = cut_s
+    first = int(np.searchsorted(relative_s, start_s - warmup_s, side="left"))
+    last = int(np.searchsorted(relative_s, end_s + ts_tol_ms / 1e3, side="right"))  # exclusive
+    first = max(first - 1, 0)  # the window ending at the first frame starts at the one before
+    if last - first < 2:
+        raise EventDataError(
+            f"cut {start_s}-{end_s} s holds fewer than 2 APS frames (frames span "
+            f"{relative_s[0]:.3f}-{relative_s[-1]:.3f} s from the recording start)"
+        )
+    return first, frame_t_us[first:last]
+
+
+def evaluate_method(
+    pipeline: ReconstructionPipeline,
+    sequence: str | Path | EventReader,
+    cut: tuple[float, float] | None = None,
+    num_bins: int = 5,
+    ts_tol_ms: float = 1.0,
+    warmup_s: float = 10.0,
+    metrics: Sequence[str] | Sequence[Metric] = ("mse", "ssim", "lpips"),
+    keep_frames: bool | int = False,
+    progress: bool = False,
+    device: str = "cpu",
+    method_name: str | None = None,
+    sequence_name: str | None = None,
+    dataset: str | None = None,
+) -> SequenceResult:
+    """Score ``pipeline`` on one recording with APS frames (EVREAL protocol, see the module docstring).
+
+    Args:
+        pipeline: any reconstructor; it is reset first. If it has a ``num_bins`` attribute it must
+            equal ``num_bins`` (the protocol fixes the voxel grid; a mismatch is a :class:`ConfigError`).
+        sequence: a path :func:`~lase_e2v.events.formats.open_events` reads, or an open reader.
+        cut: ``(start_s, end_s)`` from the recording start; ``None`` scores every frame.
+        ts_tol_ms: largest prediction-to-frame time difference that is scored (EVREAL: 1 ms).
+        warmup_s: seconds reconstructed before the cut without scoring.
+        metrics: names (``mse``, ``ssim``, ``lpips``) or ready metric objects (reset here).
+        keep_frames: keep scored frames for videos: ``True`` all, an int at most that many.
+    """
+    pipeline_bins = getattr(pipeline, "num_bins", None)
+    if pipeline_bins is not None and int(pipeline_bins) != num_bins:
+        raise ConfigError(
+            f"pipeline '{pipeline.name}' uses {pipeline_bins} voxel bins; the protocol needs {num_bins}"
+        )
+    reader = _open(sequence)
+    frames = reader.read_frames()
+    if frames is None or len(frames) < 2:
+        raise EventDataError(f"{reader.path}: needs at least 2 APS frames as references for evaluation")
+    metric_objects = (
+        build_metrics(tuple(metrics), device=device)
+        if all(isinstance(m, str) for m in metrics)
+        else list(metrics)
+    )
+    for metric in metric_objects:
+        metric.reset()
+    temporal = TemporalMetrics()
+    keep_limit = (math.inf if keep_frames is True else int(keep_frames)) if keep_frames else 0
+    kept = KeptFrames() if keep_limit else None
+
+    # 1. time origin and the frames whose windows are reconstructed
+    origin_us = min(int(frames.t_us[0]), _first_event_t_us(reader))
+    first_frame, bounds = _window_bounds(frames.t_us, origin_us, cut, warmup_s, ts_tol_ms)
+    windows = FrameWindows(tuple(int(t) for t in bounds)).iter_windows(reader.iter_chunks())
+    windows = tqdm(
+        windows,
+        total=len(bounds) - 1,
+        desc=sequence_name or default_sequence_name(reader.path),
+        unit="frame",
+        disable=not progress,
+        leave=False,
+    )
+
+    # 2. reconstruct window by window, scoring each prediction against the frame at its window end
+    pipeline.reset()
+    reconstructed = pipeline.iter_frames(windows, progress=False)
+    records: list[dict[str, Any]] = []
+    num_windows, reconstruction_s = 0, 0.0
+    while True:
+        started = time.perf_counter()
+        item = next(reconstructed, None)
+        reconstruction_s += time.perf_counter() - started
+        if item is None:
+            break
+        num_windows += 1
+        index = first_frame + item.window.index + 1
+        events = item.window.events
+        prediction_t_us = int(events.t[-1]) if len(events) else int(item.window.t_end_us)
+        relative_s = (prediction_t_us - origin_us) / 1e6
+        in_cut = cut is None or cut[0] <= relative_s <= cut[1]
+        in_tolerance = abs(int(frames.t_us[index]) - prediction_t_us) / 1e3 <= ts_tol_ms
+        if not (in_cut and in_tolerance):
+            temporal.skip()
+            continue
+        prediction = clip_unit(item.image)
+        reference = clip_unit(
+            Frames(frames.images[index][None], frames.t_us[index : index + 1]).as_float()[0]
+        )
+        record: dict[str, Any] = {
+            "index": index,
+            "t_us": int(frames.t_us[index]),
+            "t_s": round((int(frames.t_us[index]) - origin_us) / 1e6, 6),
+        }
+        for metric in metric_objects:
+            record[metric.name] = _finite_or_none(metric.update(prediction, reference))
+        scores = temporal.update(prediction, reference, events)
+        for name in TemporalMetrics.names:
+            record[name] = _finite_or_none(scores.get(name, math.nan))
+        records.append(record)
+        if kept is not None and len(kept.indices) < keep_limit:
+            kept.indices.append(index)
+            kept.t_us.append(int(frames.t_us[index]))
+            kept.predictions.append(np.round(prediction * 255).astype(np.uint8))
+            kept.references.append(np.round(reference * 255).astype(np.uint8))
+            polarity = to_polarity_image(events.x, events.y, events.p, events.sensor_size)
+            kept.event_signs.append(np.sign(polarity).astype(np.int8))
+    if not records:
+        span = f" inside the cut {cut[0]}-{cut[1]} s" if cut else ""
+        raise EventDataError(f"{reader.path}: no prediction was scored{span} (check the cut and the data)")
+
+    means = {metric.name: metric.mean() for metric in metric_objects}
+    means.update(temporal.means())
+    return SequenceResult(
+        method=method_name or pipeline.name,
+        sequence=sequence_name or default_sequence_name(reader.path),
+        dataset=dataset or CUSTOM_DATASET,
+        path=str(reader.path),
+        cut_s=cut,
+        records=records,
+        means=means,
+        num_windows=num_windows,
+        reconstruction_s=reconstruction_s,
+        kept=kept,
+    )
+
+
+# -- benchmark ---------------------------------------------------------------------------------
+
+PipelineFactory = Callable[[], ReconstructionPipeline]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a method/sequence name (``FireNet+`` stays, spaces become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
+def aggregate(results: Sequence[SequenceResult]) -> dict[str, Any]:
+    """Means over all scored frames per (method, dataset) and per (method, dataset, sequence).
+
+    Returns ``{"methods", "datasets", "scores": {method: {dataset: {score: value, "num_frames",
+    "frames_per_second"}}}, "sequences": {method: {dataset: {sequence: {...}}}}}``.
+    """
+    methods = list(dict.fromkeys(r.method for r in results))
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    scores: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    sequences: dict[str, dict[str, Any]] = {m: {} for m in methods}
+
+    def summarize(group: list[SequenceResult]) -> dict[str, Any]:
+        names = list(dict.fromkeys(k for r in group for k in r.means))
+        summary: dict[str, Any] = {}
+        for name in names:
+            values = [rec[name] for r in group for rec in r.records if rec.get(name) is not None]
+            summary[name] = float(np.mean(values)) if values else None
+        summary["num_frames"] = sum(r.num_frames for r in group)
+        windows, seconds = sum(r.num_windows for r in group), sum(r.reconstruction_s for r in group)
+        summary["frames_per_second"] = windows / seconds if seconds > 0 else None
+        return summary
+
+    for method in methods:
+        for dataset in datasets:
+            group = [r for r in results if r.method == method and r.dataset == dataset]
+            if group:
+                scores[method][dataset] = summarize(group)
+                sequences[method][dataset] = {r.sequence: summarize([r]) for r in group}
+    return {"methods": methods, "datasets": datasets, "scores": scores, "sequences": sequences}
+
+
+def _result_file(dataset: str, sequence: str, method: str) -> str:
+    """Where a sequence result goes, relative to the benchmark folder."""
+    return f"results/{slug(dataset)}/{slug(sequence)}/{slug(method)}.json"
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`run_benchmark` wrote: ``out_dir``, the aggregate dict, the report and the table."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+    html: Path
+    markdown: str
+
+    def __str__(self) -> str:
+        return self.markdown
+
+
+def _save_kept(folder: Path, result: SequenceResult) -> None:
+    """Park kept frames on disk (uint8 .npy) so memory does not grow with methods x sequences."""
+    kept = result.kept
+    if kept is None or not kept.indices:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{slug(result.method)}.npy", np.stack(kept.predictions))
+    np.save(folder / f"{slug(result.method)}.indices.npy", np.asarray(kept.indices))
+    if not (folder / "_reference.npy").exists():
+        np.save(folder / "_reference.npy", np.stack(kept.references))
+        np.save(folder / "_events.npy", np.stack(kept.event_signs))
+        np.save(folder / "_indices.npy", np.asarray(kept.indices))
+        np.save(folder / "_t_us.npy", np.asarray(kept.t_us))
+    result.kept = None
+
+
+def run_benchmark(
+    methods: dict[str, PipelineFactory],
+    sequences: Sequence[SequenceSpec],
+    out_dir: str | Path,
+    eval_config: EvalConfig | None = None,
+    device: str = "cpu",
+    lpips_weights: str | Path | None = None,
+    videos: bool = True,
+    video_max_frames: int = 600,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Evaluate every method on every sequence and write results, tables, plot, videos and HTML report.
+
+    Args:
+        methods: display name -> a no-argument factory building the pipeline (called once per method).
+        sequences: from :func:`~lase_e2v.evaluation.datasets.resolve_data` or built by hand.
+        out_dir: written as a whole through a temporary sibling folder, replaced only on success.
+        eval_config: the protocol (default: EVREAL's ``std``).
+        videos: write ``videos/<dataset>_<sequence>.mp4`` (events | each method | reference) of at
+            most ``video_max_frames`` scored frames.
+    """
+    from lase_e2v.evaluation.report import write_report, write_side_by_side
+
+    if not methods:
+        raise ConfigError("no methods to benchmark")
+    if not sequences:
+        raise ConfigError("no sequences to evaluate")
+    config = eval_config or EvalConfig()
+    out_dir = Path(out_dir)
+    metric_objects = build_metrics(config.metrics, lpips_weights=lpips_weights, device=device)
+    results: list[SequenceResult] = []
+    with atomic_path(out_dir) as temporary:
+        temporary.mkdir(parents=True)
+        frames_dir = temporary / "_frames"
+        steps = tqdm(total=len(methods) * len(sequences), desc="benchmark", unit="seq", disable=not progress)
+        for method_name, factory in methods.items():
+            pipeline = factory()
+            for spec in sequences:
+                dataset = spec.dataset or CUSTOM_DATASET
+                steps.set_postfix_str(f"{method_name} on {dataset}/{spec.name}")
+                result = evaluate_method(
+                    pipeline,
+                    spec.path,
+                    cut=spec.cut_s,
+                    num_bins=config.num_bins,
+                    ts_tol_ms=config.ts_tol_ms,
+                    warmup_s=config.warmup_s,
+                    metrics=metric_objects,
+                    keep_frames=video_max_frames if videos else 0,
+                    progress=progress,
+                    device=device,
+                    method_name=method_name,
+                    sequence_name=spec.name,
+                    dataset=dataset,
+                )
+                _save_kept(frames_dir / slug(dataset) / slug(spec.name), result)
+                path = temporary / _result_file(dataset, spec.name, method_name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(result.to_json(), indent=1))
+                results.append(result)
+                steps.update()
+            del pipeline
+        steps.close()
+
+        summary = aggregate(results)
+        summary["eval_config"] = asdict(config)
+        summary["sequence_files"] = {
+            f"{r.dataset}/{r.sequence}/{r.method}": _result_file(r.dataset, r.sequence, r.method)
+            for r in results
+        }
+        (temporary / "aggregate.json").write_text(json.dumps(summary, indent=1))
+        video_files = []
+        if videos:
+            for spec in sequences:
+                dataset = spec.dataset or CUSTOM_DATASET
+                folder = frames_dir / slug(dataset) / slug(spec.name)
+                if folder.is_dir():
+                    name = f"videos/{slug(dataset)}_{slug(spec.name)}.mp4"
+                    write_side_by_side(folder, list(methods), temporary / name)
+                    video_files.append((f"{dataset} / {spec.name}", name))
+        shutil.rmtree(frames_dir, ignore_errors=True)
+        markdown = write_report(temporary, summary, video_files)
+    return BenchmarkResult(out_dir, summary, out_dir / "index.html", markdown)
+
+
+# -- what the CLI calls ------------------------------------------------------------------------
+
+
+def method_factories(
+    methods: Sequence[str],
+    checkpoints: dict[str, str | Path] | None = None,
+    device: str = "cpu",
+) -> dict[str, PipelineFactory]:
+    """Display name -> factory for method names (packaged configs like ``firenet``, JSON paths, or
+    any name :func:`lase_e2v.api.load_method` knows). ``checkpoints`` maps a method to its weights."""
+    checkpoints = checkpoints or {}
+    factories: dict[str, PipelineFactory] = {}
+    for method in methods:
+        config = load_method_config(method)
+        checkpoint = checkpoints.get(method, config.checkpoint)
+
+        def factory(config=config, checkpoint=checkpoint) -> ReconstructionPipeline:
+            from lase_e2v.api import load_method
+
+            return load_method(config.method, checkpoint, device, **config.options)
+
+        if config.name in factories:
+            raise ConfigError(f"method '{config.name}' given twice")
+        factories[config.name] = factory
+    return factories
+
+
+def benchmark(
+    methods: Sequence[str] | dict[str, PipelineFactory],
+    data: str | Path,
+    out_dir: str | Path,
+    dataset: str | None = None,
+    device: str = "cpu",
+    checkpoints: dict[str, str | Path] | None = None,
+    eval_config: str | Path = "std",
+    lpips_weights: str | Path | None = None,
+    videos: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Benchmark ``methods`` on ``data`` (a sequence, or a root with ``dataset`` = ``ecd``/``mvsec``/``hqf``,
+    optionally ``ecd/slider_depth,...``); returns the path of the HTML report in ``out_dir``."""
+    factories = methods if isinstance(methods, dict) else method_factories(methods, checkpoints, device)
+    result = run_benchmark(
+        factories,
+        resolve_data(data, dataset),
+        out_dir,
+        load_eval_config(eval_config),
+        device=device,
+        lpips_weights=lpips_weights,
+        videos=videos,
+        progress=progress,
+    )
+    return result.html
+
+
+def evaluate(
+    method: str | ReconstructionPipeline,
+    data: str | Path,
+    out_dir: str | Path,
+    dataset: str | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    eval_config: str | Path = "std",
+    lpips_weights: str | Path | None = None,
+    videos: bool = True,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Evaluate one method (a name as for :func:`benchmark`, or a pipeline) on ``data``; same outputs
+    as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it is the Markdown table.
+    """
+    if isinstance(method, ReconstructionPipeline):
+        factories = {method.name: lambda: method}
+    else:
+        factories = method_factories([method], {method: checkpoint} if checkpoint else None, device)
+    return run_benchmark(
+        factories,
+        resolve_data(data, dataset),
+        out_dir,
+        load_eval_config(eval_config),
+        device=device,
+        lpips_weights=lpips_weights,
+        videos=videos,
+        progress=progress,
+    )
