@@ -91,12 +91,13 @@ def test_failure_leaves_nothing_behind(tmp_path, coco_dir, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_arguments(tmp_path, coco_dir):
+def test_bad_arguments(tmp_path, coco_dir, monkeypatch):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
     with pytest.raises(ConfigError, match="already exists"):
         make_dataset(tmp_path / "full", 1, coco_dir=coco_dir)
-    with pytest.raises(ConfigError, match="coco_dir"):
+    monkeypatch.setenv("LASE_SHARED", str(tmp_path / "nowhere"))  # the default coco_mini is missing
+    with pytest.raises(ConfigError, match="nowhere/data/coco_mini: no captions.json"):
         make_dataset(tmp_path / "new", 1)
     with pytest.raises(ConfigError, match="captions.json"):
         make_dataset(tmp_path / "new", 1, coco_dir=tmp_path)

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from lase_e2v.evaluation.tables import IMAGE_METRICS, label, tables, to_csv, to_markdown
+from lase_e2v.events.representations import polarity_image_rgb
 from lase_e2v.pipelines.writers import to_uint8, write_video
 
-#: events shown white where silent, blue for ON, red for OFF (the E2VID/EVREAL convention)
-_EVENT_COLOURS = {0: (1.0, 1.0, 1.0), 1: (0.1, 0.25, 0.9), -1: (0.85, 0.1, 0.1)}
 _PLOTTED = IMAGE_METRICS + ("temporal_error",)
 
 
@@ -49,15 +48,7 @@ def plot_scores(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def render_events(signs: np.ndarray) -> np.ndarray:
-    """``(H, W)`` polarity signs -> ``(H, W, 3)`` float RGB."""
-    image = np.empty((*signs.shape, 3), np.float32)
-    for sign, colour in _EVENT_COLOURS.items():
-        image[signs == sign] = colour
-    return image
-
-
-def _caption(width: int, text: str) -> np.ndarray:
+def caption_strip(width: int, text: str) -> np.ndarray:
     """A ``(18, width, 3)`` white strip with ``text`` in PIL's built-in font."""
     from PIL import Image, ImageDraw
 
@@ -93,10 +84,10 @@ def write_side_by_side(
         fps = float(1e6 / np.median(np.diff(t_us))) if len(t_us) > 1 else 25.0
     width = references.shape[2]
     names = ["events", *predictions, "reference"]
-    captions = np.concatenate([_caption(width, n) for n in names], axis=1)
+    captions = np.concatenate([caption_strip(width, n) for n in names], axis=1)
 
     def compose(i: int) -> np.ndarray:
-        tiles = [render_events(events[i])]
+        tiles = [polarity_image_rgb(events[i], saturation=1.0)]
         for method, (_, stack) in predictions.items():
             tiles.append(np.repeat(stack[lookup[method][int(indices[i])]][..., None] / 255.0, 3, axis=2))
         tiles.append(np.repeat(references[i][..., None] / 255.0, 3, axis=2))

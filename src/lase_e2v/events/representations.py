@@ -134,7 +134,8 @@ def normalize_nonzero(voxel: Array) -> Array:
     std = ((voxel**2).sum() / count - mean**2) ** 0.5
     if float(std) <= 0:
         return voxel * 0
-    return mask * (voxel - mean) / std
+    normalized = mask * (voxel - mean) / std
+    return normalized if _is_torch(normalized) else normalized.astype(voxel.dtype, copy=False)
 
 
 def events_to_voxel_grid(events: EventStream, num_bins: int, normalize: bool = False) -> np.ndarray:
@@ -165,6 +166,21 @@ def to_event_mask(voxel_or_counts: Array) -> Array:
     if _is_torch(active):
         return active.any(dim=0).float()
     return active.any(axis=0).astype(np.float32)
+
+
+def polarity_image_rgb(net: np.ndarray, saturation: float = 3.0) -> np.ndarray:
+    """A signed polarity image ``(H, W)`` shown for people: ``(H, W, 3)`` float32 RGB in [0, 1],
+    white where silent, red where ON events dominate, blue where OFF do, full colour at
+    ``saturation`` net events (use 1 for a sign image)."""
+    net = np.asarray(net, dtype=np.float32)
+    strength = np.clip(np.abs(net) / saturation, 0.0, 1.0)
+    image = np.ones(net.shape + (3,), dtype=np.float32)
+    on, off = net > 0, net < 0
+    image[on, 1] -= strength[on]
+    image[on, 2] -= strength[on]
+    image[off, 0] -= strength[off]
+    image[off, 1] -= strength[off]
+    return image
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ redistributable here: pass ``checkpoint=``) and ``integrate`` (training-free, no
 Where default weights come from, first found wins (all local files; nothing is downloaded):
 
 1. ``$LASE_WEIGHTS_DIR/<file>``;
-2. ``<repo>/../shared/weights/baselines/<file>`` (the development layout);
+2. ``<shared>/weights/baselines/<file>`` (the development layout, see :func:`lase_e2v.paths.shared_dir`);
 3. the copy bundled in the package, ``lase_e2v/assets/baselines/<method>/`` (config.json + safetensors).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.models.baselines import load_baseline_checkpoint
+from lase_e2v.paths import shared_dir
 from lase_e2v.pipelines.integrator import IntegratorPipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
@@ -30,13 +31,12 @@ WEIGHT_FILES: dict[str, str | None] = {
     "e2vid_plus": None,
 }
 METHODS = (*WEIGHT_FILES, "integrate")
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def weight_folders() -> list[Path]:
     """Folders searched for default weights, in order (see the module docstring)."""
     folders = [Path(os.environ["LASE_WEIGHTS_DIR"])] if os.environ.get("LASE_WEIGHTS_DIR") else []
-    return folders + [_REPO_ROOT.parent / "shared" / "weights" / "baselines"]
+    return folders + [shared_dir() / "weights" / "baselines"]
 
 
 def bundled_weights(method: str) -> Path:

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
+from lase_e2v.paths import default_coco_dir
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.streams import EventStream, Frames
@@ -100,7 +101,7 @@ def _torch_threads(count: int) -> Iterator[None]:
 
 
 def _check_arguments(num_sequences: int, duration_s: float, size: tuple[int, int], fps: float,
-                     coco_dir: str | Path | None, max_step_px: float) -> None:
+                     max_step_px: float) -> None:
     if num_sequences < 1:
         raise ConfigError(f"num_sequences must be >= 1, got {num_sequences}")
     if duration_s <= 0:
@@ -111,8 +112,6 @@ def _check_arguments(num_sequences: int, duration_s: float, size: tuple[int, int
         raise ConfigError(f"fps must be in (0, 1000], got {fps}")
     if duration_s * fps < 1:
         raise ConfigError(f"duration_s * fps must give at least 2 frames, got {duration_s} s at {fps} Hz")
-    if coco_dir is None:
-        raise ConfigError("coco_dir is required: a coco_mini folder (captions.json + images/)")
     if max_step_px <= 0:
         raise ConfigError(f"max_step_px must be > 0, got {max_step_px}")
 
@@ -141,7 +140,8 @@ def make_dataset(
         duration_s, fps: length of each sequence and its ground-truth frame rate.
         size: ``(height, width)`` of the sensor.
         seed: everything (photo order, scenes, sensors, noise) derives from it.
-        coco_dir: a coco_mini folder: ``captions.json`` + ``images/``.
+        coco_dir: a coco_mini folder: ``captions.json`` + ``images/`` (default:
+            :func:`lase_e2v.paths.default_coco_dir`).
         progress: show a tqdm bar.
         val_fraction: share of the PHOTOS held out for val (split by photo, see
             :func:`~lase_e2v.simulate.scenes.split_photos`).
@@ -152,12 +152,12 @@ def make_dataset(
 
     Returns the path of ``manifest.json``.
     """
-    _check_arguments(num_sequences, duration_s, size, fps, coco_dir, max_step_px)
+    _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"{out_dir}: already exists and is not an empty folder; choose a new one")
     size = (int(size[0]), int(size[1]))
-    photos = split_photos(load_photos(coco_dir), val_fraction)
+    photos = split_photos(load_photos(coco_dir if coco_dir is not None else default_coco_dir()), val_fraction)
     num_val = round(num_sequences * val_fraction)
     if val_fraction > 0 and num_sequences > 1:
         num_val = min(max(num_val, 1), num_sequences - 1)

@@ -10,22 +10,8 @@ import numpy as np
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.hdf5 import Hdf5Reader
-from lase_e2v.events.representations import to_polarity_image
+from lase_e2v.events.representations import polarity_image_rgb, to_polarity_image
 from lase_e2v.events.streams import concatenate
-
-
-def event_image(x: np.ndarray, y: np.ndarray, p: np.ndarray, sensor_size: tuple[int, int]) -> np.ndarray:
-    """RGB ``(H, W, 3)`` float: white background, red where ON events dominate, blue where OFF do
-    (saturating at 3 net events)."""
-    net = to_polarity_image(x, y, p, sensor_size)
-    strength = np.clip(np.abs(net) / 3.0, 0.0, 1.0)
-    image = np.ones(sensor_size + (3,), dtype=np.float32)
-    on, off = net > 0, net < 0
-    image[on, 1] -= strength[on]
-    image[on, 2] -= strength[on]
-    image[off, 0] -= strength[off]
-    image[off, 1] -= strength[off]
-    return image
 
 
 def save_preview(h5_path: str | Path, png_path: str | Path, frame_index: int | None = None) -> Path:
@@ -57,7 +43,7 @@ def save_preview(h5_path: str | Path, png_path: str | Path, frame_index: int | N
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4), dpi=100)
     left.imshow(frames.as_float()[frame_index], cmap="gray", vmin=0, vmax=1)
     left.set_title(f"frame {frame_index} ({t_end / 1e6:.3f} s)", fontsize=9)
-    right.imshow(event_image(window.x, window.y, window.p, reader.sensor_size))
+    right.imshow(polarity_image_rgb(to_polarity_image(window.x, window.y, window.p, reader.sensor_size)))
     right.set_title(f"{len(window)} events, {(t_end - t_start) / 1e3:.1f} ms (red ON, blue OFF)", fontsize=9)
     for axis in (left, right):
         axis.axis("off")

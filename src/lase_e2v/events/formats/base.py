@@ -54,6 +54,12 @@ class EventReader(ABC):
         """APS frames with timestamps, or ``None`` if the format/file has none."""
         return None
 
+    @property
+    def caption(self) -> str | None:
+        """A plain-words description of the scene stored with the recording (LaSe-E2V's default
+        prompt), or ``None``."""
+        return None
+
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
         """True if the first bytes (or folder layout) look like this format."""

@@ -86,6 +86,12 @@ class Hdf5Reader(EventReader):
             self._stated_size = self._size_from_attrs(file, group)
         self._inferred_size: tuple[int, int] | None = None
 
+    @property
+    def caption(self) -> str | None:
+        """The root ``caption`` attribute (make-dataset's synthetic sequences, the demo clip)."""
+        caption = self.attrs.get("caption")
+        return str(caption) if caption else None
+
     @staticmethod
     def _size_from_attrs(file: h5py.File, group: h5py.Group) -> tuple[int, int] | None:
         if "sensor_resolution" in file.attrs:

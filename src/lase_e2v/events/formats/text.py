@@ -179,6 +179,14 @@ class TextReader(EventReader):
             raise EventDataError(f"{self.path}: polarity must be 0 or 1 (or -1), found {p.min()}..{p.max()}")
         return EventStream(x, y, as_microseconds(t), p, sensor_size)
 
+    @property
+    def caption(self) -> str | None:
+        """``caption.txt`` next to the events file, as in lase-e2v's ECD folders."""
+        if not self._source.exists("caption.txt"):
+            return None
+        with self._source.open("caption.txt") as handle:
+            return " ".join(handle.read().decode("utf-8", errors="replace").split()) or None
+
     def read_frames(self) -> Frames | None:
         """ECD APS frames from ``images.txt`` + PNGs next to the events file, as uint8 ``(N, H, W)``."""
         if not self._frames_loaded:

@@ -1,0 +1,104 @@
+"""The Python API that mirrors the command line: ``lase_e2v.reconstruct(path, ...)`` and friends.
+
+These functions only resolve user-facing options (paths, method names, window specs) into the
+library's objects; the work happens in :mod:`lase_e2v.events`, :mod:`lase_e2v.pipelines` etc.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lase_e2v.errors import ConfigError
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.formats.base import EventReader
+from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows, Windowing, parse_window_spec
+from lase_e2v.pipelines.output import ReconstructionOutput, ReconstructionPipeline
+
+METHODS = ("lase", "firenet", "firenet_plus", "e2vid", "integrate")
+#: fallback window for recordings without APS frames: 40 ms = 25 frames per second
+DEFAULT_EVENT_ONLY_WINDOW = "ms:40"
+
+
+def resolve_windowing(reader: EventReader, window: str = "auto") -> Windowing:
+    """``auto`` = between APS frames when the recording has them, else fixed 40 ms windows."""
+    if window == "auto":
+        frames = reader.read_frames()
+        window = "frames" if frames is not None and len(frames) >= 2 else DEFAULT_EVENT_ONLY_WINDOW
+    frames_t = None
+    if window == "frames":
+        frames = reader.read_frames()
+        frames_t = frames.t_us if frames is not None else None
+    return parse_window_spec(window, frames_t)
+
+
+def frames_per_second(windowing: Windowing) -> float:
+    """Playback rate that shows the recording in real time (count windows: 25 fps)."""
+    if isinstance(windowing, TimeWindows):
+        return 1e6 / windowing.window_us
+    if isinstance(windowing, FrameWindows):
+        return float(1e6 / np.median(np.diff(windowing.frame_t_us)))
+    if isinstance(windowing, CountWindows):
+        return 25.0
+    raise ConfigError(f"unknown windowing {windowing!r}")
+
+
+def load_method(method: str, checkpoint: str | Path | None = None, device: str = "cpu", **options: Any) -> ReconstructionPipeline:
+    """Build the reconstructor called ``method`` (one of :data:`METHODS`)."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    if method == "lase":
+        from lase_e2v.pipelines.lase import load_lase_pipeline
+
+        return load_lase_pipeline(checkpoint, device=device, **options)
+    if options:
+        unused = ", ".join(sorted(options))
+        raise ConfigError(f"options {unused} apply to --method lase only, not '{method}'")
+    from lase_e2v.pipelines import load_reconstructor
+
+    return load_reconstructor(method, checkpoint=checkpoint, device=device)
+
+
+def with_default_prompt(method: str, reader: EventReader, options: dict[str, Any]) -> dict[str, Any]:
+    """LaSe-E2V without a ``prompt`` uses the recording's stored caption (see ``EventReader.caption``)."""
+    if method == "lase" and options.get("prompt") is None and reader.caption:
+        return {**options, "prompt": reader.caption}
+    return options
+
+
+def prepare(
+    path: str | Path,
+    method: str = "lase",
+    window: str = "auto",
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    event_format: str | None = None,
+    **options: Any,
+) -> tuple[EventReader, Windowing, ReconstructionPipeline]:
+    """Open the recording, resolve its windows and build the method: what :func:`reconstruct` runs."""
+    reader = open_events(path, format=event_format)
+    windowing = resolve_windowing(reader, window)
+    pipeline = load_method(method, checkpoint, device, **with_default_prompt(method, reader, options))
+    return reader, windowing, pipeline
+
+
+def reconstruct(
+    path: str | Path,
+    method: str = "lase",
+    window: str = "auto",
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    event_format: str | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> ReconstructionOutput:
+    """Reconstruct the recording at ``path`` into frames (one per window).
+
+    ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
+    ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one),
+    ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
+    """
+    reader, windowing, pipeline = prepare(path, method, window, checkpoint, device, event_format, **options)
+    return pipeline(reader, windowing, progress=progress)

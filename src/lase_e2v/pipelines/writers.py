@@ -1,0 +1,96 @@
+"""Write reconstructed frames: mp4 video, a PNG folder, or HDF5 — chosen by the output path.
+
+* ``*.mp4`` (or ``.avi``/``.mkv``): H.264 through imageio-ffmpeg at ``fps`` frames per second;
+* ``*.h5`` / ``*.hdf5``: ``images/image%09d`` datasets with a ``timestamp`` attribute (seconds)
+  and ``t_us``, the HQF layout the readers understand;
+* anything else: a folder of ``frame_%06d.png`` plus ``timestamps.txt`` (``index t_us``).
+
+Every writer goes through :func:`lase_e2v.atomic.atomic_path`, so an interrupted run leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.errors import ConfigError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 (clipped, rounded)."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def even_size(image: np.ndarray) -> np.ndarray:
+    """Pad by edge replication to even height/width, which H.264 (yuv420p) requires."""
+    h, w = image.shape[:2]
+    pad = ((0, h % 2), (0, w % 2)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, pad, mode="edge") if (h % 2 or w % 2) else image
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Write float [0,1] gray ``(H,W)`` or RGB ``(H,W,3)`` frames to a video file; returns the frame count."""
+    import imageio.v2 as imageio
+
+    if fps <= 0:
+        raise ConfigError(f"fps must be > 0, got {fps}")
+    count = 0
+    with atomic_path(path) as temporary:
+        writer = imageio.get_writer(temporary, fps=fps, codec="libx264", quality=8, macro_block_size=1,
+                                    ffmpeg_log_level="error", pixelformat="yuv420p")
+        try:
+            for frame in frames:
+                writer.append_data(even_size(to_uint8(frame)))
+                count += 1
+        finally:
+            writer.close()
+    return count
+
+
+def write_png_folder(path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int]) -> int:
+    from PIL import Image
+
+    count = 0
+    with atomic_path(path) as temporary:
+        temporary.mkdir(parents=True)
+        lines = []
+        for count, (frame, t_us) in enumerate(zip(frames, timestamps_us), start=1):
+            Image.fromarray(to_uint8(frame)).save(temporary / f"frame_{count - 1:06d}.png")
+            lines.append(f"{count - 1} {int(t_us)}\n")
+        (temporary / "timestamps.txt").write_text("".join(lines))
+    return count
+
+
+def write_hdf5_frames(path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int]) -> int:
+    import h5py
+
+    count = 0
+    with atomic_path(path) as temporary:
+        with h5py.File(temporary, "w") as f:
+            group = f.create_group("images")
+            for count, (frame, t_us) in enumerate(zip(frames, timestamps_us), start=1):
+                ds = group.create_dataset(f"image{count - 1:09d}", data=to_uint8(frame), compression="gzip")
+                ds.attrs["timestamp"] = int(t_us) / 1e6
+                ds.attrs["t_us"] = int(t_us)
+            f.attrs["num_imgs"] = count
+    return count
+
+
+def write_frames(path: str | Path, frames: np.ndarray, timestamps_us: np.ndarray, fps: float = 25.0) -> int:
+    """Write ``frames`` ``(N,H,W)`` in [0,1] to ``path``; the format follows the suffix (see module doc)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return write_video(path, frames, fps)
+    if suffix in HDF5_SUFFIXES:
+        return write_hdf5_frames(path, frames, timestamps_us)
+    if suffix:
+        raise ConfigError(f"{path}: unknown output type '{suffix}'; use .mp4, .h5 or a folder name")
+    return write_png_folder(path, frames, timestamps_us)
