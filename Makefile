@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

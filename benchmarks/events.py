@@ -20,43 +20,31 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")  # before polars is imported (b
 import argparse
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import torch
+from _common import SHARED_DATA, best_seconds
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.events.formats import convert, open_events
 from lase_e2v.events.representations import to_voxel_grid
 from lase_e2v.events.streams import EventStream, concatenate
 
-SHARED = Path(os.environ.get("LASE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
-
-
-def best_seconds(function: Callable[[], object], repeat: int) -> float:
-    """Fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bench_reads(repeat: int, workdir: Path) -> list[dict]:
-    slider = SHARED / "ecd_slider_depth"
+    slider = SHARED_DATA / "ecd_slider_depth"
     convert(slider, workdir / "slider.h5", progress=False)
     convert(slider, workdir / "slider_evreal", progress=False)
     sources = [
         ("text (slider_depth)", slider / "events.txt"),
         ("hdf5 (slider_depth)", workdir / "slider.h5"),
         ("evreal (slider_depth)", workdir / "slider_evreal"),
-        ("aedat4 (dvxplorer b)", SHARED / "aedat4" / "dvxplorer_320x240_b.aedat4"),
-        ("evt2 (sample)", SHARED / "prophesee" / "evt2_sample.raw"),
-        ("evt3 (sample)", SHARED / "prophesee" / "evt3_sample.raw"),
+        ("aedat4 (dvxplorer b)", SHARED_DATA / "aedat4" / "dvxplorer_320x240_b.aedat4"),
+        ("evt2 (sample)", SHARED_DATA / "prophesee" / "evt2_sample.raw"),
+        ("evt3 (sample)", SHARED_DATA / "prophesee" / "evt3_sample.raw"),
     ]
     rows = []
     for name, path in sources:
@@ -91,7 +79,7 @@ def bench_reads(repeat: int, workdir: Path) -> list[dict]:
 
 def _voxel_input(num_events: int) -> EventStream:
     """slider_depth repeated (shifted in time) to ``num_events`` events on its 180x240 sensor."""
-    base = open_events(SHARED / "ecd_slider_depth" / "events.txt", sensor_size=(180, 240)).read()
+    base = open_events(SHARED_DATA / "ecd_slider_depth" / "events.txt", sensor_size=(180, 240)).read()
     copies, span = [], int(base.t[-1]) + 1
     for k in range(-(-num_events // len(base))):
         copies.append(EventStream(base.x, base.y, base.t + k * span, base.p, base.sensor_size))

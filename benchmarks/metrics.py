@@ -12,29 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import best_seconds
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.metrics import SSIM_K1, SSIM_K2, LpipsMetric, gaussian_window_1d, mse, ssim
 
 SIZES = {"DAVIS240 180x240": (180, 240), "DAVIS346 260x346": (260, 346)}
-
-
-def best_seconds(function: Callable[[], object], repeat: int) -> float:
-    """Fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def naive_ssim(prediction: np.ndarray, reference: np.ndarray) -> float:

@@ -23,30 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import SHARED_DATA, best_seconds
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.simulate.esim import EventSimulator, SimulatorConfig
 from lase_e2v.simulate.reference import simulate_naive
 from lase_e2v.simulate.scenes import load_photos, random_scene
 
-COCO = Path(os.environ.get("LASE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "coco_mini"
+COCO = SHARED_DATA / "coco_mini"
 NOISY = SimulatorConfig(refractory_us=100, cutoff_hz=200, leak_rate_hz=0.2, shot_noise_rate_hz=1.0, hot_pixel_fraction=1e-4)
-
-
-def best_seconds(function: Callable[[], object], repeat: int) -> float:
-    """Fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def random_log_frames(rng: np.random.Generator, size: tuple[int, int], count: int, log_std: float) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from lase_e2v.cli import main
 from lase_e2v.demo import DEMO_CLIP
-from lase_e2v.events.formats import open_events, read_events, write_events
+from lase_e2v.events.formats import open_events, read_events
 from lase_e2v.events.formats.hdf5 import write_hdf5
 
 COMMANDS = ["info", "convert", "reconstruct", "simulate", "make-dataset", "preview", "train", "evaluate",

@@ -10,6 +10,7 @@ from lase_e2v.errors import ConfigError
 from lase_e2v.events.representations import (
     VoxelGrid,
     normalize_nonzero,
+    polarity_image_rgb,
     to_count_image,
     to_event_mask,
     to_polarity_image,
@@ -131,6 +132,16 @@ def test_normalize_nonzero_matches_rpg():
     assert nonzero.mean() == pytest.approx(0, abs=1e-5) and nonzero.std() == pytest.approx(1, abs=1e-4)
     assert np.all(normalized[voxel == 0] == 0)
     np.testing.assert_array_equal(normalize_nonzero(np.zeros((2, 2))), np.zeros((2, 2)))
+    assert normalized.dtype == np.float32  # what the networks take, as the torch path gives
+
+
+def test_polarity_image_rgb_colours():
+    rgb = polarity_image_rgb(np.array([[0, 3, -1, 6]]))
+    np.testing.assert_allclose(rgb[0, 0], [1, 1, 1])  # silent: white
+    np.testing.assert_allclose(rgb[0, 1], [1, 0, 0])  # 3 net ON events: full red
+    np.testing.assert_allclose(rgb[0, 2], [2 / 3, 2 / 3, 1])  # 1 OFF event: a third of the way to blue
+    np.testing.assert_allclose(rgb[0, 3], [1, 0, 0])  # saturates
+    assert rgb.dtype == np.float32
 
 
 def test_count_polarity_and_mask():

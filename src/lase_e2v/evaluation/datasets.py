@@ -13,13 +13,13 @@ reads), ``root/name.h5``, ``root/name.hdf5`` and the same for each alias of the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lase_e2v.errors import ConfigError
+from lase_e2v.jsonfile import read_json_object
 
 SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".txt", ".zip")
 _KINDS = ("datasets", "eval", "methods")
@@ -50,13 +50,7 @@ def _read_definition(kind: str, name_or_path: str | Path) -> tuple[str, dict[str
             f"{kind[:-1] if kind != 'eval' else 'eval'} definition '{name_or_path}' not found; "
             f"packaged: {', '.join(sorted(packaged))} (or give a .json path)"
         )
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: invalid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
-    return key, content
+    return key, read_json_object(path, f"{kind} definition")
 
 
 @dataclass(frozen=True)

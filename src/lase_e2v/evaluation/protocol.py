@@ -488,21 +488,11 @@ def benchmark(
     """Benchmark ``methods`` on ``data`` (a sequence, or a root with ``dataset`` = ``ecd``/``mvsec``/``hqf``,
     optionally ``ecd/slider_depth,...``); returns the path of the HTML report in ``out_dir``."""
     factories = methods if isinstance(methods, dict) else method_factories(methods, checkpoints, device)
-    result = run_benchmark(
-        factories,
-        resolve_data(data, dataset),
-        out_dir,
-        load_eval_config(eval_config),
-        device=device,
-        lpips_weights=lpips_weights,
-        videos=videos,
-        progress=progress,
-    )
-    return result.html
+    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress).html
 
 
 def evaluate(
-    method: str | ReconstructionPipeline,
+    method: str | ReconstructionPipeline | dict[str, PipelineFactory],
     data: str | Path,
     out_dir: str | Path,
     dataset: str | None = None,
@@ -513,10 +503,13 @@ def evaluate(
     videos: bool = True,
     progress: bool = True,
 ) -> BenchmarkResult:
-    """Evaluate one method (a name as for :func:`benchmark`, or a pipeline) on ``data``; same outputs
-    as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it is the Markdown table.
+    """Evaluate one method (a name as for :func:`benchmark`, a pipeline, or ``{name: factory}``) on
+    ``data``; same outputs as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it
+    is the Markdown table.
     """
-    if isinstance(method, ReconstructionPipeline):
+    if isinstance(method, dict):
+        factories = method
+    elif isinstance(method, ReconstructionPipeline):
         factories = {method.name: lambda: method}
     else:
         factories = method_factories([method], {method: checkpoint} if checkpoint else None, device)

@@ -25,10 +25,10 @@ import torch
 from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.paths import default_coco_dir
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.streams import EventStream, Frames
+from lase_e2v.paths import default_coco_dir
 from lase_e2v.simulate.esim import EventSimulator, SimulatorConfig
 from lase_e2v.simulate.scenes import Scene, load_photos, random_scene, split_photos
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import numpy as np
-
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.hdf5 import Hdf5Reader

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lase_e2v.errors import ConfigError
+from lase_e2v.jsonfile import read_json_object
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("cosine", "constant")
@@ -133,15 +134,7 @@ def load_config(source: str | Path | dict[str, Any] | TrainingConfig, **override
     elif isinstance(source, dict):
         values = dict(source)
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"{path}: training config not found")
-        try:
-            values = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from error
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a training config must be a JSON object")
+        values = read_json_object(source, "training config")
     values.update(overrides)
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(values) - known)

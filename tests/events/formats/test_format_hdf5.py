@@ -49,6 +49,13 @@ def test_hqf_roundtrip_with_frames_and_attrs(tmp_path):
         assert file["images/image000000001"].attrs["timestamp"] == 0.05
 
 
+def test_caption_attribute(tmp_path):
+    write_hdf5(tmp_path / "c.h5", _events(10), attrs={"caption": "a dog on a sofa"})
+    assert open_events(tmp_path / "c.h5").caption == "a dog on a sofa"
+    write_hdf5(tmp_path / "n.h5", _events(10))
+    assert open_events(tmp_path / "n.h5").caption is None
+
+
 def test_absolute_unix_microseconds_survive_float_seconds(tmp_path):
     events = _events(t0=1_605_537_493_718_345)  # AEDAT4-style absolute time
     write_hdf5(tmp_path / "a.h5", events)

@@ -37,6 +37,13 @@ def test_slider_depth_counts_and_ends(slider_reader, slider_events):
     assert events.t.dtype == np.int64 and events.x.dtype == np.uint16 and events.p.dtype == np.int8
 
 
+def test_caption_txt_beside_the_events_is_the_caption(slider_reader, tmp_path):
+    assert slider_reader.caption.startswith("a table with a model arch, a toy box, two balls")
+    bare = tmp_path / "events.txt"
+    bare.write_text("0.001 1 1 1\n")
+    assert open_events(bare).caption is None
+
+
 def test_slider_depth_frames(slider_reader):
     frames = slider_reader.read_frames()
     assert frames.images.shape == (87, 180, 240) and frames.images.dtype == np.uint8

@@ -1,0 +1,20 @@
+"""What the benchmark scripts share: where the development data is and a disturbance-robust timer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lase_e2v.paths import shared_dir
+
+SHARED_DATA = shared_dir() / "data"
+
+
+def best_seconds(function: Callable[[], object], repeat: int) -> float:
+    """Fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
