@@ -25,6 +25,8 @@ app = typer.Typer(
 
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
+DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
+                "or synthetic[/train] for a make-dataset folder (its val split by default)")
 
 
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
@@ -154,7 +156,7 @@ def train(
 def evaluate(
     method: str = typer.Option("lase", help="method name"),
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
-    dataset: Optional[str] = typer.Option(None, help="benchmark definition (ecd, mvsec, hqf) when --data is a root"),
+    dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
@@ -171,7 +173,7 @@ def evaluate(
 def benchmark(
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
     methods: str = typer.Option("integrate,firenet,firenet_plus,lase", help="comma-separated method names"),
-    dataset: Optional[str] = typer.Option(None, help="benchmark definition (ecd, mvsec, hqf) when --data is a root"),
+    dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
 ) -> None:

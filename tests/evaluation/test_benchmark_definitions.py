@@ -108,3 +108,19 @@ def test_resolve_alias_and_direct_sequence_paths(tmp_path, slider_depth_dir):
     assert (spec.name, spec.cut_s, spec.dataset) == ("ecd_slider_depth", None, None)
     with pytest.raises(ConfigError, match="no such file"):
         resolve_data(tmp_path / "nothing")
+
+
+def test_resolve_a_make_dataset_folder(tmp_path):
+    records = [{"file": "seq_00000.h5", "split": "train"}, {"file": "seq_00001.h5", "split": "val"},
+               {"file": "seq_00002.h5", "split": "val"}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "sequences": records}))
+    specs = resolve_data(tmp_path, "synthetic")
+    assert [(s.name, s.path, s.dataset, s.cut_s) for s in specs] == [
+        ("seq_00001", tmp_path / "seq_00001.h5", "synthetic", None),
+        ("seq_00002", tmp_path / "seq_00002.h5", "synthetic", None),
+    ]
+    assert [s.name for s in resolve_data(tmp_path, "synthetic/train")] == ["seq_00000"]
+    with pytest.raises(ConfigError, match="no 'test' sequences"):
+        resolve_data(tmp_path, "synthetic/test")
+    with pytest.raises(ConfigError, match="make-dataset manifest not found"):
+        resolve_data(tmp_path.parent, "synthetic")

@@ -53,6 +53,10 @@ def _read_definition(kind: str, name_or_path: str | Path) -> tuple[str, dict[str
     return key, read_json_object(path, f"{kind} definition")
 
 
+#: ``--dataset`` name of a make-dataset folder (its manifest lists the sequences and their split)
+SYNTHETIC = "synthetic"
+
+
 @dataclass(frozen=True)
 class SequenceSpec:
     """One sequence to evaluate: where it is and its evaluation cut (seconds from the recording start)."""
@@ -139,19 +143,35 @@ def resolve_data(data: str | Path, dataset: str | None = None) -> list[SequenceS
     * no ``dataset``: ``data`` is one sequence, evaluated whole;
     * ``dataset="ecd"`` (or ``"ecd/a,b"``): ``data`` is the dataset root holding the sequences;
     * ``dataset="ecd/slider_depth"`` and ``data`` *is* that sequence (not a root holding it):
-      ``data`` is evaluated with that sequence's cut.
+      ``data`` is evaluated with that sequence's cut;
+    * ``dataset="synthetic"`` (or ``"synthetic/train"``): ``data`` is a ``make-dataset`` folder; its
+      held-out ``val`` (or ``train``) sequences are evaluated whole.
     """
     data = Path(data)
     if not data.exists():
         raise ConfigError(f"{data}: no such file or folder")
     if dataset is None:
         return [SequenceSpec(default_sequence_name(data), data)]
+    if dataset.partition("/")[0] == SYNTHETIC:
+        return synthetic_split(data, dataset.partition("/")[2] or "val")
     definition, selected = parse_dataset_spec(dataset)
     if selected is not None and len(selected) == 1 and selected[0] in definition.sequences:
         cut, aliases = definition.sequences[selected[0]]
         if not data.is_dir() or find_sequence(data, (selected[0], *aliases)) is None:
             return [SequenceSpec(selected[0], data, definition.name, cut)]
     return definition.resolve(data, selected)
+
+
+def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
+    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``."""
+    manifest = read_json_object(folder / "manifest.json", "make-dataset manifest")
+    try:
+        files = [record["file"] for record in manifest["sequences"] if record["split"] == split]
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"{folder / 'manifest.json'}: sequences need 'file' and 'split' ({error})") from None
+    if not files:
+        raise ConfigError(f"{folder / 'manifest.json'}: no '{split}' sequences")
+    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC) for name in files]
 
 
 def default_sequence_name(path: Path) -> str:
