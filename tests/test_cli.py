@@ -111,21 +111,22 @@ def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method):
 
 
 def test_reconstruct_lase_to_hdf5_uses_the_caption(capsys, short_clip, tmp_path, monkeypatch):
-    import lase_e2v.api as api
+    from lase_e2v.pipelines.lase import LaSeE2VPipeline
 
-    seen = {}
-    load = api.load_method
+    seen = []
+    generate = LaSeE2VPipeline.generate_clip
 
-    def spy(method, checkpoint=None, device="cpu", **options):
-        seen.update(options)
-        return load(method, checkpoint, device, **options)
+    def spy(self, voxels, **kwargs):
+        seen.append((kwargs["prompt"], self.options.num_inference_steps, self.options.seed))
+        return generate(self, voxels, **kwargs)
 
-    monkeypatch.setattr(api, "load_method", spy)
+    monkeypatch.setattr(LaSeE2VPipeline, "generate_clip", spy)
     out = tmp_path / "lase.h5"
     code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--steps", "4", "--seed", "1")
     assert code == 0 and "wrote 6 frames (lase)" in stdout
-    assert seen["prompt"].startswith("a table with a model arch")
-    assert seen["num_inference_steps"] == 4 and seen["seed"] == 1
+    assert len(seen) == 2  # 6 windows in clips of 4
+    assert all(prompt.startswith("a table with a model arch") and (steps, seed) == (4, 1)
+               for prompt, steps, seed in seen)
     import h5py
 
     with h5py.File(out) as file:  # frames-only HDF5: images/image%09d

@@ -61,13 +61,6 @@ def load_method(method: str, checkpoint: str | Path | None = None, device: str =
     return load_reconstructor(method, checkpoint=checkpoint, device=device)
 
 
-def with_default_prompt(method: str, reader: EventReader, options: dict[str, Any]) -> dict[str, Any]:
-    """LaSe-E2V without a ``prompt`` uses the recording's stored caption (see ``EventReader.caption``)."""
-    if method == "lase" and options.get("prompt") is None and reader.caption:
-        return {**options, "prompt": reader.caption}
-    return options
-
-
 def prepare(
     path: str | Path,
     method: str = "lase",
@@ -80,8 +73,7 @@ def prepare(
     """Open the recording, resolve its windows and build the method: what :func:`reconstruct` runs."""
     reader = open_events(path, format=event_format)
     windowing = resolve_windowing(reader, window)
-    pipeline = load_method(method, checkpoint, device, **with_default_prompt(method, reader, options))
-    return reader, windowing, pipeline
+    return reader, windowing, load_method(method, checkpoint, device, **options)
 
 
 def reconstruct(
@@ -97,7 +89,8 @@ def reconstruct(
     """Reconstruct the recording at ``path`` into frames (one per window).
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
-    ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one),
+    ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one,
+    see :attr:`ReconstructionPipeline.scene_caption`),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
     reader, windowing, pipeline = prepare(path, method, window, checkpoint, device, event_format, **options)

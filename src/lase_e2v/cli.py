@@ -26,7 +26,7 @@ app = typer.Typer(
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
-                "or synthetic[/train] for a make-dataset folder (its val split by default)")
+                "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lase_e2v.api import frames_per_second, load_method, with_default_prompt
+from lase_e2v.api import frames_per_second, load_method
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.metrics import mse, ssim
 from lase_e2v.evaluation.report import caption_strip
@@ -56,7 +56,8 @@ def run_demo(
     reader = open_events(clip)
     frames = reader.read_frames()
     windowing = FrameWindows(frames.t_us)
-    pipeline = load_method(method, None, device, **with_default_prompt(method, reader, options))
+    pipeline = load_method(method, None, device, **options)
+    pipeline.scene_caption = reader.caption
     pipeline.reset()
     aps = frames.as_float()
     names = ["events", method, "APS frame"]

@@ -232,6 +232,26 @@ def test_streaming_groups_windows_into_clips_and_chains_them(pipeline, monkeypat
     assert np.array_equal(again.frames, output.frames)  # reset() restarts the seeded noise
 
 
+def test_scene_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
+    prompts = []
+    original = pipeline.generate_clip
+
+    def spy(voxels, **kwargs):
+        prompts.append(kwargs["prompt"])
+        return original(voxels, **kwargs)
+
+    monkeypatch.setattr(pipeline, "generate_clip", spy)
+    windows = random_windows(2)
+    pipeline.scene_caption = "a red car on a street"
+    try:
+        list(pipeline.iter_frames(windows))
+        pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), prompt="a dark room")
+    finally:
+        pipeline.scene_caption = None
+    list(pipeline.iter_frames(windows))
+    assert prompts == ["a red car on a street", "a dark room", ""]
+
+
 def _stream(windows: list[Window]) -> EventStream:
     parts = [w.events for w in windows]
     return EventStream(*(np.concatenate([getattr(p, f) for p in parts]) for f in "xytp"), (HEIGHT, WIDTH))

@@ -225,6 +225,7 @@ def evaluate_method(
 
     # 2. reconstruct window by window, scoring each prediction against the frame at its window end
     pipeline.reset()
+    pipeline.scene_caption = reader.caption  # LaSe-E2V's text when no prompt is set; others ignore it
     reconstructed = pipeline.iter_frames(windows, progress=False)
     records: list[dict[str, Any]] = []
     num_windows, reconstruction_s = 0, 0.0

@@ -88,7 +88,8 @@ class SamplingOptions:
     """How :meth:`LaSeE2VPipeline.iter_frames` samples (saved with the pipeline, except callables).
 
     Args:
-        prompt: caption of the scene; edit it to steer the result. ``""`` = no caption.
+        prompt: caption of the scene; edit it to steer the result. ``""`` = the recording's own
+            caption (``scene_caption``) if it has one, else no text.
         num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
         ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
@@ -569,7 +570,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         if estimates[0] is not None:
             estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
         clip = self.generate_clip(
-            voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator
+            voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
+            prompt=self.options.prompt or self.scene_caption or "",
         )
         self._previous_latent = clip.latents[:, -1]
         return clip.frames[0, :, 0].cpu()

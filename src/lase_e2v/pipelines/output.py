@@ -40,6 +40,10 @@ class ReconstructionPipeline(ABC):
 
     #: short name used by the CLI and in benchmark tables
     name: str = "base"
+    #: the recording's own description (:attr:`EventReader.caption`); text-conditioned pipelines use
+    #: it when the user gave no prompt, the others ignore it. Set per recording by :meth:`__call__`
+    #: (from a reader), the API and the evaluation.
+    scene_caption: str | None = None
 
     @abstractmethod
     def reset(self) -> None:
@@ -57,6 +61,8 @@ class ReconstructionPipeline(ABC):
     ) -> ReconstructionOutput:
         """Reconstruct every window of ``events`` (a stream in memory or a chunked reader)."""
         chunks = events.iter_chunks() if isinstance(events, EventReader) else [events]
+        if isinstance(events, EventReader):
+            self.scene_caption = events.caption
         self.reset()
         frames, stamps = [], []
         for item in self.iter_frames(windowing.iter_windows(chunks), progress=progress):
