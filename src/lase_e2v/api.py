@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
-from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows, Windowing, parse_window_spec
+from lase_e2v.events.windows import Windowing, parse_window_spec
 from lase_e2v.pipelines.output import ReconstructionOutput, ReconstructionPipeline
 
-METHODS = ("lase", "firenet", "firenet_plus", "e2vid", "integrate")
+METHODS = ("lase", "firenet", "firenet_plus", "e2vid", "pienet_lite", "pienet", "integrate")
 #: fallback window for recordings without APS frames: 40 ms = 25 frames per second
 DEFAULT_EVENT_ONLY_WINDOW = "ms:40"
 
@@ -34,17 +32,6 @@ def resolve_windowing(reader: EventReader, window: str = "auto") -> Windowing:
     return parse_window_spec(window, frames_t)
 
 
-def frames_per_second(windowing: Windowing) -> float:
-    """Playback rate that shows the recording in real time (count windows: 25 fps)."""
-    if isinstance(windowing, TimeWindows):
-        return 1e6 / windowing.window_us
-    if isinstance(windowing, FrameWindows):
-        return float(1e6 / np.median(np.diff(windowing.frame_t_us)))
-    if isinstance(windowing, CountWindows):
-        return 25.0
-    raise ConfigError(f"unknown windowing {windowing!r}")
-
-
 def load_method(method: str, checkpoint: str | Path | None = None, device: str = "cpu", **options: Any) -> ReconstructionPipeline:
     """Build the reconstructor called ``method`` (one of :data:`METHODS`)."""
     if method not in METHODS:
@@ -59,21 +46,6 @@ def load_method(method: str, checkpoint: str | Path | None = None, device: str =
     from lase_e2v.pipelines import load_reconstructor
 
     return load_reconstructor(method, checkpoint=checkpoint, device=device)
-
-
-def prepare(
-    path: str | Path,
-    method: str = "lase",
-    window: str = "auto",
-    checkpoint: str | Path | None = None,
-    device: str = "cpu",
-    event_format: str | None = None,
-    **options: Any,
-) -> tuple[EventReader, Windowing, ReconstructionPipeline]:
-    """Open the recording, resolve its windows and build the method: what :func:`reconstruct` runs."""
-    reader = open_events(path, format=event_format)
-    windowing = resolve_windowing(reader, window)
-    return reader, windowing, load_method(method, checkpoint, device, **options)
 
 
 def reconstruct(
@@ -93,5 +65,6 @@ def reconstruct(
     see :attr:`ReconstructionPipeline.scene_caption`),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
-    reader, windowing, pipeline = prepare(path, method, window, checkpoint, device, event_format, **options)
-    return pipeline(reader, windowing, progress=progress)
+    reader = open_events(path, format=event_format)
+    windowing = resolve_windowing(reader, window)
+    return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)

@@ -84,13 +84,12 @@ def reconstruct(
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Reconstruct video frames from events."""
-    from lase_e2v.api import frames_per_second, prepare
+    from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import write_frames
 
-    reader, windowing, pipeline = prepare(source, method, window, checkpoint, device, event_format,
-                                          **lase_options(prompt, steps, guidance, seed))
-    result = pipeline(reader, windowing, progress=True)
-    count = write_frames(output, result.frames, result.timestamps_us, fps or frames_per_second(windowing))
+    result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
+                                **lase_options(prompt, steps, guidance, seed))
+    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
     done(f"wrote {count} frames ({method}) to {output}")
 
 

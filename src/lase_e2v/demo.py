@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lase_e2v.api import frames_per_second, load_method
+from lase_e2v.api import load_method
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.metrics import mse, ssim
 from lase_e2v.evaluation.report import caption_strip
@@ -77,7 +77,7 @@ def run_demo(
     write_video(
         video,
         (np.concatenate([header, tile], axis=0) for tile in tiles),
-        fps=frames_per_second(windowing),
+        fps=float(1e6 / np.median(np.diff(frames.t_us))),
     )
     rows = np.linspace(0, len(tiles) - 1, min(GRID_ROWS, len(tiles))).round().astype(int)
     grid = np.concatenate([header] + [tiles[i] for i in rows], axis=0)

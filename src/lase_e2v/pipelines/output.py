@@ -26,6 +26,13 @@ class ReconstructionOutput:
     frames: np.ndarray
     timestamps_us: np.ndarray
 
+    @property
+    def frames_per_second(self) -> float:
+        """Playback rate that shows the recording in real time (25 for a single frame)."""
+        if len(self.timestamps_us) < 2:
+            return 25.0
+        return float(1e6 / max(np.median(np.diff(self.timestamps_us)), 1))
+
 
 @dataclass
 class ReconstructedFrame:
