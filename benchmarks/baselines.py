@@ -3,10 +3,12 @@
 Each method reconstructs windows of synthetic events (``--events-per-pixel`` per window, 0.3 is about
 slider_depth's density between APS frames) through its full pipeline step: voxel grid, network,
 crop, clip. E2VID uses random weights of the official size (the cost does not depend on the values).
-Peers in the same run: FireNet against E2VID, and the vectorised integrator against a naive
-per-event Python loop of the same filter (its ratio is printed).
+Peers in the same run: FireNet against E2VID, PIE-Net-Lite against FireNet, and the vectorised
+integrator against a naive per-event Python loop of the same filter (ratios are printed for the
+pairs that ran).
 
-    python benchmarks/baselines.py [--frames 10] [--out benchmarks/results/baselines.json]
+    python benchmarks/baselines.py [--frames 10] [--methods firenet pienet_lite ...]
+                                   [--out benchmarks/results/baselines.json]
 """
 
 from __future__ import annotations
@@ -63,14 +65,26 @@ class NaiveIntegrator:
         return self.state * np.exp(-self.alpha * (t_end_us - self.last) * 1e-6)
 
 
-def methods() -> dict[str, object]:
+#: method name -> builder of its reconstructor
+METHODS = {
+    "firenet": lambda: load_reconstructor("firenet"),
+    "e2vid": lambda: RecurrentReconstructionPipeline(E2VID().eval(), name="e2vid"),
+    "pienet_lite": lambda: load_reconstructor("pienet_lite"),
+    "pienet": lambda: load_reconstructor("pienet"),
+    "integrate": IntegratorPipeline,
+    "integrate_naive": NaiveIntegrator,
+}
+#: printed speed ratios: name -> (faster candidate, peer)
+RATIOS = {
+    "firenet_over_e2vid": ("firenet", "e2vid"),
+    "pienet_lite_over_firenet": ("pienet_lite", "firenet"),
+    "integrate_over_naive": ("integrate", "integrate_naive"),
+}
+
+
+def methods(names: list[str]) -> dict[str, object]:
     torch.manual_seed(0)
-    return {
-        "firenet": load_reconstructor("firenet"),
-        "e2vid": RecurrentReconstructionPipeline(E2VID().eval(), name="e2vid"),
-        "integrate": IntegratorPipeline(),
-        "integrate_naive": NaiveIntegrator(),
-    }
+    return {name: METHODS[name]() for name in names}
 
 
 def frames_per_second(method, windows: list[EventStream], warmup: int) -> float:
@@ -97,6 +111,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--events-per-pixel", type=float, default=0.3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines.json")
     args = parser.parse_args()
 
@@ -106,7 +121,7 @@ def main() -> None:
         torch.set_num_threads(threads)
         for sensor_name, sensor_size in SENSORS.items():
             windows = synthetic_windows(sensor_size, args.warmup + args.frames, args.events_per_pixel)
-            for name, method in methods().items():
+            for name, method in methods(args.methods).items():
                 # the naive loop is slow: time it on 2 windows (1 warm-up) so the run stays short
                 used = windows[:3] if name == "integrate_naive" else windows
                 fps = frames_per_second(method, used, 1 if name == "integrate_naive" else args.warmup)
@@ -118,15 +133,11 @@ def main() -> None:
         for sensor_name in SENSORS:
             key = f"{sensor_name}/{threads}t"
             ratios[key] = {
-                "firenet_over_e2vid": by_key["firenet", sensor_name, threads]
-                / by_key["e2vid", sensor_name, threads],
-                "integrate_over_naive": by_key["integrate", sensor_name, threads]
-                / by_key["integrate_naive", sensor_name, threads],
+                ratio: by_key[fast, sensor_name, threads] / by_key[peer, sensor_name, threads]
+                for ratio, (fast, peer) in RATIOS.items()
+                if fast in args.methods and peer in args.methods
             }
-            print(
-                f"{key}: FireNet/E2VID {ratios[key]['firenet_over_e2vid']:.1f}x, "
-                f"integrator vectorised/naive {ratios[key]['integrate_over_naive']:.0f}x"
-            )
+            print(f"{key}: " + ", ".join(f"{ratio} {value:.2f}x" for ratio, value in ratios[key].items()))
     report = {
         "events_per_pixel": args.events_per_pixel,
         "torch": torch.__version__,

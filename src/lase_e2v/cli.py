@@ -25,6 +25,7 @@ app = typer.Typer(
 
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
+METHOD_HELP = "lase | firenet | firenet_plus | e2vid | pienet_lite | pienet | integrate"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
@@ -72,7 +73,7 @@ def convert(
 def reconstruct(
     source: Path = typer.Argument(..., help="event file or folder"),
     output: Path = typer.Option(..., "-o", "--output", help="output: .mp4, .h5 or a folder of PNGs"),
-    method: str = typer.Option("lase", help="lase | firenet | firenet_plus | e2vid | integrate"),
+    method: str = typer.Option("lase", help=METHOD_HELP),
     checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     window: str = typer.Option("auto", help="frames | events:N | ms:T (auto: frames if the file has APS, else ms:40)"),
@@ -189,7 +190,7 @@ def benchmark(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("outputs/demo"), "-o", "--output", help="output folder"),
-    method: str = typer.Option("lase", help="lase | firenet | firenet_plus | e2vid | integrate"),
+    method: str = typer.Option("lase", help=METHOD_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),

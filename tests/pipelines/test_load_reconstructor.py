@@ -62,3 +62,16 @@ def test_weights_dir_environment_variable_wins(monkeypatch, tmp_path, shared_dir
     monkeypatch.setenv("LASE_WEIGHTS_DIR", str(tmp_path))
     pipeline = load_reconstructor("firenet_plus")
     assert pipeline.model.pred.conv2d.bias.item() == 0.25
+
+
+@pytest.mark.parametrize("method", ["pienet_lite", "pienet"])
+def test_pienet_bundled_weights_reproduce_the_shared_files(monkeypatch, method):
+    events = some_events()
+    shared = load_reconstructor(method)
+    assert (shared.name, shared.normalize) == (method, False)  # PIE-Net takes the raw voxel grid
+    from_shared = [shared.reconstruct(events) for _ in range(2)]  # second step uses the fed-back frame
+    monkeypatch.setattr(baselines, "weight_folders", list)
+    assert baselines.default_checkpoint(method) == baselines.bundled_weights(method)
+    bundled = load_reconstructor(method)
+    assert all(np.array_equal(bundled.reconstruct(events), frame) for frame in from_shared)
+    assert not np.array_equal(*from_shared)

@@ -1,7 +1,8 @@
 """Build a peer reconstructor by name: ``load_reconstructor("firenet")`` and friends.
 
-Methods: ``firenet``, ``firenet_plus`` (bundled weights), ``e2vid``, ``e2vid_plus`` (weights are not
-redistributable here: pass ``checkpoint=``) and ``integrate`` (training-free, no weights).
+Methods: ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet`` (bundled weights), ``e2vid``,
+``e2vid_plus`` (weights are not redistributable here: pass ``checkpoint=``) and ``integrate``
+(training-free, no weights).
 
 Where default weights come from, first found wins (all local files; nothing is downloaded):
 
@@ -29,6 +30,8 @@ WEIGHT_FILES: dict[str, str | None] = {
     "firenet_plus": "firenet_plus_state_dict.pth",
     "e2vid": None,
     "e2vid_plus": None,
+    "pienet_lite": "pienet_lite.pth",
+    "pienet": "pienet.pth",
 }
 METHODS = (*WEIGHT_FILES, "integrate")
 
@@ -68,7 +71,8 @@ def load_reconstructor(
     """A ready :class:`ReconstructionPipeline` for ``method`` (see :data:`METHODS`).
 
     Args:
-        method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus`` or ``integrate``.
+        method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus``, ``pienet_lite``, ``pienet`` or
+            ``integrate``.
         checkpoint: weights file or folder; defaults to the found/bundled official weights.
         device: torch device of the network.
         postprocess: display post-processing (robust normalisation + unsharp mask); off for evaluation.

@@ -1,13 +1,14 @@
-"""Recurrent CNN reconstruction (FireNet, FireNet+, E2VID, E2VID+): windows -> voxel grids -> frames.
+"""Recurrent CNN reconstruction (FireNet(+), E2VID(+), PIE-Net(-Lite)): windows -> voxel grids -> frames.
 
 Per window (the EVREAL protocol):
 
 1. voxel grid ``(bins, H, W)`` of the window's events (E2VID convention), normalised as the weights
    expect (``model.config.voxel_normalization``: non-zero mean/std for FireNet and E2VID, raw for the
-   "+" models); an empty window gives zeros;
+   "+" models and PIE-Net); an empty window gives zeros;
 2. zero-pad to the network's size multiple, centred (``model.input_multiple``: 1 for FireNet,
-   ``2**num_encoders`` for E2VID), so any sensor size works;
-3. one network step with the recurrent state of the previous window;
+   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works;
+3. one network step with the recurrent state of the previous window (whatever the model returns:
+   hidden states, and for PIE-Net also its previous padded output image and variance);
 4. crop back to the sensor, optional display post-processing (off by default: metrics use raw
    outputs), clip to [0, 1].
 """
@@ -25,7 +26,7 @@ from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.events.representations import to_voxel_grid
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import Window
-from lase_e2v.models.baselines import E2VID, FireNet
+from lase_e2v.models.baselines import E2VID, FireNet, PIENet
 from lase_e2v.pipelines.display import display_postprocess
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 
@@ -40,7 +41,7 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
     """Reconstruct with a recurrent CNN, carrying its state from window to window.
 
     Args:
-        model: a :class:`FireNet` or :class:`E2VID` (e.g. from ``load_baseline_checkpoint``).
+        model: a :class:`FireNet`, :class:`E2VID` or :class:`PIENet` (e.g. from ``load_baseline_checkpoint``).
         num_bins: voxel-grid bins; ``None`` uses the model's (anything else must equal it).
         normalize: normalise non-zero voxels to zero mean / unit std; ``None`` follows
             ``model.config.voxel_normalization`` (what the weights were trained with).
@@ -51,7 +52,7 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
 
     def __init__(
         self,
-        model: FireNet | E2VID,
+        model: FireNet | E2VID | PIENet,
         num_bins: int | None = None,
         normalize: bool | None = None,
         device: str | torch.device = "cpu",

@@ -1,4 +1,4 @@
-"""Load the official FireNet / FireNet+ / E2VID / E2VID+ checkpoints, and convert them to safetensors.
+"""Load the official FireNet(+), E2VID(+) and PIE-Net(-Lite) checkpoints, and convert them to safetensors.
 
 Accepted inputs:
 
@@ -11,13 +11,21 @@ Accepted inputs:
 
 Key namings: legacy rpg FireNet (``net.head.conv.conv2d`` ...), refactored FireNet of event_cnn_minimal
 and EVREAL (``head.conv2d``, ``G1``, ``R1``, ``G2``, ``R2``, ``pred``), and E2VID of rpg_e2vid and
-event_cnn_minimal (``unetrecurrent.head``, ``unetrecurrent.encoders.i`` ...). The hyperparameters
-(bins, channels, encoders, residual blocks, decoder type, batch norm) are read from the tensor shapes.
+event_cnn_minimal (``unetrecurrent.head``, ``unetrecurrent.encoders.i`` ...), and PIE-Net of the
+``event-pienet`` package (``model.stem.event_branch``, ``model.downs.i``, ``model.ups.i``, ``cal_k``;
+see :data:`_PIENET_RENAMES`). The hyperparameters (bins, channels, encoders, residual / refine blocks,
+decoder type, batch norm) are read from the tensor shapes; PIE-Net's pool sizes come with ``arch``.
+
+The official ``pienet.pth`` holds 12 tensors (``model.downs.{0,1,2}.out.mbconv_0``) of refine blocks
+that the package's own PIE-Net never builds (``n_rep_dn [0, 0, 0]``); its non-strict load drops them,
+and the published PIE-Net numbers come from that model. ``arch="pienet"`` therefore fixes
+``num_refine_blocks=0`` and drops exactly those tensors (every other key must still match).
 
 ``arch`` picks what the weights cannot tell: the expected input normalisation and, for E2VID, the
 output sigmoid. When it is ``None`` it follows the key naming: legacy rpg FireNet names mean
 ``"firenet"``, refactored FireNet names ``"firenet_plus"``, E2VID names ``"e2vid"`` (pass
-``"e2vid_plus"`` for E2VID+ weights).
+``"e2vid_plus"`` for E2VID+ weights), PIE-Net names ``"pienet_lite"`` with two encoders and ``"pienet"``
+with three.
 """
 
 from __future__ import annotations
@@ -33,9 +41,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.errors import CheckpointError
+from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.models.baselines.e2vid import E2VID
 from lase_e2v.models.baselines.firenet import FireNet
+from lase_e2v.models.baselines.pienet import PIENet
 
 #: arch name -> (model class, config fixed by the arch)
 ARCHITECTURES: dict[str, tuple[type, dict]] = {
@@ -43,8 +52,10 @@ ARCHITECTURES: dict[str, tuple[type, dict]] = {
     "firenet_plus": (FireNet, {"voxel_normalization": "none"}),
     "e2vid": (E2VID, {"final_activation": "sigmoid", "voxel_normalization": "nonzero"}),
     "e2vid_plus": (E2VID, {"final_activation": "none", "voxel_normalization": "none"}),
+    "pienet_lite": (PIENet, {"pool_sizes": (2, 2), "voxel_normalization": "none"}),
+    "pienet": (PIENet, {"pool_sizes": (2, 2, 5), "num_refine_blocks": 0, "voxel_normalization": "none"}),
 }
-MODEL_CLASSES = {cls.__name__: cls for cls in (FireNet, E2VID)}
+MODEL_CLASSES = {cls.__name__: cls for cls in (FireNet, E2VID, PIENet)}
 
 #: legacy rpg FireNet prefix -> refactored prefix (the two layouts compute the same graph)
 _LEGACY_FIRENET_PREFIXES = {
@@ -56,6 +67,28 @@ _LEGACY_FIRENET_PREFIXES = {
     "net.pred.": "pred.",
 }
 _E2VID_PREFIX = "unetrecurrent."
+#: event-pienet names -> this package's (:mod:`lase_e2v.models.baselines.pienet`), applied in order
+_PIENET_RENAMES = (
+    (r"^model\.", ""),
+    (r"^cal_k\.", "offset."),
+    (r"^outc\.", "pred."),
+    (r"^stem\.(event|frame)_branch\.", r"stem.\1_conv."),
+    (r"^downs\.", "encoders."),
+    (r"^ups\.", "decoders."),
+    (r"\.mbd\.Gates\.mbconv\.0\.", ".lstm.gates.expand."),
+    (r"\.mbd\.Gates\.mbconv\.1\.fc1\.", ".lstm.gates.excite.reduce."),
+    (r"\.mbd\.Gates\.mbconv\.1\.fc2\.", ".lstm.gates.excite.expand."),
+    (r"\.mbd\.Gates\.mbconv\.2\.", ".lstm.gates.project."),
+    (r"\.mbd\.norm_h\.", ".lstm.hidden_norm."),
+    (r"\.mbd\.norm_c\.", ".lstm.cell_norm."),
+    (r"\.out\.mbconv_(\d+)\.", r".refine.\1."),
+    (r"\.film\.film\.", ".film."),
+    (r"\.ugate\.gate_conv\.", ".variance_gate."),
+    (r"(mbconv\.)?convna\.0\.", "conv."),
+    (r"(mbconv\.)?convna\.1\.", "norm."),
+)
+#: tensors of the official file that the arch's model does not use (see the module docstring)
+_UNUSED_KEYS = {"pienet": r"encoders\.\d+\.refine\..*"}
 
 StateDict = dict[str, torch.Tensor]
 
@@ -95,14 +128,23 @@ def _rename(state: StateDict) -> tuple[StateDict, str]:
         return renamed, "firenet"
     if any(key.startswith(_E2VID_PREFIX) for key in state):
         return {key.removeprefix(_E2VID_PREFIX): value for key, value in state.items()}, "e2vid"
+    if "model.stem.event_branch.mbconv.convna.0.weight" in state:
+        renamed = {}
+        for key, value in state.items():
+            for pattern, replacement in _PIENET_RENAMES:
+                key = re.sub(pattern, replacement, key)
+            renamed[key] = value
+        state = renamed
+    if "stem.event_conv.conv.weight" in state:
+        return state, "pienet" if _count(state, r"encoders\.\d+\.film\.weight") == 3 else "pienet_lite"
     if "G1.reset_gate.weight" in state:
         return state, "firenet_plus"
     if "encoders.0.recurrent_block.Gates.weight" in state:
         return state, "e2vid"
     first = ", ".join(list(state)[:3])
     raise CheckpointError(
-        f"unrecognised weights (first keys: {first}); expected FireNet (net.head..., or head.conv2d, G1...) "
-        "or E2VID (unetrecurrent.encoders...) names"
+        f"unrecognised weights (first keys: {first}); expected FireNet (net.head..., or head.conv2d, G1...), "
+        "E2VID (unetrecurrent.encoders...) or PIE-Net (model.stem.event_branch...) names"
     )
 
 
@@ -111,8 +153,28 @@ def _count(state: StateDict, pattern: str) -> int:
     return sum(1 for key in state if re.fullmatch(pattern, key))
 
 
+def _infer_pienet_config(state: StateDict, source: str) -> dict:
+    stem = state.get("stem.event_conv.conv.weight")
+    if stem is None or stem.ndim != 4:
+        raise CheckpointError(
+            f"{source}: weights lack stem.event_conv.conv.weight of shape (channels, bins, 3, 3)"
+        )
+    films = sorted(key for key in state if re.fullmatch(r"encoders\.\d+\.film\.weight", key))
+    hidden = [int(state[key].shape[0]) // 2 for key in films]  # FiLM gives a scale and a shift per channel
+    gates = state.get("encoders.0.lstm.gates.expand.conv.weight")
+    return {
+        "num_bins": int(stem.shape[1]),
+        "channels": (int(stem.shape[0]), *hidden),
+        "num_refine_blocks": _count(state, r"encoders\.0\.refine\.\d+\.conv\.weight"),
+        "num_fuse_blocks": _count(state, r"decoders\.0\.fuse\.\d+\.conv\.weight"),
+        "lstm_expansion": int(gates.shape[0] // gates.shape[1]) if gates is not None else 2,
+    }
+
+
 def _infer_config(state: StateDict, model_class: type, source: str) -> dict:
     """Hyperparameters read from tensor shapes (so non-default trainings load too)."""
+    if model_class is PIENet:
+        return _infer_pienet_config(state, source)
     head = state.get("head.conv2d.weight")
     if head is None or head.ndim != 4:
         raise CheckpointError(f"{source}: weights lack head.conv2d.weight of shape (channels, bins, k, k)")
@@ -147,7 +209,7 @@ def _load_into(model: torch.nn.Module, state: StateDict, source: str) -> None:
 
 def model_from_state_dict(
     state: Mapping[str, torch.Tensor], arch: str | None = None, source: str = "weights"
-) -> FireNet | E2VID:
+) -> FireNet | E2VID | PIENet:
     """Build the model a state dict describes (any supported naming) and load it strictly."""
     if arch is not None and arch not in ARCHITECTURES:
         raise CheckpointError(f"unknown baseline arch '{arch}'; expected one of {', '.join(ARCHITECTURES)}")
@@ -161,12 +223,17 @@ def model_from_state_dict(
         raise CheckpointError(
             f"{source}: holds {ARCHITECTURES[implied_arch][0].__name__} weights, not '{arch}'"
         )
-    model = model_class(**_infer_config(state, model_class, source), **fixed)
+    if arch in _UNUSED_KEYS:
+        state = {key: value for key, value in state.items() if not re.fullmatch(_UNUSED_KEYS[arch], key)}
+    try:
+        model = model_class(**{**_infer_config(state, model_class, source), **fixed})
+    except ConfigError as error:
+        raise CheckpointError(f"{source}: does not fit '{arch}' ({error})") from None
     _load_into(model, state, source)
     return model.eval()
 
 
-def _load_folder(path: Path, arch: str | None) -> FireNet | E2VID:
+def _load_folder(path: Path, arch: str | None) -> FireNet | E2VID | PIENet:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{path}: folder has no config.json (expected a save_pretrained folder)")
@@ -185,12 +252,13 @@ def _load_folder(path: Path, arch: str | None) -> FireNet | E2VID:
     return model.eval()
 
 
-def load_baseline_checkpoint(path: str | Path, arch: str | None = None) -> FireNet | E2VID:
-    """Load a FireNet / E2VID checkpoint (``.pth``, ``.safetensors`` or a saved folder) in eval mode.
+def load_baseline_checkpoint(path: str | Path, arch: str | None = None) -> FireNet | E2VID | PIENet:
+    """Load a FireNet, E2VID or PIE-Net checkpoint (``.pth``, ``.safetensors`` or a folder) in eval mode.
 
     Args:
         path: the checkpoint file or ``save_pretrained`` folder.
-        arch: ``"firenet"``, ``"firenet_plus"``, ``"e2vid"`` or ``"e2vid_plus"``; ``None`` follows the
+        arch: ``"firenet"``, ``"firenet_plus"``, ``"e2vid"``, ``"e2vid_plus"``, ``"pienet_lite"`` or
+            ``"pienet"``; ``None`` follows the
             key naming (see the module docstring). A folder's config already says it; a
             given ``arch`` must then agree with the saved model class.
 
