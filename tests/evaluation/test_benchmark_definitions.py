@@ -29,7 +29,7 @@ ECD_CUTS = {
 
 def test_packaged_definitions_are_listed():
     assert available("datasets") == ["ecd", "hqf", "mvsec"]
-    assert {"firenet", "firenet_plus", "e2vid", "integrate", "lase"} <= set(available("methods"))
+    assert {"firenet", "firenet_plus", "e2vid", "pienet_lite", "pienet", "integrate", "lase"} <= set(available("methods"))
     assert "std" in available("eval")
     with pytest.raises(ConfigError):
         available("models")
