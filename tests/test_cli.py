@@ -208,12 +208,14 @@ def test_make_dataset_preview_and_train(capsys, tmp_path, shared_dir):
     config = tmp_path / "train.json"
     config.write_text(json.dumps({"run_dir": str(tmp_path / "run"), "data_dir": str(data), "crop": [32, 32],
                                   "clip_frames": 2, "batch_size": 1, "max_steps": 2, "warmup_steps": 1,
-                                  "checkpoint_every": 2, "validate_every": 0, "val_clips": 1,
+                                  "checkpoint_every": 2, "log_every": 1, "validate_every": 0, "val_clips": 1,
                                   "val_inference_steps": 1}))
     code, stdout, _ = run(capsys, "train", "--config", config)
     assert code == 0 and "training finished" in stdout
     assert (tmp_path / "run" / "pipeline" / "pipeline.json").is_file()
     assert (tmp_path / "run" / "checkpoint-2").is_dir()
+    code, stdout, _ = run(capsys, "train", "--config", config, "--max-steps", "3")  # train the run longer
+    assert code == 0 and (tmp_path / "run" / "log.csv").read_text().splitlines()[-1].startswith("3,")
 
     assert_one_line_error(*run(capsys, "make-dataset", data, "-n", "1")[::2], "already exists")
     assert_one_line_error(*run(capsys, "train", "--config", tmp_path / "none.json")[::2], "none.json")

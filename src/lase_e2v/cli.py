@@ -144,11 +144,14 @@ def preview(
 def train(
     config: Path = typer.Option(..., "--config", help="training config (JSON)"),
     resume: bool = typer.Option(True, help="continue from the newest checkpoint in the run folder"),
+    max_steps: Optional[int] = typer.Option(None, help="override the config's max_steps (e.g. to train a finished run longer)"),
 ) -> None:
     """Train LaSe-E2V (runs on CPU, one GPU, or many via `accelerate launch`)."""
+    from lase_e2v.training import load_config
     from lase_e2v.training import train as run_training
 
-    run_dir = run_training(config, resume=resume)
+    overrides = {"max_steps": max_steps} if max_steps is not None else {}
+    run_dir = run_training(load_config(config, **overrides), resume=resume)
     done(f"training finished; checkpoints in {run_dir}")
 
 
