@@ -228,7 +228,7 @@ def test_evaluate_and_benchmark_on_the_clip(capsys, short_clip, tmp_path):
     code, stdout, _ = run(capsys, "evaluate", "--method", "integrate", "--data", short_clip, "-o", out)
     assert code == 0 and "SSIM" in stdout
     scores = json.loads((out / "aggregate.json").read_text())["scores"]["Integrator"]["custom"]
-    assert scores["num_frames"] == 6 and 0.3 < scores["ssim"] < 0.6  # measured 0.436
+    assert scores["num_frames"] == 6 and 0.3 < scores["ssim"] < 0.6  # measured 0.423
 
     report = tmp_path / "bench"
     code, stdout, _ = run(capsys, "benchmark", "--data", short_clip, "--methods", "integrate,firenet", "-o", report)
@@ -247,4 +247,4 @@ def test_demo_writes_video_and_grid(capsys, tmp_path):
     assert grid.size == (3 * 240, 18 + 4 * 180)
     assert (tmp_path / "integrate_side_by_side.mp4").stat().st_size > 10_000
     ssim = float(stdout.split("SSIM ")[1].split()[0])
-    assert 0.35 < ssim < 0.6  # the integrator on the real clip (measured 0.448)
+    assert 0.35 < ssim < 0.6  # the integrator on the real clip (measured 0.429)

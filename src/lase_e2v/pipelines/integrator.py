@@ -18,9 +18,10 @@ float64 array, so it streams any recording.
 Display mapping of the intensity ``exp(L)`` (the paper shows ``exp(L)``; ``L = 0`` is "no change"):
 ``"fixed"`` (default) maps intensity ``[exp(-log_range), exp(+log_range)]`` linearly onto [0, 1] and
 clips, the same for every frame so brightness is comparable over time; ``"robust"`` maps each frame's
-1st/99th intensity percentiles to 0/1. Defaults ``C = 0.1``, ``alpha = 2 pi`` rad/s, ``log_range = 1``,
-``"fixed"`` were picked among round values on ECD slider_depth (SSIM 0.486 against the APS frames;
-``"robust"`` gives 0.29 there). It is the floor in comparison tables and gives LaSe-E2V an event-based
+1st/99th intensity percentiles to 0/1. Defaults ``C = 0.05``, ``alpha = 2 pi`` rad/s,
+``log_range = 0.5``, ``"fixed"`` were picked among round values (C 0.05/0.1/0.2, alpha pi/2pi/4pi,
+log_range 0.5/1/2) by SSIM on the held-out synthetic sequences of ``make-dataset`` (SSIM 0.470 there;
+real recordings are kept for evaluation). It is the floor in comparison tables and gives LaSe-E2V an event-based
 image to start denoising from (:attr:`HighPassIntegrator.log_intensity`).
 """
 
@@ -93,7 +94,7 @@ class IntegratorPipeline(ReconstructionPipeline):
     """Direct integration with a high-pass filter as a :class:`ReconstructionPipeline`.
 
     Args:
-        contrast_threshold: ``C``, log-intensity step per event (defaults to 0.1).
+        contrast_threshold: ``C``, log-intensity step per event (defaults to 0.05).
         cutoff_rad_s: ``alpha`` in rad/s (defaults to 2 pi, i.e. a 1 Hz corner: the state forgets in
             about 1/alpha = 0.16 s, which removes drift from noise and threshold mismatch while keeping
             edges a moving camera produces).
@@ -105,10 +106,10 @@ class IntegratorPipeline(ReconstructionPipeline):
 
     def __init__(
         self,
-        contrast_threshold: float = 0.1,
+        contrast_threshold: float = 0.05,
         cutoff_rad_s: float = 2 * np.pi,
         display: str = "fixed",
-        log_range: float = 1.0,
+        log_range: float = 0.5,
     ) -> None:
         if display not in DISPLAY_MAPPINGS:
             raise ConfigError(f"display mapping must be one of {DISPLAY_MAPPINGS}, got {display!r}")
