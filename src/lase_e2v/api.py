@@ -22,14 +22,10 @@ DEFAULT_EVENT_ONLY_WINDOW = "ms:40"
 
 def resolve_windowing(reader: EventReader, window: str = "auto") -> Windowing:
     """``auto`` = between APS frames when the recording has them, else fixed 40 ms windows."""
+    frames = reader.read_frames() if window in ("auto", "frames") else None
     if window == "auto":
-        frames = reader.read_frames()
         window = "frames" if frames is not None and len(frames) >= 2 else DEFAULT_EVENT_ONLY_WINDOW
-    frames_t = None
-    if window == "frames":
-        frames = reader.read_frames()
-        frames_t = frames.t_us if frames is not None else None
-    return parse_window_spec(window, frames_t)
+    return parse_window_spec(window, frames.t_us if frames is not None else None)
 
 
 def load_method(method: str, checkpoint: str | Path | None = None, device: str = "cpu", **options: Any) -> ReconstructionPipeline:

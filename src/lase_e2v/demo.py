@@ -20,7 +20,7 @@ from lase_e2v.evaluation.report import caption_strip
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.representations import polarity_image_rgb, to_polarity_image
 from lase_e2v.events.windows import FrameWindows
-from lase_e2v.pipelines.writers import to_uint8, write_video
+from lase_e2v.pipelines.writers import real_time_fps, to_uint8, write_video
 
 DEMO_CLIP = Path(str(files("lase_e2v") / "assets" / "demo" / "slider_depth_clip.h5"))
 #: rows of the PNG grid (evenly spaced reconstructed frames)
@@ -77,7 +77,7 @@ def run_demo(
     write_video(
         video,
         (np.concatenate([header, tile], axis=0) for tile in tiles),
-        fps=float(1e6 / np.median(np.diff(frames.t_us))),
+        fps=real_time_fps(frames.t_us),
     )
     rows = np.linspace(0, len(tiles) - 1, min(GRID_ROWS, len(tiles))).round().astype(int)
     grid = np.concatenate([header] + [tiles[i] for i in rows], axis=0)

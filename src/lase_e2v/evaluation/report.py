@@ -16,7 +16,7 @@ import numpy as np
 
 from lase_e2v.evaluation.tables import IMAGE_METRICS, label, tables, to_csv, to_markdown
 from lase_e2v.events.representations import polarity_image_rgb
-from lase_e2v.pipelines.writers import to_uint8, write_video
+from lase_e2v.pipelines.writers import real_time_fps, to_uint8, write_video
 
 _PLOTTED = IMAGE_METRICS + ("temporal_error",)
 
@@ -81,7 +81,7 @@ def write_side_by_side(
     common = [i for i, index in enumerate(indices) if all(index in kept for kept, _ in predictions.values())]
     lookup = {m: {int(index): j for j, index in enumerate(kept)} for m, (kept, _) in predictions.items()}
     if fps is None:
-        fps = float(1e6 / np.median(np.diff(t_us))) if len(t_us) > 1 else 25.0
+        fps = real_time_fps(t_us)
     width = references.shape[2]
     names = ["events", *predictions, "reference"]
     captions = np.concatenate([caption_strip(width, n) for n in names], axis=1)

@@ -17,6 +17,7 @@ from lase_e2v.errors import EventDataError
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import Window, Windowing
+from lase_e2v.pipelines.writers import real_time_fps
 
 
 @dataclass
@@ -29,9 +30,7 @@ class ReconstructionOutput:
     @property
     def frames_per_second(self) -> float:
         """Playback rate that shows the recording in real time (25 for a single frame)."""
-        if len(self.timestamps_us) < 2:
-            return 25.0
-        return float(1e6 / max(np.median(np.diff(self.timestamps_us)), 1))
+        return real_time_fps(self.timestamps_us)
 
 
 @dataclass

@@ -23,6 +23,13 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
+def real_time_fps(timestamps_us: np.ndarray) -> float:
+    """Playback rate that shows frames at these timestamps in real time (25 for fewer than two)."""
+    if len(timestamps_us) < 2:
+        return 25.0
+    return float(1e6 / max(np.median(np.diff(timestamps_us)), 1))
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Float image in [0, 1] -> uint8 (clipped, rounded)."""
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
