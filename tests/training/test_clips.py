@@ -128,3 +128,31 @@ def test_bad_arguments(root, tmp_path):
         SyntheticClipDataset(root, split="test")
     with pytest.raises(ConfigError, match="frames"):
         SyntheticClipDataset(root, clip_frames=5)
+
+
+def test_estimates_are_cached_and_travel_with_their_frames(root):
+    from lase_e2v.pipelines.baselines import load_reconstructor
+    from lase_e2v.training.estimates import cache_estimates, compute_estimates, estimate_path
+
+    with pytest.raises(ConfigError, match="no cached integrate estimates"):
+        SyntheticClipDataset(root, "train", clip_frames=CLIP, estimate_method="integrate")
+    sequences = [s for s in json.loads((root / "manifest.json").read_text())["sequences"] if s["split"] == "train"]
+    cache_estimates(root, "integrate", sequences)
+    stored = np.load(estimate_path(root, "integrate", sequences[0]["file"]))
+    assert stored.shape == (len(sequences[0]["frame_t_us"]), 24, 32) and stored.dtype == np.uint8
+    assert np.all(stored[0] == 128)  # no window before the first frame: mid-grey
+    direct = compute_estimates(load_reconstructor("integrate"), root / sequences[0]["file"], sequences[0]["frame_t_us"])
+    assert np.array_equal(stored, direct)
+    plain = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), augment=False,
+                                 estimate_method="integrate")
+    item, reference = plain[0], SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), augment=False)[0]
+    assert torch.equal(item["frames"], reference["frames"]) and torch.equal(item["voxels"], reference["voxels"])
+    top, left = (24 - 16) // 2, (32 - 16) // 2  # centre crop; clip 0 starts at frame 1
+    expected = stored[1 : 1 + CLIP, top : top + 16, left : left + 16].astype(np.float32) / 255
+    assert torch.allclose(item["estimate"][:, 0], torch.from_numpy(expected))
+    augmented = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), estimate_method="integrate")
+    for index in range(len(augmented)):  # frames and estimates stay paired under crops, flips and reversal
+        with_estimate = augmented[index]
+        without = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16))[index]
+        assert torch.equal(with_estimate["frames"], without["frames"])
+        assert with_estimate["estimate"].shape == with_estimate["frames"].shape

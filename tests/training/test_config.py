@@ -38,6 +38,10 @@ def test_overrides_replace_fields():
         ({"mixed_precision": "fp8"}, "mixed_precision must be one of"),
         ({"prediction_type": "sample"}, "prediction_type must be"),
         ({"ema_decay": 1.0}, "ema_decay must be in [0, 1)"),
+        ({"ei_training_fraction": 0.5}, "needs ei_training_estimate"),
+        ({"ei_training_timesteps": [300, 50]}, "ei_training_timesteps must be"),
+        ({"low_noise_max_timestep": 0}, "low_noise_max_timestep must be in"),
+        ({"low_noise_fraction": -0.1}, "low_noise_fraction must be in [0, 1]"),
     ],
 )
 def test_bad_values_raise_config_error(values, message):

@@ -105,3 +105,55 @@ def test_ema_update_known_answer():
     torch.nn.init.constant_(ema.weight, 0.0)
     loop.update_ema(ema, model, decay=0.9)
     assert ema.weight.item() == pytest.approx(0.1)
+
+
+def test_corrective_target_is_the_usual_target_for_clean_latents_and_recovers_them():
+    from lase_e2v.pipelines.lase import default_scheduler
+    from lase_e2v.training.losses import predicted_clean_latents
+
+    scheduler = default_scheduler("v_prediction")
+    clean, noise = torch.randn(3, 2, 4, 4, 4), torch.randn(3, 2, 4, 4, 4)
+    timesteps = torch.tensor([0, 150, 999])
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    usual = {"epsilon": noise, "v_prediction": scheduler.get_velocity(clean, noise, timesteps)}
+    estimate_noisy = scheduler.add_noise(clean + 0.5, noise, timesteps)  # noised from a wrong estimate
+    for kind, target in usual.items():
+        assert torch.allclose(loop.corrective_target(scheduler.alphas_cumprod, noisy, clean, timesteps, kind),
+                              target, atol=1e-4)
+        corrective = loop.corrective_target(scheduler.alphas_cumprod, estimate_noisy, clean, timesteps, kind)
+        recovered = predicted_clean_latents(scheduler.alphas_cumprod, estimate_noisy, corrective, timesteps, kind)
+        assert torch.allclose(recovered, clean, atol=1e-3)
+
+
+def test_timestep_sampling_switches():
+    torch.manual_seed(0)
+    config = load_config({"low_noise_fraction": 1.0, "low_noise_max_timestep": 100})
+    timesteps, from_estimate = loop.sample_timesteps(config, 500, "cpu")
+    assert timesteps.max() < 100 and not from_estimate.any()
+    config = load_config({"ei_training_estimate": "integrate", "ei_training_fraction": 0.5,
+                          "ei_training_timesteps": [50, 60]})
+    timesteps, from_estimate = loop.sample_timesteps(config, 2000, "cpu")
+    assert 0.45 < from_estimate.float().mean() < 0.55
+    assert timesteps[from_estimate].min() >= 50 and timesteps[from_estimate].max() < 60
+    assert timesteps[~from_estimate].max() > 900  # the others stay uniform over all timesteps
+
+
+def test_fine_tuning_from_a_pipeline_with_estimates(straight_run, data_dir, tmp_path):
+    run_dir = tmp_path / "finetune"
+    config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"),
+                     ei_training_estimate="integrate", ei_training_fraction=1.0, ei_training_timesteps=[50, 300],
+                     learning_rate=1e-12, min_learning_rate=0.0, ema_decay=0.0)
+    train(config)
+    assert (data_dir / "estimates" / "integrate").is_dir()
+    started, finished = _weights(straight_run / "pipeline"), _weights(run_dir / "pipeline")
+    assert all(torch.allclose(started[key], finished[key], atol=1e-6) for key in started)  # lr ~0: init kept
+    losses = [float(row.split(",")[1]) for row in (run_dir / "log.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 2 and all(0 < value < 100 for value in losses)
+
+
+def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):
+    from lase_e2v.errors import CheckpointError
+
+    config = _config(data_dir, tmp_path / "wrong", init_from=str(straight_run / "pipeline"), num_bins=3)
+    with pytest.raises(CheckpointError, match="does not match"):
+        train(config)

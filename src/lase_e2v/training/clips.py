@@ -17,6 +17,10 @@ item is the same every time it is read:
   event. Only C+ / C- asymmetry and the refractory period are not time-symmetric; both are
   randomised per sequence anyway.
 * caption: a random one of the photo's captions (the first without augmentation).
+
+With ``estimate_method`` set, items also carry that peer's cached reconstructions of the target
+frames (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip keeps each frame's
+forward-time estimate (still an estimate of that frame, with a peer's kind of error).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.base import as_microseconds
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
 from lase_e2v.simulate.dataset import MANIFEST_NAME
+from lase_e2v.training.estimates import estimate_path
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -51,6 +56,11 @@ def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, 
     return images, x, y, t, p
 
 
+def _reverse_time(frames: np.ndarray, length: int) -> np.ndarray:
+    """Reverse each consecutive block of ``length`` frames (the clip, then its estimates, if any)."""
+    return np.concatenate([frames[i : i + length][::-1] for i in range(0, len(frames), length)])
+
+
 class SyntheticClipDataset(Dataset):
     """Clips of a synthetic dataset folder (``manifest.json`` + ``seq_*.h5``).
 
@@ -64,11 +74,14 @@ class SyntheticClipDataset(Dataset):
         seed (`int`, *optional*, defaults to 0): with the item index, fixes every random choice.
         normalize_voxels (`bool`, *optional*, defaults to ``True``): scale each voxel grid's non-zero
             entries to zero mean, unit std (E2VID), after cropping.
+        estimate_method (`str`, *optional*): a peer (e.g. ``"firenet_plus"``) whose cached estimates
+            (:func:`~lase_e2v.training.estimates.cache_estimates`) are returned as ``estimate``.
 
     Items are dicts: ``frames`` (N, 1, h, w) float32 in [0, 1]; ``voxels`` (N, B, h, w) float32,
     ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
     the frame before ``frames[0]``; ``event_mask`` (N, 1, h, w) float32 in {0, 1}, where the voxel
-    grid is non-zero; ``caption`` (str); ``sequence`` (str, file name).
+    grid is non-zero; ``caption`` (str); ``sequence`` (str, file name); with ``estimate_method``,
+    ``estimate`` (N, 1, h, w) float32 in [0, 1].
     """
 
     def __init__(
@@ -81,6 +94,7 @@ class SyntheticClipDataset(Dataset):
         augment: bool = True,
         seed: int = 0,
         normalize_voxels: bool = True,
+        estimate_method: str | None = None,
     ) -> None:
         self.root = Path(root)
         manifest_path = self.root / MANIFEST_NAME
@@ -97,6 +111,13 @@ class SyntheticClipDataset(Dataset):
             raise ConfigError(f"{self.root}: no sequences in split {split!r}")
         self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
+        self.estimate_method = estimate_method
+        if estimate_method is not None:
+            missing = [s["file"] for s in self.sequences
+                       if not estimate_path(self.root, estimate_method, s["file"]).is_file()]
+            if missing:
+                raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]} "
+                                  f"(and {len(missing) - 1} more); run cache_estimates first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [
             (s, start)
@@ -127,14 +148,18 @@ class SyntheticClipDataset(Dataset):
             for a, b in itertools.pairwise(bounds)
         ])
         frames = images.astype(np.float32) / 255.0  # (N + 1, H, W), previous frame first
+        if self.estimate_method is not None:  # carried as extra frames through the same augmentation
+            estimates = np.load(estimate_path(self.root, self.estimate_method, sequence["file"]), mmap_mode="r")
+            frames = np.concatenate([frames, estimates[start - 1 : start + count].astype(np.float32) / 255.0])
         # 2. augmentation: time reversal, crop, flips
         if self.augment and rng.random() < 0.5:
-            frames, voxels = frames[::-1], -voxels[::-1, ::-1]
+            frames, voxels = _reverse_time(frames, count + 1), -voxels[::-1, ::-1]
         frames, voxels = self._crop(frames, voxels, rng)
         if self.augment and rng.random() < 0.5:
             frames, voxels = frames[..., ::-1], voxels[..., ::-1]
         if self.augment and rng.random() < 0.5:
             frames, voxels = frames[..., ::-1, :], voxels[..., ::-1, :]
+        frames, estimates = frames[: count + 1], frames[count + 1 :]
         # 3. mask before normalising (normalising can zero a voxel that equals the mean)
         event_mask = np.stack([to_event_mask(v) for v in voxels])[:, None]
         if self.normalize_voxels:
@@ -142,7 +167,7 @@ class SyntheticClipDataset(Dataset):
         captions = sequence["captions"]
         caption = captions[int(rng.integers(len(captions)))] if self.augment else captions[0]
         as_tensor = lambda a: torch.from_numpy(np.array(a, dtype=np.float32, order="C"))
-        return {
+        item = {
             "frames": as_tensor(frames[1:, None]),
             "voxels": as_tensor(voxels),
             "previous_frame": as_tensor(frames[:1]),
@@ -150,6 +175,9 @@ class SyntheticClipDataset(Dataset):
             "caption": caption,
             "sequence": sequence["file"],
         }
+        if self.estimate_method is not None:
+            item["estimate"] = as_tensor(estimates[1:, None])
+        return item
 
     def _crop(self, frames: np.ndarray, voxels: np.ndarray, rng: np.random.Generator):
         if self.crop is None:

@@ -68,6 +68,14 @@ class TrainingConfig:
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     ema_decay: float = 0.999  # EMA of the trainable weights (0: no EMA)
 
+    # -- fine-tuning for EI sampling (off by default; see the loop's docstring) -----------------
+    init_from: str | None = None  # a saved pipeline folder whose event encoder + U-Net start a new run
+    low_noise_fraction: float = 0.0  # share of clips with t drawn from [0, low_noise_max_timestep)
+    low_noise_max_timestep: int = 300  # EI sampling (strength <= 0.3) only visits t below this
+    ei_training_estimate: str | None = None  # peer whose cached estimates some clips are noised from
+    ei_training_fraction: float = 0.0  # share of clips noised from the estimate's latent instead of the frame's
+    ei_training_timesteps: list[int] = field(default_factory=lambda: [50, 300])  # [low, high) t of those clips
+
     # -- bookkeeping --------------------------------------------------------------------------
     log_every: int = 10  # steps between log.csv rows
     checkpoint_every: int = 200  # steps between checkpoint-<step>/ folders
@@ -95,7 +103,7 @@ class TrainingConfig:
         for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
-        for name in ("text_dropout", "previous_frame_dropout"):
+        for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
         if not 0.0 < self.ei_strength <= 1.0:
@@ -122,6 +130,16 @@ class TrainingConfig:
             raise ConfigError(f"training config: adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.mask_loss_max_timestep > self.num_train_timesteps:
             raise ConfigError("training config: mask_loss_max_timestep must be <= num_train_timesteps")
+        if not isinstance(self.low_noise_max_timestep, int) or not 0 < self.low_noise_max_timestep <= self.num_train_timesteps:
+            raise ConfigError("training config: low_noise_max_timestep must be in 1..num_train_timesteps")
+        low, high = (list(self.ei_training_timesteps) + [None, None])[:2]
+        if len(self.ei_training_timesteps) != 2 or not (isinstance(low, int) and isinstance(high, int)
+                                                          and 0 <= low < high <= self.num_train_timesteps):
+            raise ConfigError(f"training config: ei_training_timesteps must be [low, high) with "
+                              f"0 <= low < high <= num_train_timesteps, got {self.ei_training_timesteps!r}")
+        if self.ei_training_fraction > 0 and not self.ei_training_estimate:
+            raise ConfigError("training config: ei_training_fraction > 0 needs ei_training_estimate "
+                              "(a peer such as firenet_plus)")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"

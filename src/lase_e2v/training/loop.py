@@ -11,6 +11,21 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
    clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight``;
 5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
 
+Fine-tuning for EI sampling (our choice; the paper does not say how EI relates to training).
+EI with strength ``s`` only runs the sampler at ``t < s * 1000``, starting from a noised latent of
+a peer's estimate, so two switches move training there:
+
+* ``low_noise_fraction``: that share of clips draws ``t`` from ``[0, low_noise_max_timestep)``
+  (the rest from all 1000), spending a small model's capacity where EI sampling runs;
+* ``ei_training_fraction``: that share draws ``t`` from ``ei_training_timesteps`` and is noised
+  from the latent of the peer's cached estimate of each frame (:mod:`.estimates`) instead of the
+  frame's, ``x_t = sqrt(a) E(estimate) + sqrt(1 - a) eps``, with the target that brings the
+  sampler's clean-latent prediction to the true frame ``z``: ``eps* = (x_t - sqrt(a) z) / sqrt(1 - a)``,
+  ``v* = sqrt(a) eps* - sqrt(1 - a) z`` (the usual targets when the estimate is the frame). The
+  denoiser thus learns to correct the estimate, not to keep its errors.
+
+``init_from`` starts a new run from a saved pipeline's weights (e.g. the bundled checkpoint).
+
 Every ``checkpoint_every`` steps an atomic ``checkpoint-<step>/`` is written (:mod:`.checkpoint`);
 ``train(config, resume=True)`` continues from the newest one *exactly* (same weights as an
 uninterrupted run), because the data order is a function of the step (:class:`.state.ClipSampler`)
@@ -36,10 +51,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.errors import ConfigError
+from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
+from lase_e2v.training.estimates import cache_estimates
 from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
@@ -104,8 +120,33 @@ def ema_decay(config: TrainingConfig, ema_step: int) -> float:
 def make_dataset(config: TrainingConfig, split: str):
     from lase_e2v.training.clips import SyntheticClipDataset
 
+    estimate = config.ei_training_estimate if config.ei_training_fraction > 0 and split == "train" else None
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
-                                crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed)
+                                crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
+                                estimate_method=estimate)
+
+
+def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(timesteps, from_estimate)`` per clip: uniform, low-noise or EI-estimate (module docstring)."""
+    timesteps = torch.randint(0, config.num_train_timesteps, (batch_size,), device=device)
+    from_estimate = torch.zeros(batch_size, dtype=torch.bool, device=device)
+    if config.low_noise_fraction > 0:
+        low = torch.rand(batch_size, device=device) < config.low_noise_fraction
+        timesteps = torch.where(low, torch.randint(0, config.low_noise_max_timestep, (batch_size,), device=device),
+                                timesteps)
+    if config.ei_training_fraction > 0:
+        from_estimate = torch.rand(batch_size, device=device) < config.ei_training_fraction
+        timesteps = torch.where(from_estimate, torch.randint(*config.ei_training_timesteps, (batch_size,), device=device),
+                                timesteps)
+    return timesteps, from_estimate
+
+
+def corrective_target(alphas_cumprod: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, timesteps: torch.Tensor,
+                      prediction_type: str) -> torch.Tensor:
+    """The epsilon / v whose clean-latent prediction from ``noisy`` at ``timesteps`` is exactly ``clean``."""
+    alpha = alphas_cumprod.to(noisy.device)[timesteps].view(-1, *([1] * (noisy.dim() - 1))).float()
+    epsilon = (noisy - alpha.sqrt() * clean) / (1 - alpha).sqrt()
+    return epsilon if prediction_type == "epsilon" else alpha.sqrt() * epsilon - (1 - alpha).sqrt() * clean
 
 
 def compute_losses(
@@ -130,11 +171,20 @@ def compute_losses(
     # 3. diffusion loss
     scheduler = pipeline.scheduler
     noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, config.num_train_timesteps, (batch_size,), device=device)
-    noisy_latents = scheduler.add_noise(latents, noise, timesteps)
+    timesteps, from_estimate = sample_timesteps(config, batch_size, device)
+    source = latents
+    if bool(from_estimate.any()):
+        with torch.no_grad():
+            estimate_latents = pipeline.encode_frames(batch["estimate"].to(device))
+        source = torch.where(from_estimate.view(-1, 1, 1, 1, 1), estimate_latents, latents)
+    noisy_latents = scheduler.add_noise(source, noise, timesteps)
     prediction = denoiser(noisy_latents, timesteps, voxels, previous_latent,
                           text.states if text is not None else None, text.mask if text is not None else None).float()
     target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    if bool(from_estimate.any()):
+        corrective = corrective_target(scheduler.alphas_cumprod, noisy_latents, latents, timesteps,
+                                       config.prediction_type)
+        target = torch.where(from_estimate.view(-1, 1, 1, 1, 1), corrective, target)
     diffusion_loss = F.mse_loss(prediction, target)
     # 4. event-aware mask loss on decoded frames, low-noise clips only
     mask_loss = torch.zeros((), device=device)
@@ -150,6 +200,26 @@ def compute_losses(
         mask_loss = mask_loss * low_noise.float().mean()
     loss = diffusion_loss + config.mask_loss_weight * mask_loss
     return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
+
+
+def _train_sequences(config: TrainingConfig) -> list[dict]:
+    from lase_e2v.jsonfile import read_json_object
+    from lase_e2v.simulate.dataset import MANIFEST_NAME
+
+    manifest = read_json_object(Path(config.data_dir) / MANIFEST_NAME, "dataset manifest")
+    return [s for s in manifest.get("sequences", []) if s.get("split") == "train"]
+
+
+def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
+    """Copy a saved pipeline's event encoder + U-Net weights into a new run (``init_from``)."""
+    source = LaSeE2VPipeline.from_pretrained(folder)
+    for module in (denoiser, ema) if ema is not None else (denoiser,):
+        for name in ("event_encoder", "unet"):
+            try:
+                module.get_submodule(name).load_state_dict(getattr(source, name).state_dict())
+            except RuntimeError as error:
+                raise CheckpointError(f"init_from {folder}: its {name} does not match the config's model "
+                                      f"({str(error).splitlines()[0]})") from None
 
 
 def export_view(pipeline: LaSeE2VPipeline, trained: Denoiser) -> LaSeE2VPipeline:
@@ -194,6 +264,8 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     ema_named = {"event_encoder": ema.event_encoder, "unet": ema.unet} if ema is not None else None
     if checkpoints:
         state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer)
+    elif config.init_from:
+        start_from_pipeline(config.init_from, denoiser, ema)
     pipeline.to(accelerator.device)
     if ema is not None:
         ema.to(accelerator.device)
@@ -201,6 +273,10 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     trainable_parameters = [p for p in denoiser.parameters() if p.requires_grad]
 
     # -- data: the sampler starts where the run stopped --------------------------------------
+    if config.ei_training_fraction > 0:
+        if accelerator.is_main_process:
+            cache_estimates(config.data_dir, config.ei_training_estimate, _train_sequences(config), device="cpu")
+        accelerator.wait_for_everyone()
     dataset = make_dataset(config, "train")
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
