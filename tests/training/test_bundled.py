@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_bundled_checkpoint_loads_with_recommended_sampling():
     pipeline = load_lase_pipeline()
-    assert pipeline.options.ei_strength == 0.2
+    assert pipeline.options.ei_strength == 0.1
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
     assert pipeline.options.estimate.name == "firenet_plus"
     assert pipeline.unet.config.prediction_type == "v_prediction"
@@ -29,9 +29,14 @@ def test_user_options_override_the_recommended_ones():
 
 
 def test_bundled_weights_come_from_the_documented_recipe():
-    # tiny.json trained 3000 steps, then continued with `--max-steps` to 5500 (see the asset's README)
+    # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, then fine-tuned for EI
+    # sampling with tiny_ei.json (see the asset's README)
     recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
     assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
-    last_step = (LASE_TINY_DIR / "training_log.csv").read_text().splitlines()[-1].split(",")[0]
-    assert int(last_step) == recipe.max_steps
-    assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {"ei_strength": 0.2, "estimate": "firenet_plus"}
+    finetune = load_config(REPO / "configs/train/tiny_ei.json")
+    assert load_config(LASE_TINY_DIR / "finetune_config.json") == finetune
+    assert finetune.init_from == "runs/tiny/pipeline" and finetune.ei_training_estimate == "firenet_plus"
+    for log, config in (("training_log.csv", recipe), ("finetune_log.csv", finetune)):
+        last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
+        assert int(last_step) == config.max_steps
+    assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {"ei_strength": 0.1, "estimate": "firenet_plus"}
