@@ -202,14 +202,6 @@ def compute_losses(
     return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
 
 
-def _train_sequences(config: TrainingConfig) -> list[dict]:
-    from lase_e2v.jsonfile import read_json_object
-    from lase_e2v.simulate.dataset import MANIFEST_NAME
-
-    manifest = read_json_object(Path(config.data_dir) / MANIFEST_NAME, "dataset manifest")
-    return [s for s in manifest.get("sequences", []) if s.get("split") == "train"]
-
-
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
     """Copy a saved pipeline's event encoder + U-Net weights into a new run (``init_from``)."""
     source = LaSeE2VPipeline.from_pretrained(folder)
@@ -275,7 +267,10 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     # -- data: the sampler starts where the run stopped --------------------------------------
     if config.ei_training_fraction > 0:
         if accelerator.is_main_process:
-            cache_estimates(config.data_dir, config.ei_training_estimate, _train_sequences(config), device="cpu")
+            from lase_e2v.training.clips import SyntheticClipDataset
+
+            sequences = SyntheticClipDataset(config.data_dir, "train", clip_frames=config.clip_frames).sequences
+            cache_estimates(config.data_dir, config.ei_training_estimate, sequences, device="cpu")
         accelerator.wait_for_everyone()
     dataset = make_dataset(config, "train")
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
