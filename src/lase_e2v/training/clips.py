@@ -38,7 +38,7 @@ from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.base import as_microseconds
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
 from lase_e2v.simulate.dataset import MANIFEST_NAME
-from lase_e2v.training.estimates import estimate_path
+from lase_e2v.training.estimates import estimate_path, missing_estimates
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -113,10 +113,9 @@ class SyntheticClipDataset(Dataset):
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
         self.estimate_method = estimate_method
         if estimate_method is not None:
-            missing = [s["file"] for s in self.sequences
-                       if not estimate_path(self.root, estimate_method, s["file"]).is_file()]
+            missing = missing_estimates(self.root, estimate_method, self.sequences)
             if missing:
-                raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]} "
+                raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]['file']} "
                                   f"(and {len(missing) - 1} more); run cache_estimates first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [

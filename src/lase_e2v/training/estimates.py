@@ -29,6 +29,11 @@ def estimate_path(data_dir: str | Path, method: str, sequence_file: str) -> Path
     return Path(data_dir) / ESTIMATES_FOLDER / method / f"{Path(sequence_file).stem}.npy"
 
 
+def missing_estimates(data_dir: str | Path, method: str, sequences: list[dict]) -> list[dict]:
+    """The manifest entries of ``sequences`` whose estimate file is not cached yet."""
+    return [s for s in sequences if not estimate_path(data_dir, method, s["file"]).is_file()]
+
+
 def compute_estimates(reconstructor, path: Path, frame_t_us: list[int]) -> np.ndarray:
     """``(len(frame_t_us), H, W)`` uint8: the reconstructor's frame at every frame time (grey first)."""
     output = reconstructor(open_events(path), FrameWindows(tuple(frame_t_us)))
@@ -41,7 +46,7 @@ def cache_estimates(data_dir: str | Path, method: str, sequences: list[dict], de
     """Compute the missing estimate files of ``sequences`` (manifest entries), atomically, with a progress bar."""
     from lase_e2v.pipelines.baselines import load_reconstructor
 
-    missing = [s for s in sequences if not estimate_path(data_dir, method, s["file"]).is_file()]
+    missing = missing_estimates(data_dir, method, sequences)
     if not missing:
         return
     reconstructor = load_reconstructor(method, device=device)

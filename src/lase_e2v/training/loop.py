@@ -172,19 +172,18 @@ def compute_losses(
     scheduler = pipeline.scheduler
     noise = torch.randn_like(latents)
     timesteps, from_estimate = sample_timesteps(config, batch_size, device)
-    source = latents
-    if bool(from_estimate.any()):
+    noisy_latents = scheduler.add_noise(latents, noise, timesteps)
+    target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    if bool(from_estimate.any()):  # these clips start from the estimate and aim at the true frame
         with torch.no_grad():
             estimate_latents = pipeline.encode_frames(batch["estimate"].to(device))
-        source = torch.where(from_estimate.view(-1, 1, 1, 1, 1), estimate_latents, latents)
-    noisy_latents = scheduler.add_noise(source, noise, timesteps)
-    prediction = denoiser(noisy_latents, timesteps, voxels, previous_latent,
-                          text.states if text is not None else None, text.mask if text is not None else None).float()
-    target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
-    if bool(from_estimate.any()):
+        chosen = from_estimate.view(-1, 1, 1, 1, 1)
+        noisy_latents = torch.where(chosen, scheduler.add_noise(estimate_latents, noise, timesteps), noisy_latents)
         corrective = corrective_target(scheduler.alphas_cumprod, noisy_latents, latents, timesteps,
                                        config.prediction_type)
-        target = torch.where(from_estimate.view(-1, 1, 1, 1, 1), corrective, target)
+        target = torch.where(chosen, corrective, target)
+    prediction = denoiser(noisy_latents, timesteps, voxels, previous_latent,
+                          text.states if text is not None else None, text.mask if text is not None else None).float()
     diffusion_loss = F.mse_loss(prediction, target)
     # 4. event-aware mask loss on decoded frames, low-noise clips only
     mask_loss = torch.zeros((), device=device)
