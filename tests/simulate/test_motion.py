@@ -73,3 +73,22 @@ def test_max_displacement_of_a_translation():
 def test_constant_signal_is_zero():
     assert CONSTANT(np.array([0.0, 5.0])).tolist() == [0.0, 0.0]
     assert CONSTANT.max_speed == 0.0
+
+
+def test_opaque_black_object_over_white_never_goes_negative():
+    # bilinear weights of an all-ones alpha can sum to 1 + 1 ulp: white + alpha * (0 - white) < 0
+    # unless clamped, and the simulator refuses negative radiance (a make-dataset seed failed so)
+    rng = np.random.default_rng(0)
+    size = (40, 40)
+    background = Layer(np.ones(size, np.float32), LayerMotion(CONSTANT, CONSTANT, (19.5, 19.5)))
+    objects = [
+        Layer(
+            np.zeros((16, 16), np.float32),
+            LayerMotion(SmoothSignal(offset=float(x), rate=3.7), SmoothSignal(offset=float(y), rate=-2.3),
+                        (7.5, 7.5), rotation=SmoothSignal(rate=0.37), log_scale=SmoothSignal(rate=0.11)),
+            np.ones((16, 16), np.float32),
+        )
+        for x, y in rng.uniform(8, 32, (6, 2))
+    ]
+    frames = composite(background, objects, np.linspace(0, 2, 200), size)
+    assert frames.min() == 0.0 and frames.max() == 1.0

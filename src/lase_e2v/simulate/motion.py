@@ -194,7 +194,9 @@ class Layer:
 def composite(background: Layer, foreground: list[Layer], t_s: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Render layers back to front at times ``t_s`` (N,): ``(N, H, W)`` float32.
 
-    Each foreground layer is sampled only inside its bounding box over ``t_s``.
+    Each foreground layer is sampled only inside its bounding box over ``t_s``. The result is
+    clamped to the layers' range [0, 1]: bilinear weights can sum to one ulp above 1, and an opaque
+    dark object over a bright background then composites to a tiny negative value.
     """
     frames = background.sample(t_s, (0, size[0], 0, size[1]))[:, 0]
     for layer in foreground:
@@ -205,7 +207,7 @@ def composite(background: Layer, foreground: list[Layer], t_s: np.ndarray, size:
         y0, y1, x0, x1 = box
         region = frames[:, y0:y1, x0:x1]
         region += sampled[:, 1] * (sampled[:, 0] - region)
-    return frames.numpy()
+    return frames.clamp_(0.0, 1.0).numpy()
 
 
 def max_displacement(tracked: list[tuple[LayerMotion, np.ndarray]], t_s: np.ndarray) -> np.ndarray:
