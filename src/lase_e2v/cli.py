@@ -33,9 +33,11 @@ DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 
 
-def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None) -> dict:
+def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
+                 samples: int | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults)."""
-    options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed}
+    options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
+               "num_samples": samples}
     return {key: value for key, value in options.items() if value is not None}
 
 
@@ -80,6 +82,7 @@ def reconstruct(
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time)"),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     guidance: Optional[float] = typer.Option(None, help="classifier-free guidance scale (LaSe-E2V)"),
+    samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
@@ -89,7 +92,7 @@ def reconstruct(
     from lase_e2v.pipelines.writers import write_frames
 
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                **lase_options(prompt, steps, guidance, seed))
+                                **lase_options(prompt, steps, guidance, seed, samples))
     count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
     done(f"wrote {count} frames ({method}) to {output}")
 

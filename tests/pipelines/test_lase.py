@@ -113,6 +113,20 @@ def test_ei_latent_formula(pipeline):
     assert torch.allclose(latents, alpha_bar.sqrt() * estimate + (1 - alpha_bar).sqrt() * noise, atol=1e-6)
 
 
+@pytest.mark.parametrize("guidance_scale", [1.0, 2.0])
+def test_num_samples_averages_the_latents_of_independent_draws(pipeline, guidance_scale):
+    """M samples of one clip = the mean over a batch of M copies of it drawn with the same noise."""
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1))
+    common = {"estimate": estimate, "ei_strength": 0.5, "prompt": "a mug", "guidance_scale": guidance_scale}
+    averaged = pipeline.generate_clip(voxels(), num_samples=3, generator=torch.Generator().manual_seed(5), **common)
+    copies = pipeline.generate_clip(voxels().expand(3, -1, -1, -1, -1), generator=torch.Generator().manual_seed(5),
+                                    **{**common, "estimate": estimate.expand(3, -1, -1, -1, -1)})
+    assert torch.allclose(averaged.latents[0], copies.latents.mean(0), atol=1e-5)
+    assert copies.latents.std(0).mean() > 1e-3  # the draws differ, so the average is not one of them
+    expected_frames = pipeline.decode_latents(copies.latents.mean(0, keepdim=True), (HEIGHT, WIDTH))
+    assert torch.allclose(averaged.frames, expected_frames, atol=1e-5)
+
+
 def test_guidance_scale_one_is_the_conditional_pass(pipeline):
     latents = torch.randn(1, FRAMES, 32, 6, 8)
     events = torch.randn(1, FRAMES, 16, 6, 8)
@@ -161,7 +175,8 @@ def test_bad_inputs_raise(pipeline):
         pipeline.generate_clip(torch.randn(1, 2, 4, 16, 16))
     with pytest.raises(ConfigError, match="previous_frame must be"):
         pipeline.generate_clip(voxels(), previous_frame=torch.rand(1, 1, 8, 8))
-    for bad in ({"ei_strength": 0.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"}):
+    for bad in ({"ei_strength": 0.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"},
+                {"num_samples": 0}):
         with pytest.raises(ConfigError):
             SamplingOptions(**bad)
 

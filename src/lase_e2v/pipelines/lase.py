@@ -29,6 +29,11 @@ Choices where the paper is silent:
   empty prompt as unconditional branch; ``w = 1`` (the default) runs the conditional pass alone.
 * Noise schedule (training and sampling): Stable Diffusion's scaled-linear betas (0.00085..0.012,
   1000 steps) with ``"trailing"`` timestep spacing, so few-step sampling starts at t = 999.
+* Sample averaging (``num_samples`` M, default 1): M noise draws per clip are denoised as one batch
+  and their final latents averaged before decoding, an estimate of the posterior mean
+  ``E[z | events, estimate]``. One sample's noise leaves random detail that no pixel metric
+  rewards; on the held-out synthetic sets M = 4 raised SSIM by 0.02 and lowered LPIPS by 0.01-0.015
+  at EI 0.1 (the bundled checkpoint's README). The clip chains on the averaged latent.
 * Voxel grids: 5 bins by default (the encoder's ``num_bins``), E2VID convention, non-zero voxels
   normalised to zero mean / unit std per window.
 """
@@ -94,6 +99,8 @@ class SamplingOptions:
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
         ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
         estimate: EI estimate source (see the module docstring).
+        num_samples: noise draws per clip whose final latents are averaged (module docstring);
+            costs that many U-Net passes per step.
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         clip_length: N, windows reconstructed together per clip.
         seed: seed of the noise generator (reset per recording), ``None`` for a random one.
@@ -105,6 +112,7 @@ class SamplingOptions:
     guidance_scale: float = 1.0
     ei_strength: float = 0.8
     estimate: EstimateSource = "previous"
+    num_samples: int = 1
     sampler: str = "ddim"
     clip_length: int = 4
     seed: int | None = 0
@@ -121,6 +129,8 @@ class SamplingOptions:
             raise ConfigError(
                 f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
             )
+        if self.num_samples < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
         if self.clip_length < 1:
@@ -480,6 +490,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         ei_strength: float | None = None,
+        num_samples: int | None = None,
         sampler: str | None = None,
         generator: torch.Generator | None = None,
         progress: bool = False,
@@ -493,7 +504,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 ``None`` uses the previous frame for every frame (mid-grey if there is none).
             previous_latent (`torch.Tensor`, *optional*): ``(B, C, h, w)``, used instead of encoding
                 ``previous_frame`` (how clips are chained).
-            prompt, num_inference_steps, guidance_scale, ei_strength, sampler: override :attr:`options`.
+            prompt, num_inference_steps, guidance_scale, ei_strength, num_samples, sampler: override
+                :attr:`options`.
             generator (`torch.Generator`, *optional*): noise source, for reproducible results.
         """
         overrides = {
@@ -501,6 +513,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             "num_inference_steps": num_inference_steps,
             "guidance_scale": guidance_scale,
             "ei_strength": ei_strength,
+            "num_samples": num_samples,
             "sampler": sampler,
         }
         options = replace(
@@ -510,11 +523,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         prompts = prompt if isinstance(prompt, list) else [options.prompt] * batch
         if len(prompts) != batch:
             raise ConfigError(f"{len(prompts)} prompts for a batch of {batch} clips")
+        samples = options.num_samples
         with self._autocast(options.dtype):
             # 1. Check inputs
             self.check_inputs(voxels, previous_frame, estimate, options.guidance_scale)
-            # 2. Encode the text (empty prompt first for guidance)
-            text = self.encode_prompt(prompts, guidance=options.guidance_scale != 1)
+            # 2. Encode the text (empty prompt first for guidance), once per sample
+            text = self.encode_prompt([p for p in prompts for _ in range(samples)],
+                                      guidance=options.guidance_scale != 1)
             # 3. Encode the events
             event_features = self.encode_events(voxels)
             # 4. Previous latent z_0 and EI estimate latents
@@ -532,15 +547,19 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
             latents = self.prepare_latents(
-                scheduler, timesteps[0], estimate_latents, options.ei_strength, generator
+                scheduler, timesteps[0], estimate_latents.repeat_interleave(samples, 0), options.ei_strength,
+                generator,
             )
+            event_features = event_features.repeat_interleave(samples, 0)
+            sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop
             for timestep in tqdm(timesteps, desc="denoising", leave=False, disable=not progress):
                 model_input = scheduler.scale_model_input(latents, timestep)
                 prediction = self.predict(
-                    model_input, timestep, event_features, previous_latent, text, options.guidance_scale
+                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
+            latents = latents.unflatten(0, (batch, samples)).mean(1)
             # 7. Decode
             frames_out = self.decode_latents(latents, (height, width))
         return ClipOutput(frames_out, latents)
