@@ -1,13 +1,15 @@
-"""Milliseconds per frame of LaSe-E2V against sampler steps on CPU, next to FireNet in the same run.
+"""Milliseconds per frame of LaSe-E2V against sampler steps and samples on CPU, next to FireNet in the same run.
 
 Both reconstruct the same real windows of ECD slider_depth (240x180, 10 ms each) through their full
 streaming path (voxel grids, networks, decoding). LaSe-E2V uses random weights of the chosen preset
 (the cost does not depend on the values), the bundled TAEF2 autoencoder, MiniLM text, DDIM,
-guidance 1 and EI off (``ei_strength=1``) so every step runs; clips of ``--clip-length`` frames.
+guidance 1 and EI off (``ei_strength=1``) so every step runs; clips of ``--clip-length`` frames;
+``--samples`` M noise draws averaged per clip (``num_samples``, one batched U-Net pass per step).
 ``--memory`` adds a run over the whole recording (1 step, a tiny random autoencoder) that reports
 Python-traced memory and RSS after a third of the frames and at the end.
 
-    python benchmarks/lase.py [--steps 1 2 4 8 20] [--frames 8] [--memory] [--out benchmarks/results/lase.json]
+    python benchmarks/lase.py [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--memory]
+        [--out benchmarks/results/lase.json]
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def memory_run(data: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 20])
+    parser.add_argument("--samples", type=int, nargs="+", default=[1, 4], help="num_samples values")
     parser.add_argument("--frames", type=int, default=8, help="windows reconstructed per measurement")
     parser.add_argument("--clip-length", type=int, default=4)
     parser.add_argument("--preset", default="tiny", choices=["tiny", "base"])
@@ -107,19 +110,19 @@ def main() -> None:
     firenet, note = firenet_or_note()
     firenet_ms = ms_per_frame(firenet, windows) if firenet is not None else None
     rows = []
-    print(f"{'steps':>5} {'LaSe-E2V ms/frame':>18} {'FireNet ms/frame':>17} {'ratio':>7}")
-    for steps in args.steps:
+    print(f"{'steps':>5} {'samples':>7} {'LaSe-E2V ms/frame':>18} {'FireNet ms/frame':>17} {'ratio':>7}")
+    for steps, samples in itertools.product(args.steps, args.samples):
         lase.options = SamplingOptions(
-            num_inference_steps=steps, ei_strength=1.0, clip_length=args.clip_length
+            num_inference_steps=steps, ei_strength=1.0, clip_length=args.clip_length, num_samples=samples
         )
         lase_ms = ms_per_frame(lase, windows)
         ratio = lase_ms / firenet_ms if firenet_ms else None
         rows.append(
-            {"steps": steps, "lase_ms_per_frame": lase_ms, "firenet_ms_per_frame": firenet_ms, "ratio": ratio}
+            {"steps": steps, "samples": samples, "lase_ms_per_frame": lase_ms, "firenet_ms_per_frame": firenet_ms, "ratio": ratio}
         )
         firenet_text = f"{firenet_ms:17.1f}" if firenet_ms else f"{'-':>17}"
         ratio_text = f"{ratio:6.1f}x" if ratio else f"{'-':>7}"
-        print(f"{steps:5d} {lase_ms:18.1f} {firenet_text} {ratio_text}")
+        print(f"{steps:5d} {samples:7d} {lase_ms:18.1f} {firenet_text} {ratio_text}")
     if note:
         print(note)
     result = {

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_bundled_checkpoint_loads_with_recommended_sampling():
     pipeline = load_lase_pipeline()
-    assert pipeline.options.ei_strength == 0.1
+    assert (pipeline.options.ei_strength, pipeline.options.num_samples) == (0.1, 4)
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
     assert pipeline.options.estimate.name == "firenet_plus"
     assert pipeline.unet.config.prediction_type == "v_prediction"
@@ -39,4 +39,5 @@ def test_bundled_weights_come_from_the_documented_recipe():
     for log, config in (("training_log.csv", recipe), ("finetune_log.csv", finetune)):
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
-    assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {"ei_strength": 0.1, "estimate": "firenet_plus"}
+    assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
+        "ei_strength": 0.1, "estimate": "firenet_plus", "num_samples": 4}
