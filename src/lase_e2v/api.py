@@ -52,15 +52,17 @@ def reconstruct(
     device: str = "cpu",
     event_format: str | None = None,
     progress: bool = False,
+    topic: str | None = None,
     **options: Any,
 ) -> ReconstructionOutput:
     """Reconstruct the recording at ``path`` into frames (one per window).
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
+    ``topic``: the event topic of a ROS bag (default: found in the bag).
     ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one,
     see :attr:`ReconstructionPipeline.scene_caption`),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
-    reader = open_events(path, format=event_format)
+    reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
     return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)

@@ -23,7 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
+FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect"
+TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 METHOD_HELP = "lase | firenet | firenet_plus | e2vid | pienet_lite | pienet | integrate"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
@@ -49,11 +50,12 @@ def done(message: str) -> None:
 def info(
     path: Path = typer.Argument(..., help="event file or folder"),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
 ) -> None:
     """Format, resolution, event count, duration, rate and APS frames of a recording."""
     from lase_e2v.events.formats import describe
 
-    for key, value in describe(path, format=event_format).items():
+    for key, value in describe(path, format=event_format, topic=topic).items():
         typer.echo(f"{key:>14}: {value}")
 
 
@@ -63,11 +65,12 @@ def convert(
     destination: Path = typer.Argument(..., help="output: .txt, .h5 or a folder (EVREAL npy layout)"),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     to: Optional[str] = typer.Option(None, "--to", help="force the output format (text, hdf5, evreal); default: from the extension"),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
 ) -> None:
     """Convert between formats losslessly (events and APS frames)."""
     from lase_e2v.events.formats import convert as convert_events
 
-    count = convert_events(source, destination, format=to, source_format=event_format)
+    count = convert_events(source, destination, format=to, source_format=event_format, topic=topic)
     done(f"wrote {count:,} events to {destination}")
 
 
@@ -86,13 +89,14 @@ def reconstruct(
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
 ) -> None:
     """Reconstruct video frames from events."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import write_frames
 
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                **lase_options(prompt, steps, guidance, seed, samples))
+                                topic=topic, **lase_options(prompt, steps, guidance, seed, samples))
     count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
     done(f"wrote {count} frames ({method}) to {output}")
 

@@ -21,7 +21,7 @@ from typing import Any
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
 
-SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".txt", ".zip")
+SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".bag", ".txt", ".zip")
 _KINDS = ("datasets", "eval", "methods")
 
 

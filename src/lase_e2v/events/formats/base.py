@@ -60,6 +60,11 @@ class EventReader(ABC):
         prompt), or ``None``."""
         return None
 
+    @property
+    def streams(self) -> dict[str, str]:
+        """Which streams of a multi-stream file were chosen (e.g. ROS topics), for ``info``."""
+        return {}
+
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
         """True if the first bytes (or folder layout) look like this format."""
@@ -108,6 +113,22 @@ def infer_sensor_size(x_max: int, y_max: int) -> tuple[int, int]:
         if x_max < w and y_max < h:
             return h, w
     return int(y_max) + 1, int(x_max) + 1
+
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W)``, ``(H, W, 1)`` or colour ``(H, W, 3|4)`` pixels -> ``(H, W)`` of the same dtype.
+
+    Colour becomes ITU-R 601 luma (rounded), as PIL's ``convert("L")`` does; alpha is ignored.
+    """
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return pixels[..., 0]
+    luma = np.rint(pixels[..., :3].astype(np.float64) @ _LUMA)
+    return luma.astype(pixels.dtype)
 
 
 def as_microseconds(seconds: np.ndarray) -> np.ndarray:
