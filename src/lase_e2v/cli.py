@@ -101,6 +101,72 @@ def reconstruct(
     done(f"wrote {count} frames ({method}) to {output}")
 
 
+LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
+
+
+@app.command()
+def live(
+    source: str = typer.Argument(..., help=LIVE_SOURCE_HELP),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="written as frames come: .mp4, .h5 or a folder of PNGs"),
+    method: str = typer.Option("firenet_plus", help=METHOD_HELP),
+    window: str = typer.Option("ms:40", help="ms:T or events:N"),
+    show: bool = typer.Option(False, help="show the frames in a window (needs a display)"),
+    fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time for ms:T)"),
+    speed: float = typer.Option(1.0, help="replay speed of a recording source (x real time)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
+    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
+    samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
+    seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+) -> None:
+    """Reconstruct a live event stream as it arrives; Ctrl-C stops and keeps what was written (twice aborts)."""
+    import signal
+    import threading
+
+    from lase_e2v.api import live as run_live
+
+    stop = threading.Event()
+
+    def first_ctrl_c(signum, frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts as usual
+
+    previous = signal.signal(signal.SIGINT, first_ctrl_c)
+    try:
+        report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
+                          progress=True, **lase_options(prompt, steps, None, seed, samples))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    ending = "stopped by Ctrl-C" if report.stopped else "stream ended"
+    where = f" to {output}" if output is not None else ""
+    done(f"{ending}: wrote {report.num_frames} frames ({method}){where}; {report.summary()}")
+
+
+@app.command()
+def serve(
+    source: Path = typer.Argument(..., help="event file or folder to replay"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(7777, help="TCP port"),
+    speed: float = typer.Option(1.0, help="replay speed (x real time)"),
+    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+) -> None:
+    """Replay a recording as a DV network stream (for `live` or DV tools), from when a client connects."""
+    from lase_e2v.events.live import serve as start_server
+
+    server = start_server(source, host, port, speed, format=event_format, topic=topic)
+    typer.echo(f"serving {source} on {host}:{port}; the replay starts when a client connects", err=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+        done(f"stopped serving {source}")
+        return
+    done(f"sent {source} to {host}:{port}")
+
+
 @app.command()
 def simulate(
     source: Path = typer.Argument(..., help="video file or folder of images"),

@@ -73,19 +73,7 @@ class EventReader(ABC):
     # -- shared behaviour ---------------------------------------------------------------------
     def iter_chunks(self, chunk_events: int = DEFAULT_CHUNK_EVENTS) -> Iterator[EventStream]:
         """Validated chunks; raises :class:`EventDataError` on the first bad event."""
-        seen = 0
-        last_t: int | None = None
-        for chunk in self._iter_raw(chunk_events):
-            if not len(chunk):
-                continue
-            chunk.validate(str(self.path), index_offset=seen)
-            if last_t is not None and chunk.t[0] < last_t:
-                raise EventDataError(
-                    f"{self.path}: timestamps decrease at event {seen} ({last_t} -> {chunk.t[0]} us)"
-                )
-            last_t = int(chunk.t[-1])
-            seen += len(chunk)
-            yield chunk
+        return validated_chunks(self._iter_raw(chunk_events), str(self.path))
 
     def read(self) -> EventStream:
         """All events in memory (use :meth:`iter_chunks` for files larger than memory)."""
@@ -96,6 +84,22 @@ class EventReader(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self.path}', sensor {self.sensor_size})"
+
+
+def validated_chunks(chunks: Iterable[EventStream], source: str) -> Iterator[EventStream]:
+    """``chunks`` without empty ones, each checked (bounds, negative or decreasing time, also across
+    chunk borders) with the global event index and ``source`` in the :class:`EventDataError`."""
+    seen = 0
+    last_t: int | None = None
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        chunk.validate(source, index_offset=seen)
+        if last_t is not None and chunk.t[0] < last_t:
+            raise EventDataError(f"{source}: timestamps decrease at event {seen} ({last_t} -> {chunk.t[0]} us)")
+        last_t = int(chunk.t[-1])
+        seen += len(chunk)
+        yield chunk
 
 
 def check_sensor_size(size: tuple[int, int] | None, source: Path) -> tuple[int, int]:

@@ -1,0 +1,185 @@
+"""Live reconstruction: frame for frame the offline result of the same method and windows (from a
+replayed file and from a DV network stream), a dropped connection or a stop keeps what was
+written, and bad options fail before any work."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from lase_e2v.api import load_method, reconstruct
+from lase_e2v.cli import main
+from lase_e2v.demo import DEMO_CLIP
+from lase_e2v.errors import ConfigError, EventDataError
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.live import LiveSource, ReplaySource, serve
+from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
+from lase_e2v.pipelines.live import FrameViewer, check_output, run_live
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(code: int, err: str) -> str:
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
+    return errors[0]
+
+
+def png_folder(path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(path.glob("frame_*.png"))]
+
+
+@pytest.fixture(scope="module")
+def offline_integrate():
+    return reconstruct(DEMO_CLIP, "integrate", "ms:40")
+
+
+def test_replayed_stream_equals_offline(offline_integrate, tmp_path):
+    frames, records = [], []
+    report = run_live(ReplaySource(open_events(DEMO_CLIP), speed=8.0), load_method("integrate"), TimeWindows(40_000),
+                      output=tmp_path / "frames", on_frame=lambda window, image, record: frames.append(image))
+    np.testing.assert_array_equal(np.stack(frames), offline_integrate.frames)
+    stamps = [int(line.split()[1]) for line in (tmp_path / "frames" / "timestamps.txt").read_text().splitlines()]
+    assert stamps == offline_integrate.timestamps_us.tolist()
+    assert len(png_folder(tmp_path / "frames")) == report.num_frames == 29 and not report.stopped
+    latencies = report.latencies_ms
+    assert len(latencies) == 29 and np.all(latencies > 0) and np.all(latencies < 5_000)
+    assert [r.t_end_us for r in report.records] == offline_integrate.timestamps_us.tolist()
+    assert "latency median" in report.summary() and report.frames_per_second > 0
+
+
+def test_stop_keeps_what_was_written(tmp_path):
+    import imageio.v2 as imageio
+
+    stop = threading.Event()
+
+    def stop_after_five(window, image, record):
+        if window.index == 4:
+            stop.set()
+
+    report = run_live(ReplaySource(open_events(DEMO_CLIP), speed=4.0), load_method("integrate"), TimeWindows(40_000),
+                      output=tmp_path / "live.mp4", stop=stop, on_frame=stop_after_five)
+    assert report.stopped and 5 <= report.num_frames <= 7  # the windows under way when stopped are finished
+    with imageio.get_reader(tmp_path / "live.mp4") as video:
+        assert video.count_frames() == report.num_frames
+    assert [p.name for p in tmp_path.iterdir()] == ["live.mp4"]
+
+
+def test_a_stream_without_events_leaves_nothing(tmp_path):
+    class Silent(LiveSource):
+        name = "silent"
+        sensor_size = (4, 4)
+
+        def _iter_raw(self, stop):
+            return iter(())
+
+    with pytest.raises(EventDataError, match="silent: the stream ended before the first window"):
+        run_live(Silent(), load_method("integrate"), TimeWindows(40_000), output=tmp_path / "live.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_are_checked_first(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to do"):
+        check_output(None, show=False)
+    with pytest.raises(ConfigError, match="unknown output type '.gif'"):
+        check_output(tmp_path / "out.gif", show=False)
+    with pytest.raises(ConfigError, match="--show needs a display"):  # the test machines are headless
+        check_output(tmp_path / "out.mp4", show=True)
+    with pytest.raises(ConfigError, match="ms:T or events:N"):
+        run_live(ReplaySource(open_events(DEMO_CLIP)), load_method("integrate"), FrameWindows((0, 1)), tmp_path / "o.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_viewer_shows_the_newest_frame():
+    """The window update on matplotlib's headless backend: the image drawn is the last frame given."""
+    viewer = FrameViewer("test")
+    first, second = np.zeros((3, 4), np.float32), np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    viewer.show(first)
+    viewer.show(second)
+    np.testing.assert_array_equal(viewer._image.get_array(), second)
+    viewer.close()
+
+
+def test_count_windows_live(tmp_path):
+    import h5py
+
+    offline = reconstruct(DEMO_CLIP, "integrate", "events:20000")
+    report = run_live(ReplaySource(open_events(DEMO_CLIP), speed=8.0), load_method("integrate"), CountWindows(20_000),
+                      output=tmp_path / "frames.h5")
+    assert [r.t_end_us for r in report.records] == offline.timestamps_us.tolist()
+    with h5py.File(tmp_path / "frames.h5") as written:
+        images = [written["images"][name][()] for name in sorted(written["images"])]
+    expected = (np.clip(offline.frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(np.stack(images), expected)
+
+
+# -- over a DV network stream, through the command line ----------------------------------------
+
+
+def test_live_network_stream_equals_offline_frame_for_frame(capsys, tmp_path):
+    """A NetworkWriter on 127.0.0.1 replays the slider_depth clip; `live` with FireNet writes the PNGs
+    `reconstruct` writes from the file with the same method and windows, byte for byte."""
+    code, _, _ = run(capsys, "reconstruct", DEMO_CLIP, "-o", tmp_path / "offline", "--method", "firenet",
+                     "--window", "ms:40")
+    assert code == 0
+    port = free_port()
+    server = serve(DEMO_CLIP, port=port, speed=1.0)
+    try:
+        code, out, err = run(capsys, "live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "firenet",
+                             "--window", "ms:40")
+    finally:
+        server.stop()
+    assert code == 0, err
+    assert "stream ended: wrote 29 frames (firenet)" in out and "latency median" in out
+    assert png_folder(tmp_path / "live") == png_folder(tmp_path / "offline") and len(png_folder(tmp_path / "live")) == 29
+    assert (tmp_path / "live" / "timestamps.txt").read_text() == (tmp_path / "offline" / "timestamps.txt").read_text()
+
+
+def test_dropped_connection_ends_cleanly_and_keeps_the_frames(capsys, tmp_path):
+    offline = reconstruct(DEMO_CLIP, "integrate", "ms:40")
+    port = free_port()
+    server = serve(DEMO_CLIP, port=port, speed=0.5)
+
+    def drop_midway() -> None:
+        while server.started_s is None:
+            time.sleep(0.01)
+        time.sleep(1.0)  # 0.5 s of the 1.2 s clip at half speed
+        server.stop()
+
+    dropper = threading.Thread(target=drop_midway)
+    dropper.start()
+    code, out, err = run(capsys, "live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "integrate")
+    dropper.join()
+    assert code == 0, err
+    kept = png_folder(tmp_path / "live")
+    assert 5 <= len(kept) <= 20 and f"wrote {len(kept)} frames" in out
+    from PIL import Image
+
+    for index in range(len(kept) - 1):  # the last window was cut short by the drop
+        image = np.asarray(Image.open(tmp_path / "live" / f"frame_{index:06d}.png"))
+        np.testing.assert_array_equal(image, (np.clip(offline.frames[index], 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def test_live_cli_errors(capsys, tmp_path):
+    line = one_error_line(*run(capsys, "live", f"127.0.0.1:{free_port()}", "-o", tmp_path / "o.mp4")[::2])
+    assert "cannot connect" in line
+    assert "ms:T or events:N" in one_error_line(*run(capsys, "live", DEMO_CLIP, "-o", tmp_path / "o.mp4",
+                                                     "--window", "frames")[::2])
+    assert "unknown output type" in one_error_line(*run(capsys, "live", DEMO_CLIP, "-o", tmp_path / "o.gif")[::2])
+    assert "nothing to do" in one_error_line(*run(capsys, "live", DEMO_CLIP)[::2])
+    assert "needs a display" in one_error_line(*run(capsys, "live", DEMO_CLIP, "--show")[::2])
+    assert list(tmp_path.iterdir()) == []
