@@ -1,8 +1,8 @@
 """Event I/O and voxelization speed on one core, against naive and peer versions.
 
-Reads: every format on slider_depth (text, and its HDF5 / EVREAL / ROS1 bag / ROS2 bag conversions)
-and the shared AEDAT4 and Prophesee RAW files, in events/s, next to ``np.loadtxt`` (the naive text
-parser), evlib's loader (the peer) and rosbags' own message deserializer (the naive bag reader). Voxel grids (E2VID convention): lase-e2v numpy and torch (1 thread) next to a
+Reads: every format on slider_depth (text, and its HDF5 / EVREAL conversions) and the shared AEDAT4
+and Prophesee RAW files, in events/s, next to ``np.loadtxt`` (the naive text parser) and evlib's
+loader (the peer). Voxel grids (E2VID convention): lase-e2v numpy and torch (1 thread) next to a
 naive ``np.add.at`` of the same formula and evlib's ``create_voxel_grid`` (a different convention:
 its values differ; timed for speed only).
 
@@ -29,7 +29,6 @@ from _common import SHARED_DATA, best_seconds
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.events.formats import convert, open_events
-from lase_e2v.events.formats.rosbag import write_rosbag
 from lase_e2v.events.representations import to_voxel_grid
 from lase_e2v.events.streams import EventStream, concatenate
 
@@ -75,38 +74,6 @@ def bench_reads(repeat: int, workdir: Path) -> list[dict]:
         rows.append(
             {"what": f"read {name}", "impl": "evlib (peer)", "events": len(frame), "seconds": seconds}
         )
-    return rows
-
-
-def _rosbags_deserialize(path: Path) -> int:
-    """Events of a bag's ``/dvs/events`` read with rosbags' deserializer into numpy (what a user would
-    write without lase-e2v's numpy decoder)."""
-    from rosbags.highlevel import AnyReader
-
-    from lase_e2v.events.formats.rosbag import event_typestore
-
-    columns: list[np.ndarray] = []
-    with AnyReader([path], default_typestore=event_typestore()) as bag:
-        for connection, _, raw in bag.messages([c for c in bag.connections if c.topic == "/dvs/events"]):
-            events = bag.deserialize(raw, connection.msgtype).events
-            columns.append(np.array([(e.ts.sec * 1_000_000 + (e.ts.nanosec + 500) // 1000, e.x, e.y, e.polarity)
-                                     for e in events], dtype=np.int64).reshape(-1, 4))
-    return len(np.concatenate(columns))
-
-
-def bench_rosbags(repeat: int, workdir: Path) -> list[dict]:
-    """slider_depth as a ROS1 bag and a ROS2 (mcap) bag: lase-e2v's reader vs rosbags' deserializer."""
-    reader = open_events(SHARED_DATA / "ecd_slider_depth")
-    events = reader.read()
-    rows = []
-    for name, path, options in (("ROS1 bag", workdir / "slider.bag", {}),
-                                ("ROS2 mcap bag", workdir / "slider_mcap", {"ros2": True, "storage": "mcap"})):
-        write_rosbag(path, events, reader.read_frames(), **options)
-        what = f"read {name} (slider_depth)"
-        seconds = best_seconds(lambda path=path: open_events(path).read(), repeat)
-        rows.append({"what": what, "impl": "lase-e2v", "events": len(events), "seconds": seconds})
-        seconds = best_seconds(lambda path=path: _rosbags_deserialize(path), 1)
-        rows.append({"what": what, "impl": "rosbags deserialize (naive)", "events": len(events), "seconds": seconds})
     return rows
 
 
@@ -196,7 +163,6 @@ def main() -> None:
     pa.set_io_thread_count(1)
     with tempfile.TemporaryDirectory() as workdir:
         rows = bench_reads(args.repeat, Path(workdir))
-        rows += bench_rosbags(args.repeat, Path(workdir))
     rows += bench_voxels(args.voxel_events, args.num_bins, args.repeat)
     print_table(rows)
     with atomic_path(args.out) as temporary:

@@ -301,31 +301,17 @@ def test_topic_for_another_format(tmp_path):
 # -- through the command line ------------------------------------------------------------------
 
 
-def run(capsys, *args):
-    from lase_e2v.cli import main
-
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(code: int, err: str) -> str:
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
-    return errors[0]
-
-
-def test_cli_info_convert_reconstruct_evaluate_on_a_bag(capsys, bags, tmp_path):
+def test_cli_info_convert_reconstruct_evaluate_on_a_bag(run_cli, bags, tmp_path):
     import json
 
     bag = bags / "slider_ros2_mcap"
-    code, out, _ = run(capsys, "info", bag)
+    code, out, _ = run_cli("info", bag)
     assert code == 0 and "event_topic: /dvs/events" in out and "events: 88,504" in out and "aps_frames: 8 (240x180" in out
 
-    code, _, _ = run(capsys, "convert", bag, tmp_path / "slider.h5", "--topic", "/dvs/events")
+    code, _, _ = run_cli("convert", bag, tmp_path / "slider.h5", "--topic", "/dvs/events")
     assert code == 0
     for source, name in ((bag, "from_bag"), (tmp_path / "slider.h5", "from_h5")):
-        code, out, _ = run(capsys, "reconstruct", source, "-o", tmp_path / name, "--method", "integrate")
+        code, out, _ = run_cli("reconstruct", source, "-o", tmp_path / name, "--method", "integrate")
         assert code == 0 and "wrote 7 frames" in out
     for index in range(7):
         frame = f"frame_{index:06d}.png"
@@ -333,23 +319,22 @@ def test_cli_info_convert_reconstruct_evaluate_on_a_bag(capsys, bags, tmp_path):
 
     scores = {}
     for source, name in ((bag, "eval_bag"), (tmp_path / "slider.h5", "eval_h5")):
-        code, _, _ = run(capsys, "evaluate", "--method", "integrate", "--data", source, "-o", tmp_path / name)
+        code, _, _ = run_cli("evaluate", "--method", "integrate", "--data", source, "-o", tmp_path / name)
         assert code == 0
         result = json.loads((tmp_path / name / "aggregate.json").read_text())["scores"]["Integrator"]["custom"]
         scores[name] = {key: result[key] for key in ("num_frames", "mse", "ssim", "lpips")}
     assert scores["eval_bag"]["num_frames"] == 7 and scores["eval_bag"] == scores["eval_h5"]
 
 
-def test_cli_errors_on_bags(capsys, bags, stereo_bag, tmp_path):
+def test_cli_errors_on_bags(cli_error, bags, stereo_bag, tmp_path):
     typestore = event_typestore("ros1_noetic")
     images_only = write_messages(tmp_path / "images.bag", [
         ("/dvs/image_raw", "sensor_msgs/msg/Image", 2, image_message(typestore, np.zeros((2, 2), np.uint8), "mono8", 4))])
-    assert "no event topic" in one_error_line(*run(capsys, "info", images_only)[::2])
-    assert "no topic '/nope'" in one_error_line(*run(capsys, "reconstruct", stereo_bag, "-o", tmp_path / "o.mp4",
-                                                      "--method", "integrate", "--topic", "/nope")[::2])
-    assert "not an event type" in one_error_line(*run(capsys, "convert", stereo_bag, tmp_path / "o.h5",
-                                                      "--topic", "/davis/left/image_raw")[::2])
+    assert "no event topic" in cli_error("info", images_only)
+    assert "no topic '/nope'" in cli_error("reconstruct", stereo_bag, "-o", tmp_path / "o.mp4", "--method", "integrate",
+                                           "--topic", "/nope")
+    assert "not an event type" in cli_error("convert", stereo_bag, tmp_path / "o.h5", "--topic", "/davis/left/image_raw")
     truncated = tmp_path / "cut.bag"
     truncated.write_bytes((bags / "slider.bag").read_bytes()[:50_000])
-    assert "truncated or damaged" in one_error_line(*run(capsys, "info", truncated)[::2])
+    assert "truncated or damaged" in cli_error("info", truncated)
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.h5").exists()

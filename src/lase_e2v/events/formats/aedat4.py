@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lase_e2v.errors import EventFormatError
-from lase_e2v.events.formats.base import EventReader, to_gray
+from lase_e2v.events.formats.base import EventReader, group_packets, to_gray
 from lase_e2v.events.streams import EventStream, Frames
 
 AEDAT4_SIGNATURE = b"#!AER-DAT4.0"
@@ -70,18 +70,9 @@ class Aedat4Reader(EventReader):
         if self._event_stream is None:
             return
         size = self.sensor_size
-        pending: list[np.ndarray] = []
-        count = 0
-        for packet in self._packets():
-            if packet["stream_id"] != self._event_stream or "events" not in packet:
-                continue
-            pending.append(packet["events"])
-            count += len(packet["events"])
-            if count >= chunk_events:
-                yield self._to_stream(pending, size)
-                pending, count = [], 0
-        if pending:
-            yield self._to_stream(pending, size)
+        packets = (p["events"] for p in self._packets() if p["stream_id"] == self._event_stream and "events" in p)
+        for group in group_packets(packets, chunk_events):
+            yield self._to_stream(group, size)
 
     @staticmethod
     def _to_stream(packets: list[np.ndarray], sensor_size: tuple[int, int]) -> EventStream:

@@ -9,9 +9,9 @@ the message, so every format reports bad data the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from lase_e2v.errors import EventDataError, EventFormatError
 from lase_e2v.events.streams import EventStream, Frames, concatenate
 
 DEFAULT_CHUNK_EVENTS = 1_000_000
+T = TypeVar("T")
 
 
 class EventReader(ABC):
@@ -86,20 +87,46 @@ class EventReader(ABC):
         return f"{type(self).__name__}('{self.path}', sensor {self.sensor_size})"
 
 
+def group_packets(
+    packets: Iterable[T], chunk_events: int, length: Callable[[T], int] = len
+) -> Iterator[list[T]]:
+    """Consecutive packets (of ``length(packet)`` events each) in groups of at least ``chunk_events``
+    events, the last group maybe fewer: how packet-based formats make their chunks."""
+    group: list[T] = []
+    count = 0
+    for packet in packets:
+        group.append(packet)
+        count += length(packet)
+        if count >= chunk_events:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+class ChunkValidator:
+    """Checks consecutive chunks of one stream: bounds, negative time, and time decreasing within a
+    chunk or across chunk borders, with the global event index and ``source`` in the error."""
+
+    def __init__(self, source: str) -> None:
+        self.source, self.seen, self.last_t = source, 0, None
+
+    def __call__(self, chunk: EventStream) -> EventStream:
+        chunk.validate(self.source, index_offset=self.seen)
+        if len(chunk):
+            if self.last_t is not None and chunk.t[0] < self.last_t:
+                raise EventDataError(
+                    f"{self.source}: timestamps decrease at event {self.seen} ({self.last_t} -> {chunk.t[0]} us)"
+                )
+            self.last_t = int(chunk.t[-1])
+            self.seen += len(chunk)
+        return chunk
+
+
 def validated_chunks(chunks: Iterable[EventStream], source: str) -> Iterator[EventStream]:
-    """``chunks`` without empty ones, each checked (bounds, negative or decreasing time, also across
-    chunk borders) with the global event index and ``source`` in the :class:`EventDataError`."""
-    seen = 0
-    last_t: int | None = None
-    for chunk in chunks:
-        if not len(chunk):
-            continue
-        chunk.validate(source, index_offset=seen)
-        if last_t is not None and chunk.t[0] < last_t:
-            raise EventDataError(f"{source}: timestamps decrease at event {seen} ({last_t} -> {chunk.t[0]} us)")
-        last_t = int(chunk.t[-1])
-        seen += len(chunk)
-        yield chunk
+    """``chunks`` without empty ones, each checked by one :class:`ChunkValidator`."""
+    check = ChunkValidator(source)
+    return (check(chunk) for chunk in chunks if len(chunk))
 
 
 def check_sensor_size(size: tuple[int, int] | None, source: Path) -> tuple[int, int]:
