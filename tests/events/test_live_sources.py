@@ -3,7 +3,6 @@ every event a dv-processing NetworkWriter sends, and bad sources give one clear 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -16,12 +15,6 @@ from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.live import DvSource, ReplaySource, open_live, parse_address, serve
 from lase_e2v.events.streams import EventStream, concatenate
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +60,13 @@ def test_parse_address(text, expected):
     assert parse_address(text) == expected
 
 
-def test_open_live_errors(tmp_path):
+def test_open_live_errors(tmp_path, free_port):
     with pytest.raises(ConfigError, match="port must be"):
         open_live("127.0.0.1:70000")
     with pytest.raises(EventFormatError, match="neither HOST:PORT, camera"):
         open_live(str(tmp_path / "missing.h5"))
     with pytest.raises(EventFormatError, match=r"127.0.0.1:\d+: cannot connect \(connect: Connection refused\)"):
-        open_live(f"127.0.0.1:{free_port()}")
+        open_live(f"127.0.0.1:{free_port}")
     with pytest.raises(EventFormatError, match="finds no camera"):  # no camera on the test machines
         open_live("camera")
 
@@ -84,11 +77,11 @@ def test_open_live_replays_a_recording(short_recording):
     assert sum(len(c) for c in source.iter_chunks()) == 30
 
 
-def test_network_source_gets_every_event_even_when_slow():
+def test_network_source_gets_every_event_even_when_slow(free_port):
     """A NetworkWriter (in a child process) replays the bundled slider_depth clip; the client is slow
     (sleeps after each chunk), yet it gets every event, in order, and its stream ends with the server's."""
     expected = open_events(DEMO_CLIP).read()
-    port = free_port()
+    port = free_port
     server = serve(DEMO_CLIP, port=port, speed=2.0)
     try:
         with DvSource.network("127.0.0.1", port) as source:
@@ -106,8 +99,8 @@ def test_network_source_gets_every_event_even_when_slow():
     assert 1 < len(chunks) < 40  # a slow consumer gets what waited as one chunk
 
 
-def test_serving_on_a_taken_port_fails_clearly(short_recording):
-    port = free_port()
+def test_serving_on_a_taken_port_fails_clearly(short_recording, free_port):
+    port = free_port
     first = serve(short_recording, port=port)
     try:
         with pytest.raises(EventFormatError, match=f"127.0.0.1:{port}: the replay server stopped"):
@@ -124,8 +117,8 @@ def test_unsorted_live_events_are_refused():
         sensor_size = (2, 2)
 
         def _iter_raw(self, stop):
-            yield EventStream([0], [0], [10], [1], (2, 2))
-            yield EventStream([0], [0], [5], [1], (2, 2))
+            yield EventStream([0], [0], [10], [1], (2, 2)), [(10, 0.0)]
+            yield EventStream([0], [0], [5], [1], (2, 2)), [(5, 0.0)]
 
     with pytest.raises(EventDataError, match="backwards: timestamps decrease at event 1"):
         list(Backwards().iter_chunks())

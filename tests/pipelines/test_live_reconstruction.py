@@ -4,7 +4,6 @@ written, and bad options fail before any work."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -12,31 +11,12 @@ import numpy as np
 import pytest
 
 from lase_e2v.api import load_method, reconstruct
-from lase_e2v.cli import main
 from lase_e2v.demo import DEMO_CLIP
 from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.live import LiveSource, ReplaySource, serve
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
 from lase_e2v.pipelines.live import FrameViewer, check_output, run_live
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(code: int, err: str) -> str:
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
-    return errors[0]
 
 
 def png_folder(path) -> list[bytes]:
@@ -92,6 +72,27 @@ def test_a_stream_without_events_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_latency_counts_from_the_packet_that_completes_each_window(tmp_path):
+    """Packets arrived 100 s, 99 s and 98 s ago: a window is complete with the first packet holding an
+    event at or after its end, the last window with the end of the stream (now)."""
+    from lase_e2v.events.streams import EventStream
+
+    class Arrived(LiveSource):
+        name = "arrived"
+        sensor_size = (2, 2)
+
+        def _iter_raw(self, stop):
+            now = time.perf_counter()
+            t = [10_000, 30_000, 45_000, 50_000, 90_000]
+            packets = [(30_000, now - 100), (50_000, now - 99), (90_000, now - 98)]
+            yield EventStream([0] * 5, [0] * 5, t, [1] * 5, (2, 2)), packets
+
+    report = run_live(Arrived(), load_method("integrate"), TimeWindows(40_000, t_start_us=0), tmp_path / "f.h5")
+    latencies_s = report.latencies_ms / 1000
+    assert [r.t_end_us for r in report.records] == [40_000, 80_000, 120_000]
+    assert 99 <= latencies_s[0] < 100 and 98 <= latencies_s[1] < 99 and latencies_s[2] < 1
+
+
 def test_options_are_checked_first(tmp_path):
     with pytest.raises(ConfigError, match="nothing to do"):
         check_output(None, show=False)
@@ -130,16 +131,16 @@ def test_count_windows_live(tmp_path):
 # -- over a DV network stream, through the command line ----------------------------------------
 
 
-def test_live_network_stream_equals_offline_frame_for_frame(capsys, tmp_path):
+def test_live_network_stream_equals_offline_frame_for_frame(run_cli, tmp_path, free_port):
     """A NetworkWriter on 127.0.0.1 replays the slider_depth clip; `live` with FireNet writes the PNGs
     `reconstruct` writes from the file with the same method and windows, byte for byte."""
-    code, _, _ = run(capsys, "reconstruct", DEMO_CLIP, "-o", tmp_path / "offline", "--method", "firenet",
+    code, _, _ = run_cli("reconstruct", DEMO_CLIP, "-o", tmp_path / "offline", "--method", "firenet",
                      "--window", "ms:40")
     assert code == 0
-    port = free_port()
+    port = free_port
     server = serve(DEMO_CLIP, port=port, speed=1.0)
     try:
-        code, out, err = run(capsys, "live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "firenet",
+        code, out, err = run_cli("live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "firenet",
                              "--window", "ms:40")
     finally:
         server.stop()
@@ -149,9 +150,9 @@ def test_live_network_stream_equals_offline_frame_for_frame(capsys, tmp_path):
     assert (tmp_path / "live" / "timestamps.txt").read_text() == (tmp_path / "offline" / "timestamps.txt").read_text()
 
 
-def test_dropped_connection_ends_cleanly_and_keeps_the_frames(capsys, tmp_path):
+def test_dropped_connection_ends_cleanly_and_keeps_the_frames(run_cli, tmp_path, free_port):
     offline = reconstruct(DEMO_CLIP, "integrate", "ms:40")
-    port = free_port()
+    port = free_port
     server = serve(DEMO_CLIP, port=port, speed=0.5)
 
     def drop_midway() -> None:
@@ -162,7 +163,7 @@ def test_dropped_connection_ends_cleanly_and_keeps_the_frames(capsys, tmp_path):
 
     dropper = threading.Thread(target=drop_midway)
     dropper.start()
-    code, out, err = run(capsys, "live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "integrate")
+    code, out, err = run_cli("live", f"127.0.0.1:{port}", "-o", tmp_path / "live", "--method", "integrate")
     dropper.join()
     assert code == 0, err
     kept = png_folder(tmp_path / "live")
@@ -174,12 +175,11 @@ def test_dropped_connection_ends_cleanly_and_keeps_the_frames(capsys, tmp_path):
         np.testing.assert_array_equal(image, (np.clip(offline.frames[index], 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-def test_live_cli_errors(capsys, tmp_path):
-    line = one_error_line(*run(capsys, "live", f"127.0.0.1:{free_port()}", "-o", tmp_path / "o.mp4")[::2])
+def test_live_cli_errors(cli_error, tmp_path, free_port):
+    line = cli_error("live", f"127.0.0.1:{free_port}", "-o", tmp_path / "o.mp4")
     assert "cannot connect" in line
-    assert "ms:T or events:N" in one_error_line(*run(capsys, "live", DEMO_CLIP, "-o", tmp_path / "o.mp4",
-                                                     "--window", "frames")[::2])
-    assert "unknown output type" in one_error_line(*run(capsys, "live", DEMO_CLIP, "-o", tmp_path / "o.gif")[::2])
-    assert "nothing to do" in one_error_line(*run(capsys, "live", DEMO_CLIP)[::2])
-    assert "needs a display" in one_error_line(*run(capsys, "live", DEMO_CLIP, "--show")[::2])
+    assert "ms:T or events:N" in cli_error("live", DEMO_CLIP, "-o", tmp_path / "o.mp4", "--window", "frames")
+    assert "unknown output type" in cli_error("live", DEMO_CLIP, "-o", tmp_path / "o.gif")
+    assert "nothing to do" in cli_error("live", DEMO_CLIP)
+    assert "needs a display" in cli_error("live", DEMO_CLIP, "--show")
     assert list(tmp_path.iterdir()) == []

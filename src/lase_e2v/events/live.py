@@ -37,12 +37,16 @@ from pathlib import Path
 import numpy as np
 
 from lase_e2v.errors import ConfigError, EventFormatError
-from lase_e2v.events.formats.base import EventReader, validated_chunks
+from lase_e2v.events.formats.base import ChunkValidator, EventReader
 from lase_e2v.events.streams import EventStream, concatenate
 
 #: how long :class:`DvSource` sleeps when no events are waiting (a DAVIS sends a packet every ~1-10 ms)
-POLL_S = 0.001
+POLL_S = 0.005
 _ADDRESS = re.compile(r"^(?P<host>[\w.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+#: ``(time of its last event in us, time.perf_counter() when it arrived)`` of one packet
+Arrival = tuple[int, float]
 
 
 class LiveSource(ABC):
@@ -56,12 +60,21 @@ class LiveSource(ABC):
         """``(height, width)`` of the sensor."""
 
     @abstractmethod
-    def _iter_raw(self, stop: threading.Event) -> Iterator[EventStream]:
-        """Yield chunks as they arrive until the stream ends or ``stop`` is set."""
+    def _iter_raw(self, stop: threading.Event) -> Iterator[tuple[EventStream, list[Arrival]]]:
+        """Yield chunks as they arrive, each with the arrivals of the packets it joins, until the
+        stream ends or ``stop`` is set."""
+
+    def iter_timed_chunks(self, stop: threading.Event | None = None) -> Iterator[tuple[EventStream, list[Arrival]]]:
+        """Validated chunks as they arrive, each with its packets' :data:`Arrival` times (from
+        which latency is measured); ends with the stream or when ``stop`` is set."""
+        check = ChunkValidator(self.name)
+        for chunk, arrivals in self._iter_raw(stop or threading.Event()):
+            if len(chunk):
+                yield check(chunk), arrivals
 
     def iter_chunks(self, stop: threading.Event | None = None) -> Iterator[EventStream]:
         """Validated chunks as they arrive; ends with the stream or when ``stop`` is set."""
-        return validated_chunks(self._iter_raw(stop or threading.Event()), self.name)
+        return (chunk for chunk, _ in self.iter_timed_chunks(stop))
 
     def close(self) -> None:
         """Release the connection or device (the default has none)."""
@@ -134,8 +147,9 @@ class DvSource(LiveSource):
         while (batch := self._capture.getNextEventBatch()) is not None:
             if len(batch):
                 events = batch.numpy()
-                arrived.put(EventStream(events["x"], events["y"], events["timestamp"], events["polarity"],
-                                        self._sensor_size))
+                packet = EventStream(events["x"], events["y"], events["timestamp"], events["polarity"],
+                                     self._sensor_size)
+                arrived.put((packet, (int(packet.t[-1]), time.perf_counter())))
                 any_events = True
         for take in self._dropped:
             while take() is not None:
@@ -156,7 +170,7 @@ class DvSource(LiveSource):
         finally:
             arrived.put(None)
 
-    def _iter_raw(self, stop: threading.Event) -> Iterator[EventStream]:
+    def _iter_raw(self, stop: threading.Event) -> Iterator[tuple[EventStream, list[Arrival]]]:
         arrived: queue.Queue = queue.Queue()
         halt = threading.Event()
         puller = threading.Thread(target=self._pull, args=(arrived, halt), daemon=True)
@@ -175,7 +189,7 @@ class DvSource(LiveSource):
                 ended = packets[-1] is None
                 packets = [p for p in packets if p is not None]
                 if packets:
-                    yield concatenate(packets)
+                    yield concatenate([events for events, _ in packets]), [arrival for _, arrival in packets]
         finally:
             halt.set()
             puller.join()
@@ -203,11 +217,11 @@ class ReplaySource(LiveSource):
     def sensor_size(self) -> tuple[int, int]:
         return self.reader.sensor_size
 
-    def _iter_raw(self, stop: threading.Event) -> Iterator[EventStream]:
+    def _iter_raw(self, stop: threading.Event) -> Iterator[tuple[EventStream, list[Arrival]]]:
         for packet, due_s in paced_packets(self.reader, self.speed, self.packet_us):
             if stop.wait(max(0.0, due_s - time.perf_counter())):
                 return
-            yield packet
+            yield packet, [(int(packet.t[-1]), time.perf_counter())]
 
 
 def paced_packets(

@@ -6,9 +6,10 @@ iter_windows(chunks))``), so on the same events and windows its frames are the o
 the chunks differ (what arrived between polls). Each frame is written to the output as soon as it
 is made (mp4, PNG folder or HDF5, through the same writers as ``reconstruct``) and shown if asked.
 
-Latency of a frame: from the arrival of the events that complete its window (the first event at
-or after the window's end, or the end of the stream) to the frame being written and shown. It
-counts waiting for the rest of a clip (LaSe-E2V reconstructs ``clip_length`` windows at once),
+Latency of a frame: from the arrival in this process of the packet that completes its window (the
+one holding the first event at or after the window's end; or the end of the stream) to the frame
+being written and shown. It counts the time the packet waits while earlier frames are made,
+waiting for the rest of a clip (LaSe-E2V reconstructs ``clip_length`` windows at once),
 reconstruction, writing and display, not the sensor's or the network's delay before arrival. A
 method slower than the window rate falls behind: latency then grows with time and the events wait
 in the source's queue (use a faster method, longer windows or a GPU).
@@ -30,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lase_e2v.errors import ConfigError, EventDataError
-from lase_e2v.events.live import LiveSource
+from lase_e2v.events.live import Arrival, LiveSource
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, TimeWindows, Window, Windowing, parse_window_spec
 from lase_e2v.pipelines.output import ReconstructionPipeline
@@ -52,7 +53,8 @@ class FrameRecord:
 
 @dataclass
 class LiveReport:
-    """What a live run did: frames made, per-frame records (the last :data:`RECORDS_KEPT`), wall time."""
+    """What a live run did: frames made, per-frame records (the last :data:`RECORDS_KEPT`), and
+    ``wall_s`` from the first window's completion to the last frame out (frames/s is over it)."""
 
     num_frames: int = 0
     records: deque = field(default_factory=lambda: deque(maxlen=RECORDS_KEPT))
@@ -182,22 +184,25 @@ def run_live(
     viewer = FrameViewer(f"lase-e2v live: {source.name}") if show else None
     stop = stop or threading.Event()
     report = LiveReport()
-    arrived = {"s": 0.0}  # when the newest chunk came: the windows it completes are due from then
+    arrivals: deque[Arrival] = deque()  # of the packets not yet known to complete a window
+    ended = {"s": 0.0}  # when the stream ended: that completes the last window
     completed_at: dict[int, float] = {}
 
     def timed_chunks() -> Iterator[EventStream]:
-        for chunk in source.iter_chunks(stop):
-            arrived["s"] = time.perf_counter()
+        for chunk, packets in source.iter_timed_chunks(stop):
+            arrivals.extend(packets)
             yield chunk
-        arrived["s"] = time.perf_counter()  # the end of the stream completes the last window
+        ended["s"] = time.perf_counter()
 
     def timed_windows() -> Iterator[Window]:
         for window in windowing.iter_windows(timed_chunks()):
-            completed_at[window.index] = arrived["s"]
+            # complete since the arrival of the first packet with an event at or after its end
+            while arrivals and arrivals[0][0] < window.t_end_us:
+                arrivals.popleft()
+            completed_at[window.index] = arrivals[0][1] if arrivals else ended["s"]
             yield window
 
     bar = tqdm(desc=f"live {pipeline.name}", unit="frame", disable=not progress)
-    started = time.perf_counter()
 
     def frames() -> Iterator[tuple[np.ndarray, int]]:
         pipeline.reset()
@@ -207,10 +212,13 @@ def run_live(
             if viewer is not None:
                 viewer.show(item.image)
             now = time.perf_counter()
-            record = FrameRecord(item.window.t_end_us, time.time(), (now - completed_at.pop(item.window.index)) * 1e3)
+            completed = completed_at.pop(item.window.index)
+            if not report.num_frames:
+                first_completed = completed
+            record = FrameRecord(item.window.t_end_us, time.time(), (now - completed) * 1e3)
             report.records.append(record)
             report.num_frames += 1
-            report.wall_s = now - started
+            report.wall_s = now - first_completed
             bar.update()
             bar.set_postfix_str(f"latency {record.latency_ms:.0f} ms", refresh=False)
             if on_frame is not None:
