@@ -122,3 +122,21 @@ def test_unsorted_live_events_are_refused():
 
     with pytest.raises(EventDataError, match="backwards: timestamps decrease at event 1"):
         list(Backwards().iter_chunks())
+
+
+def test_serve_command_replays_to_a_client_and_ends(free_port, cli_error):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "lase_e2v.cli", "serve", str(DEMO_CLIP), "--port", str(free_port), "--speed", "4"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "the replay starts when a client connects" in process.stderr.readline()
+        with DvSource.network("127.0.0.1", free_port) as source:
+            count = sum(len(chunk) for chunk in source.iter_chunks())
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert count == len(open_events(DEMO_CLIP).read())
+    assert process.returncode == 0 and f"sent {DEMO_CLIP} to 127.0.0.1:{free_port}" in out and "Traceback" not in err
+    assert "missing.h5: no such file" in cli_error("serve", "missing.h5")
