@@ -15,7 +15,7 @@ from lase_e2v.events.formats import open_events, read_events
 from lase_e2v.events.formats.hdf5 import write_hdf5
 
 COMMANDS = ["info", "convert", "reconstruct", "simulate", "make-dataset", "preview", "train", "evaluate",
-            "benchmark", "demo"]
+            "benchmark", "demo", "live", "serve"]
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

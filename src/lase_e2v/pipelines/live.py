@@ -224,7 +224,8 @@ def run_live(
             if on_frame is not None:
                 on_frame(item.window, item.image, record)
         if not report.num_frames:  # raised inside the writer, which then keeps nothing
-            raise EventDataError(f"{source.name}: the stream ended before the first window was complete")
+            ending = "stopped" if stop.is_set() else "the stream ended"
+            raise EventDataError(f"{source.name}: {ending} before the first window was complete; nothing written")
 
     try:
         if output is None:
