@@ -73,7 +73,7 @@ def reconstruct(
     return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)
 
 
-#: the live default: among the fastest bundled methods (FireNet+, about 80 ms per 240x180 frame on one CPU core)
+#: the live default: among the fastest bundled methods (FireNet+: about FireNet's speed, better frames)
 DEFAULT_LIVE_METHOD = "firenet_plus"
 
 

@@ -64,7 +64,9 @@ class LiveSource(ABC):
         """Yield chunks as they arrive, each with the arrivals of the packets it joins, until the
         stream ends or ``stop`` is set."""
 
-    def iter_timed_chunks(self, stop: threading.Event | None = None) -> Iterator[tuple[EventStream, list[Arrival]]]:
+    def iter_timed_chunks(
+        self, stop: threading.Event | None = None
+    ) -> Iterator[tuple[EventStream, list[Arrival]]]:
         """Validated chunks as they arrive, each with its packets' :data:`Arrival` times (from
         which latency is measured); ends with the stream or when ``stop`` is set."""
         check = ChunkValidator(self.name)
@@ -120,7 +122,8 @@ class DvSource(LiveSource):
             capture = dv.io.NetworkReader(host, port)
         except RuntimeError as error:
             reason = str(error).split(" [")[0]
-            raise EventFormatError(f"{name}: cannot connect ({reason}); is a DV stream served there?") from None
+            message = f"{name}: cannot connect ({reason}); is a DV stream served there?"
+            raise EventFormatError(message) from None
         return cls(capture, name)
 
     @classmethod
@@ -130,11 +133,12 @@ class DvSource(LiveSource):
 
         found = [str(d) for d in dv.io.camera.discover()]
         if not found:
-            raise EventFormatError("camera: dv-processing finds no camera (is one plugged in, with USB access?)")
+            raise EventFormatError("camera: dv-processing finds no camera (one plugged in, with USB access?)")
         try:
             capture = dv.io.camera.open(serial) if serial else dv.io.camera.open()
         except (RuntimeError, IndexError) as error:
-            raise EventFormatError(f"camera {serial or ''}: cannot open it ({error}); found: {', '.join(found)}") from None
+            message = f"camera {serial or ''}: cannot open it ({error}); found: {', '.join(found)}"
+            raise EventFormatError(message) from None
         return cls(capture, f"camera {capture.getCameraName()}")
 
     @property
@@ -234,7 +238,8 @@ def paced_packets(
     for chunk in reader.iter_chunks():
         if t_origin is None:
             started, t_origin = started or time.perf_counter(), int(chunk.t[0])
-        ends = np.arange((int(chunk.t[0]) - t_origin) // packet_us + 1, (int(chunk.t[-1]) - t_origin) // packet_us + 2)
+        first, last = ((int(t) - t_origin) // packet_us for t in (chunk.t[0], chunk.t[-1]))
+        ends = np.arange(first + 1, last + 2)  # packet k holds [k, k + 1) x packet_us
         cuts = np.searchsorted(chunk.t, t_origin + ends * packet_us, side="left")
         for begin, end, packet_end in zip(np.r_[0, cuts[:-1]], cuts, ends):
             if end > begin:
@@ -338,7 +343,8 @@ class Server:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             try:
-                line = self._lines.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                left_s = None if deadline is None else max(0.0, deadline - time.monotonic())
+                line = self._lines.get(timeout=left_s)
             except queue.Empty:
                 return False
             if line == wanted:
@@ -373,7 +379,7 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 7777, speed: fl
     if speed <= 0 or packet_us <= 0:
         raise ConfigError(f"speed and packet duration must be > 0, got {speed} and {packet_us} us")
     arguments = json.dumps([str(path), format, topic, host, port, speed, packet_us])
-    code = f"import json, sys; from lase_e2v.events.live import serve_in_this_process as s; s(*json.loads(sys.argv[1]))"
+    code = "import json, sys; from lase_e2v.events.live import serve_in_this_process as s; s(*json.loads(sys.argv[1]))"
     process = subprocess.Popen([sys.executable, "-c", code, arguments], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     server = Server(process, f"{host}:{port}")

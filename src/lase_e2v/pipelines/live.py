@@ -100,7 +100,7 @@ def check_display() -> None:
 
     backend = plt.get_backend().lower()
     if backend in _NON_INTERACTIVE_BACKENDS:
-        raise ConfigError(f"--show needs a display: matplotlib uses its '{backend}' backend here (no window system)")
+        raise ConfigError(f"--show needs a display: matplotlib uses its '{backend}' backend here (no windows)")
 
 
 def check_output(output: str | Path | None, show: bool) -> None:
@@ -225,7 +225,7 @@ def run_live(
                 on_frame(item.window, item.image, record)
         if not report.num_frames:  # raised inside the writer, which then keeps nothing
             ending = "stopped" if stop.is_set() else "the stream ended"
-            raise EventDataError(f"{source.name}: {ending} before the first window was complete; nothing written")
+            raise EventDataError(f"{source.name}: {ending} before the first window was complete; nothing kept")
 
     try:
         if output is None:

@@ -77,7 +77,8 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
         if RosbagReader.sniff(path, b""):
             return "rosbag", path
         raise EventFormatError(
-            f"{path}: folder holds neither events_ts.npy (EVREAL), events.txt (ECD) nor metadata.yaml (ROS2 bag)"
+            f"{path}: folder holds neither events_ts.npy (EVREAL), events.txt (ECD) "
+            "nor metadata.yaml (ROS2 bag)"
         )
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF_BYTES)

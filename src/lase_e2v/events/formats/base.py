@@ -115,9 +115,8 @@ class ChunkValidator:
         chunk.validate(self.source, index_offset=self.seen)
         if len(chunk):
             if self.last_t is not None and chunk.t[0] < self.last_t:
-                raise EventDataError(
-                    f"{self.source}: timestamps decrease at event {self.seen} ({self.last_t} -> {chunk.t[0]} us)"
-                )
+                raise EventDataError(f"{self.source}: timestamps decrease at event {self.seen} "
+                                     f"({self.last_t} -> {chunk.t[0]} us)")
             self.last_t = int(chunk.t[-1])
             self.seen += len(chunk)
         return chunk

@@ -61,8 +61,12 @@ _CDR_EVENT = np.dtype(
     {"names": ["x", "y", "sec", "nsec", "polarity"], "formats": ["<u2", "<u2", "<i4", "<u4", "u1"],
      "offsets": [0, 2, 6, 10, 14], "itemsize": 16}
 )
-_EXPECTED_EVENT_FIELDS = [("x", "uint16"), ("y", "uint16"), ("ts", "builtin_interfaces/msg/Time"), ("polarity", "bool")]
-_EXPECTED_ARRAY_FIELDS = [("header", "std_msgs/msg/Header"), ("height", "uint32"), ("width", "uint32"), ("events", "[]")]
+_EXPECTED_EVENT_FIELDS = [
+    ("x", "uint16"), ("y", "uint16"), ("ts", "builtin_interfaces/msg/Time"), ("polarity", "bool")
+]
+_EXPECTED_ARRAY_FIELDS = [
+    ("header", "std_msgs/msg/Header"), ("height", "uint32"), ("width", "uint32"), ("events", "[]")
+]
 
 
 def event_typestore(store: str = "ros2_humble"):
@@ -128,7 +132,9 @@ def _u32(buffer: bytes | memoryview, offset: int) -> int:
     return int.from_bytes(buffer[offset : offset + 4], "little")
 
 
-def decode_event_array(raw: bytes | memoryview, cdr: bool) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def decode_event_array(
+    raw: bytes | memoryview, cdr: bool
+) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``((height, width), x, y, t_us, polarity)`` of one serialized ``EventArray`` message.
 
     ``cdr``: ROS2 (CDR, little endian) rather than ROS1 serialization. Raises ``ValueError`` when the
@@ -152,7 +158,8 @@ def decode_event_array(raw: bytes | memoryview, cdr: bool) -> tuple[tuple[int, i
     else:
         events = np.concatenate([
             np.frombuffer(body, _CDR_FIRST_EVENT, 1, offset).astype(_ROS1_EVENT),
-            np.frombuffer(body, _CDR_EVENT, count - 1, offset + _CDR_FIRST_EVENT.itemsize).astype(_ROS1_EVENT),
+            np.frombuffer(body, _CDR_EVENT, count - 1, offset + _CDR_FIRST_EVENT.itemsize)
+            .astype(_ROS1_EVENT),
         ])
     t_us = _to_microseconds(events["sec"], events["nsec"])
     return (height, width), events["x"], events["y"], t_us, events["polarity"]
@@ -205,7 +212,8 @@ def _image_to_gray(image, path: Path) -> np.ndarray:
     encoding = image.encoding.lower()
     if encoding not in encodings:
         raise EventFormatError(
-            f"{path}: APS image encoding '{image.encoding}' is not supported (use one of {', '.join(encodings)})"
+            f"{path}: APS image encoding '{image.encoding}' is not supported "
+            f"(use one of {', '.join(encodings)})"
         )
     kind, channels = encodings[encoding]
     dtype = np.dtype(kind).newbyteorder(">" if image.is_bigendian else "<")
@@ -230,7 +238,9 @@ class RosbagReader(EventReader):
     format_name = "rosbag"
     extensions = (".bag", ".mcap", ".db3")
 
-    def __init__(self, path: str | Path, sensor_size: tuple[int, int] | None = None, topic: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, sensor_size: tuple[int, int] | None = None, topic: str | None = None
+    ) -> None:
         super().__init__(path, sensor_size)
         with self._open() as bag, _translated(self.path, "cannot read the bag's index"):
             self.topics = {name: info.msgtype for name, info in bag.topics.items()}
@@ -251,7 +261,7 @@ class RosbagReader(EventReader):
         from rosbags.highlevel import AnyReader
 
         if self.path.is_file() and self.path.suffix != ".bag" and _starts_with(self.path, ROS1_MAGIC):
-            raise EventFormatError(f"{self.path}: a ROS1 bag must be named *.bag (rosbags tells ROS1 by the name)")
+            raise EventFormatError(f"{self.path}: a ROS1 bag must be named *.bag (rosbags goes by the name)")
         with _translated(self.path, "not a readable ROS bag: truncated or damaged?"):
             reader = AnyReader([self.path], default_typestore=event_typestore())
             reader.open()
@@ -302,7 +312,8 @@ class RosbagReader(EventReader):
     def _iter_raw(self, chunk_events: int) -> Iterator[EventStream]:
         size = self.sensor_size
         with self._open() as bag, _translated(self.path, f"corrupt message on {self.event_topic}"):
-            messages = (decode_event_array(raw, bag.is2)[1:] for _, _, raw in self._messages(bag, self.event_topic))
+            raws = (raw for _, _, raw in self._messages(bag, self.event_topic))
+            messages = (decode_event_array(raw, bag.is2)[1:] for raw in raws)
             for group in group_packets(messages, chunk_events, lambda columns: len(columns[0])):
                 yield self._to_stream(group, size)
 
@@ -333,7 +344,9 @@ def _ros_time(typestore, t_us: int):
 
 def _header(typestore, ros2: bool, t_us: int, frame_id: str, seq: int):
     fields = {"stamp": _ros_time(typestore, t_us), "frame_id": frame_id}
-    return typestore.types["std_msgs/msg/Header"](**fields) if ros2 else typestore.types["std_msgs/msg/Header"](seq=seq, **fields)
+    if not ros2:
+        fields["seq"] = seq  # ROS1 headers count their messages
+    return typestore.types["std_msgs/msg/Header"](**fields)
 
 
 def write_rosbag(
@@ -391,6 +404,8 @@ def write_rosbag(
         writer = Ros1Writer(path)
     with writer:
         topics = dict.fromkeys((topic, msgtype) for topic, _, _, msgtype in messages)
-        connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore) for topic, msgtype in topics}
+        connections = {
+            topic: writer.add_connection(topic, msgtype, typestore=typestore) for topic, msgtype in topics
+        }
         for topic, stamp_ns, message, msgtype in messages:
             writer.write(connections[topic], stamp_ns, serialize(message, msgtype))
