@@ -162,16 +162,28 @@ def resolve_data(data: str | Path, dataset: str | None = None) -> list[SequenceS
     return definition.resolve(data, selected)
 
 
+#: seconds at the start of a synthetic sequence reconstructed but not scored (a third of shorter ones)
+SYNTHETIC_WARMUP_S = 1.0
+
+
 def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
-    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``."""
+    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``.
+
+    Each is scored from ``min(SYNTHETIC_WARMUP_S, duration / 3)`` to its end: recurrent methods start
+    from an empty state, and EVREAL's cuts of real recordings likewise leave them a second or more
+    to settle before the first scored frame.
+    """
     manifest = read_json_object(folder / "manifest.json", "make-dataset manifest")
     try:
         files = [record["file"] for record in manifest["sequences"] if record["split"] == split]
-    except (KeyError, TypeError) as error:
-        raise ConfigError(f"{folder / 'manifest.json'}: sequences need 'file' and 'split' ({error})") from None
+        duration_s = float(manifest["duration_s"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{folder / 'manifest.json'}: needs duration_s and sequences with 'file' and 'split' "
+                          f"({error})") from None
     if not files:
         raise ConfigError(f"{folder / 'manifest.json'}: no '{split}' sequences")
-    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC) for name in files]
+    cut = (min(SYNTHETIC_WARMUP_S, duration_s / 3), duration_s)
+    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC, cut) for name in files]
 
 
 def default_sequence_name(path: Path) -> str:
