@@ -462,8 +462,10 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         previous_latent: torch.Tensor,
         text: TextEmbeddings | None,
         guidance_scale: float,
+        estimate_latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The U-Net's prediction with classifier-free guidance on the text (one batched pass)."""
+        """The U-Net's prediction with classifier-free guidance on the text (one batched pass);
+        ``estimate_latents`` reach a U-Net built with ``use_estimate`` only."""
         guided = guidance_scale != 1
         repeat = 2 if guided else 1
         prediction = self.unet(
@@ -473,6 +475,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             previous_latent.repeat(repeat, 1, 1, 1) if self.unet.config.use_previous_frame else None,
             text.states if text is not None else None,
             text.mask if text is not None else None,
+            estimate_latents.repeat(repeat, 1, 1, 1, 1) if self.unet.config.use_estimate else None,
         ).float()
         if not guided:
             return prediction
@@ -546,17 +549,16 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             # 5. Timesteps and initial latents (EI)
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
-            latents = self.prepare_latents(
-                scheduler, timesteps[0], estimate_latents.repeat_interleave(samples, 0), options.ei_strength,
-                generator,
-            )
+            sample_estimates = estimate_latents.repeat_interleave(samples, 0)
+            latents = self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop
             for timestep in tqdm(timesteps, desc="denoising", leave=False, disable=not progress):
                 model_input = scheduler.scale_model_input(latents, timestep)
                 prediction = self.predict(
-                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale
+                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale,
+                    sample_estimates,
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)

