@@ -149,7 +149,8 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
     out = tmp_path / "x.mp4"
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--method", "magic")[::2], "magic")
     assert_one_line_error(
-        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2], "lase only")
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2],
+        "takes no option(s) prompt")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--window", "ms:-3")[::2])
     wrong = tmp_path / "not_a_checkpoint"

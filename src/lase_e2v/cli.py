@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from lase_e2v.errors import ConfigError, LaseError
+from lase_e2v.pipelines.registry import DEFAULT_BENCHMARK_METHODS, iter_methods, method_names
 
 app = typer.Typer(
     name="lase-e2v",
@@ -25,7 +26,7 @@ app = typer.Typer(
 
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
-METHOD_HELP = "lase | firenet | firenet_plus | e2vid | pienet_lite | pienet | integrate"
+METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
@@ -160,7 +161,7 @@ def train(
 
 @app.command()
 def evaluate(
-    method: str = typer.Option("lase", help="method name"),
+    method: str = typer.Option("lase", help=f"{METHOD_HELP}, or a method JSON file"),
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
@@ -178,7 +179,8 @@ def evaluate(
 @app.command()
 def benchmark(
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
-    methods: str = typer.Option("integrate,firenet,firenet_plus,lase", help="comma-separated method names"),
+    methods: str = typer.Option(",".join(DEFAULT_BENCHMARK_METHODS),
+                                help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
@@ -197,6 +199,7 @@ def benchmark(
 def demo(
     output: Path = typer.Option(Path("outputs/demo"), "-o", "--output", help="output folder"),
     method: str = typer.Option("lase", help=METHOD_HELP),
+    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
@@ -205,9 +208,17 @@ def demo(
     """Reconstruct the bundled real clip (ECD slider_depth, 1.2 s) and write a side-by-side mp4 and a PNG grid."""
     from lase_e2v.demo import run_demo
 
-    result = run_demo(output, method=method, device=device, **lase_options(prompt, steps, None, seed))
+    result = run_demo(output, method=method, device=device, checkpoint=checkpoint,
+                      **lase_options(prompt, steps, None, seed))
     typer.echo(f"{result.num_frames} frames, against the APS frames: MSE {result.mse:.4f}, SSIM {result.ssim:.3f}")
     done(f"wrote {result.video}\nwrote {result.grid}")
+
+
+@app.command()
+def methods() -> None:
+    """The reconstruction methods: name, display name, where the weights come from, summary."""
+    for spec in iter_methods():
+        typer.echo(f"{spec.name:<13} {spec.display_name:<13} {spec.weights:<11} {spec.summary}")
 
 
 def main(argv: list[str] | None = None) -> int:

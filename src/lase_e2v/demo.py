@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lase_e2v.api import load_method
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.metrics import mse, ssim
 from lase_e2v.evaluation.report import caption_strip
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.representations import polarity_image_rgb, to_polarity_image
 from lase_e2v.events.windows import FrameWindows
+from lase_e2v.pipelines.registry import load_method
 from lase_e2v.pipelines.writers import real_time_fps, to_uint8, write_video
 
 DEMO_CLIP = Path(str(files("lase_e2v") / "assets" / "demo" / "slider_depth_clip.h5"))
@@ -47,16 +47,18 @@ def run_demo(
     method: str = "lase",
     device: str = "cpu",
     clip: str | Path = DEMO_CLIP,
+    checkpoint: str | Path | None = None,
     progress: bool = True,
     **options,
 ) -> DemoResult:
     """Reconstruct ``clip`` with ``method`` and write ``<method>_side_by_side.mp4`` (events |
-    reconstruction | APS) and ``<method>_grid.png`` into ``output_dir``. ``options`` go to LaSe-E2V
-    (``prompt``, default the clip's caption; ``num_inference_steps``, ``seed``...)."""
+    reconstruction | APS) and ``<method>_grid.png`` into ``output_dir``. ``checkpoint`` replaces the
+    method's bundled weights; ``options`` are the method's (LaSe-E2V: ``prompt``, default the clip's
+    caption; ``num_inference_steps``, ``seed``...)."""
     reader = open_events(clip)
     frames = reader.read_frames()
     windowing = FrameWindows(frames.t_us)
-    pipeline = load_method(method, None, device, **options)
+    pipeline = load_method(method, checkpoint, device, **options)
     pipeline.scene_caption = reader.caption
     pipeline.reset()
     aps = frames.as_float()

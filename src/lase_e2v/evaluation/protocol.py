@@ -56,6 +56,7 @@ from lase_e2v.events.representations import to_polarity_image
 from lase_e2v.events.streams import Frames
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.pipelines.output import ReconstructionPipeline
+from lase_e2v.pipelines.registry import load_method
 
 #: the label of sequences evaluated without a dataset definition
 CUSTOM_DATASET = "custom"
@@ -455,8 +456,9 @@ def method_factories(
     checkpoints: dict[str, str | Path] | None = None,
     device: str = "cpu",
 ) -> dict[str, PipelineFactory]:
-    """Display name -> factory for method names (packaged configs like ``firenet``, JSON paths, or
-    any name :func:`lase_e2v.api.load_method` knows). ``checkpoints`` maps a method to its weights."""
+    """Display name -> factory for registered method names (:mod:`lase_e2v.pipelines.registry`) or
+    method JSON paths (:func:`~lase_e2v.evaluation.datasets.load_method_config`). ``checkpoints`` maps
+    a method to its weights. Names and options are checked here, before any work."""
     checkpoints = checkpoints or {}
     factories: dict[str, PipelineFactory] = {}
     for method in methods:
@@ -464,8 +466,6 @@ def method_factories(
         checkpoint = checkpoints.get(method, config.checkpoint)
 
         def factory(config=config, checkpoint=checkpoint) -> ReconstructionPipeline:
-            from lase_e2v.api import load_method
-
             return load_method(config.method, checkpoint, device, **config.options)
 
         if config.name in factories:

@@ -1,5 +1,8 @@
 """Build a peer reconstructor by name: ``load_reconstructor("firenet")`` and friends.
 
+The user-facing list of methods, with display names and options, is :mod:`lase_e2v.pipelines.registry`;
+this module builds the peers it lists (and the EI estimate sources LaSe-E2V names).
+
 Methods: ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet`` (bundled weights), ``e2vid``,
 ``e2vid_plus`` (weights are not redistributable here: pass ``checkpoint=``) and ``integrate``
 (training-free, no weights).
@@ -17,8 +20,8 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from lase_e2v.errors import CheckpointError, ConfigError
-from lase_e2v.models.baselines import load_baseline_checkpoint
+from lase_e2v.errors import CheckpointError, ConfigError, quoted
+from lase_e2v.models.baselines import ARCHITECTURES, load_baseline_checkpoint
 from lase_e2v.paths import shared_dir
 from lase_e2v.pipelines.integrator import IntegratorPipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
@@ -33,7 +36,6 @@ WEIGHT_FILES: dict[str, str | None] = {
     "pienet_lite": "pienet_lite.pth",
     "pienet": "pienet.pth",
 }
-METHODS = (*WEIGHT_FILES, "integrate")
 
 
 def weight_folders() -> list[Path]:
@@ -65,24 +67,30 @@ def default_checkpoint(method: str) -> Path:
     return bundled
 
 
+def peer_names() -> list[str]:
+    """What :func:`load_reconstructor` builds: every baseline architecture, and ``integrate``."""
+    return [*ARCHITECTURES, "integrate"]
+
+
 def load_reconstructor(
-    method: str, checkpoint: str | Path | None = None, device: str = "cpu", postprocess: bool = False
+    method: str, checkpoint: str | Path | None = None, device: str = "cpu", **options
 ) -> ReconstructionPipeline:
-    """A ready :class:`ReconstructionPipeline` for ``method`` (see :data:`METHODS`).
+    """A ready peer :class:`ReconstructionPipeline` (the user-facing list is :mod:`.registry`).
 
     Args:
         method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus``, ``pienet_lite``, ``pienet`` or
             ``integrate``.
         checkpoint: weights file or folder; defaults to the found/bundled official weights.
         device: torch device of the network.
-        postprocess: display post-processing (robust normalisation + unsharp mask); off for evaluation.
+        options: keyword options of :class:`RecurrentReconstructionPipeline` (e.g. ``postprocess``,
+            display post-processing, off for evaluation) or of :class:`IntegratorPipeline`.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}'; expected one of {', '.join(METHODS)}")
     if method == "integrate":
         if checkpoint is not None:
             raise ConfigError("method 'integrate' is training-free and takes no checkpoint")
-        return IntegratorPipeline()
+        return IntegratorPipeline(**options)
+    if method not in ARCHITECTURES:
+        raise ConfigError(f"unknown method {quoted(method)}; expected one of {', '.join(peer_names())}")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(method)
     model = load_baseline_checkpoint(path, arch=method)
-    return RecurrentReconstructionPipeline(model, device=device, postprocess=postprocess, name=method)
+    return RecurrentReconstructionPipeline(model, device=device, name=method, **options)
