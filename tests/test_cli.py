@@ -165,7 +165,7 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
 def test_ctrl_c_leaves_no_output(capsys, short_clip, tmp_path, monkeypatch):
     from lase_e2v.pipelines.integrator import IntegratorPipeline
 
-    def interrupted(self, windows, progress=False):
+    def interrupted(self, windows, caption=None, progress=False):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(IntegratorPipeline, "iter_frames", interrupted)

@@ -59,13 +59,12 @@ def run_demo(
     frames = reader.read_frames()
     windowing = FrameWindows(frames.t_us)
     pipeline = load_method(method, checkpoint, device, **options)
-    pipeline.scene_caption = reader.caption
-    pipeline.reset()
     aps = frames.as_float()
     names = ["events", method, "APS frame"]
     header = np.concatenate([caption_strip(aps.shape[2], name) for name in names], axis=1)
     tiles, errors, similarities = [], [], []
-    for item in pipeline.iter_frames(windowing.iter_windows(reader.iter_chunks()), progress=progress):
+    windows = windowing.iter_windows(reader.iter_chunks())
+    for item in pipeline.iter_frames(windows, caption=reader.caption, progress=progress):
         reference = aps[int(np.searchsorted(frames.t_us, item.window.t_end_us))]
         events = item.window.events
         net = to_polarity_image(events.x, events.y, events.p, events.sensor_size)

@@ -13,6 +13,7 @@ class ApsPipeline(ReconstructionPipeline):
     """'Reconstructs' each window as the APS frame at its end: a perfect method."""
 
     name = "aps"
+    num_bins = None
 
     def __init__(self, frames: Frames) -> None:
         self.frames = frames
@@ -21,7 +22,7 @@ class ApsPipeline(ReconstructionPipeline):
     def reset(self) -> None:
         self.resets += 1
 
-    def iter_frames(self, windows, progress=False):
+    def iter_frames(self, windows, caption=None, progress=False):
         by_time = {int(t): i for i, t in enumerate(self.frames.t_us)}
         for window in windows:
             image = self.frames.images[by_time[window.t_end_us]].astype(np.float32) / 255.0
@@ -34,14 +35,16 @@ class ConstantPipeline(ReconstructionPipeline):
     name = "constant"
 
     def __init__(self, shape: tuple[int, int], value: float = 0.5, num_bins: int | None = None) -> None:
-        self.shape, self.value = shape, value
-        if num_bins is not None:
-            self.num_bins = num_bins
+        self.shape, self.value, self.bins = shape, value, num_bins
+
+    @property
+    def num_bins(self) -> int | None:
+        return self.bins
 
     def reset(self) -> None:
         pass
 
-    def iter_frames(self, windows, progress=False):
+    def iter_frames(self, windows, caption=None, progress=False):
         for window in windows:
             yield ReconstructedFrame(window, np.full(self.shape, self.value, np.float32))
 

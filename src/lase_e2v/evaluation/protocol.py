@@ -182,8 +182,9 @@ def evaluate_method(
     """Score ``pipeline`` on one recording with APS frames (EVREAL protocol, see the module docstring).
 
     Args:
-        pipeline: any reconstructor; it is reset first. If it has a ``num_bins`` attribute it must
-            equal ``num_bins`` (the protocol fixes the voxel grid; a mismatch is a :class:`ConfigError`).
+        pipeline: a :class:`ReconstructionPipeline`; it is reset first and gets the recording's caption.
+            Its ``num_bins``, unless ``None`` (no voxel grids), must equal ``num_bins``: the protocol
+            fixes the voxel grid, a mismatch is a :class:`ConfigError`.
         sequence: a path :func:`~lase_e2v.events.formats.open_events` reads, or an open reader.
         cut: ``(start_s, end_s)`` from the recording start; ``None`` scores every frame.
         ts_tol_ms: largest prediction-to-frame time difference that is scored (EVREAL: 1 ms).
@@ -191,10 +192,11 @@ def evaluate_method(
         metrics: names (``mse``, ``ssim``, ``lpips``) or ready metric objects (reset here).
         keep_frames: keep scored frames for videos: ``True`` all, an int at most that many.
     """
-    pipeline_bins = getattr(pipeline, "num_bins", None)
-    if pipeline_bins is not None and int(pipeline_bins) != num_bins:
+    if not isinstance(pipeline, ReconstructionPipeline):
+        raise ConfigError(f"{type(pipeline).__name__} is not a ReconstructionPipeline")
+    if pipeline.num_bins is not None and pipeline.num_bins != num_bins:
         raise ConfigError(
-            f"pipeline '{pipeline.name}' uses {pipeline_bins} voxel bins; the protocol needs {num_bins}"
+            f"pipeline '{pipeline.name}' uses {pipeline.num_bins} voxel bins; the protocol needs {num_bins}"
         )
     reader = _open(sequence)
     frames = reader.read_frames()
@@ -226,8 +228,7 @@ def evaluate_method(
 
     # 2. reconstruct window by window, scoring each prediction against the frame at its window end
     pipeline.reset()
-    pipeline.scene_caption = reader.caption  # LaSe-E2V's text when no prompt is set; others ignore it
-    reconstructed = pipeline.iter_frames(windows, progress=False)
+    reconstructed = pipeline.iter_frames(windows, caption=reader.caption)
     records: list[dict[str, Any]] = []
     num_windows, reconstruction_s = 0, 0.0
     while True:

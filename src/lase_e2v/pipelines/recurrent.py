@@ -64,11 +64,15 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
             raise ConfigError(f"num_bins {num_bins} does not match the model's {model_bins} input channels")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.num_bins = model_bins
         self.normalize = model.config.voxel_normalization == "nonzero" if normalize is None else normalize
         self.postprocess = postprocess
         self.name = name or type(model).__name__.lower()
         self.reset()
+
+    @property
+    def num_bins(self) -> int:
+        """The model's input channels."""
+        return self.model.config.num_bins
 
     def reset(self) -> None:
         self._state = None
@@ -103,6 +107,9 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
             image = display_postprocess(image)
         return image.clamp(0.0, 1.0).float().cpu().numpy()
 
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
+        """One frame per window; ``caption`` is ignored (no text input)."""
         for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
             yield ReconstructedFrame(window, self.reconstruct(window.events))
