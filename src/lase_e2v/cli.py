@@ -122,7 +122,7 @@ def make_dataset(
     height: int = typer.Option(180),
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
-    coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: ../shared/data/coco_mini)"),
+    coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
