@@ -38,6 +38,12 @@ class DemoResult:
     ssim: float
 
 
+def demo_outputs(output_dir: str | Path, method: str) -> tuple[Path, Path]:
+    """The ``(video, grid)`` paths :func:`run_demo` writes for ``method`` into ``output_dir``."""
+    output_dir = Path(output_dir)
+    return output_dir / f"{method}_side_by_side.mp4", output_dir / f"{method}_grid.png"
+
+
 def _gray_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(image, 0.0, 1.0)[..., None], 3, axis=2)
 
@@ -72,9 +78,7 @@ def run_demo(
         errors.append(mse(item.image, reference))
         similarities.append(ssim(item.image, reference))
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    video = output_dir / f"{method}_side_by_side.mp4"
+    video, grid_path = demo_outputs(output_dir, method)
     write_video(
         video,
         (np.concatenate([header, tile], axis=0) for tile in tiles),
@@ -82,7 +86,6 @@ def run_demo(
     )
     rows = np.linspace(0, len(tiles) - 1, min(GRID_ROWS, len(tiles))).round().astype(int)
     grid = np.concatenate([header] + [tiles[i] for i in rows], axis=0)
-    grid_path = output_dir / f"{method}_grid.png"
     from PIL import Image
 
     with atomic_path(grid_path) as temporary:

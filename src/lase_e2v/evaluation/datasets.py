@@ -119,7 +119,7 @@ def load_dataset(name_or_path: str | Path) -> DatasetDefinition:
     key, content = _read_definition("datasets", name_or_path)
     sequences = content.get("sequences")
     if not isinstance(sequences, dict) or not sequences:
-        raise ConfigError(f"dataset definition '{name_or_path}': 'sequences' must be a non-empty object")
+        raise ConfigError(f"dataset definition {quoted(str(name_or_path))}: 'sequences' must be a non-empty object")
     parsed = {}
     for name, entry in sequences.items():
         start, end = entry.get("start_time_s"), entry.get("end_time_s")
@@ -173,7 +173,7 @@ def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
     except (KeyError, TypeError) as error:
         raise ConfigError(f"{folder / 'manifest.json'}: sequences need 'file' and 'split' ({error})") from None
     if not files:
-        raise ConfigError(f"{folder / 'manifest.json'}: no '{split}' sequences")
+        raise ConfigError(f"{folder / 'manifest.json'}: no {quoted(split)} sequences")
     return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC) for name in files]
 
 

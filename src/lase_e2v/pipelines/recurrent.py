@@ -81,8 +81,10 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
     # -- steps ---------------------------------------------------------------------------------
     def prepare_voxel(self, events: EventStream) -> torch.Tensor:
         """Voxel grid ``(1, bins, H', W')`` on the device, normalised and padded to the model's multiple."""
+        # writable int64 (a copy only where needed): torch refuses to share read-only memory, and
+        # readers may hand out read-only arrays (evlib's EVT decoding)
         x, y, t, p = (
-            torch.from_numpy(np.asarray(a, dtype=np.int64)).to(self.device)
+            torch.from_numpy(np.require(a, dtype=np.int64, requirements="W")).to(self.device)
             for a in (events.x, events.y, events.t, events.p)
         )
         voxel = to_voxel_grid(x, y, t, p, self.num_bins, events.sensor_size, normalize=self.normalize)
