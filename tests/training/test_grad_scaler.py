@@ -6,7 +6,6 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from lase_e2v.simulate.dataset import make_dataset
 from lase_e2v.training import load_config, loop, train
 from lase_e2v.training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 
@@ -36,14 +35,6 @@ class EmulatedFp16Accelerator(Accelerator):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
-
-
-@pytest.fixture
-def data_dir(tmp_path_factory, shared_dir):
-    folder = tmp_path_factory.mktemp("synth") / "data"
-    make_dataset(folder, 2, duration_s=0.2, size=(32, 32), seed=0, coco_dir=shared_dir / "data" / "coco_mini",
-                 progress=False)
-    return folder
 
 
 def test_resumed_fp16_run_continues_with_the_saved_scale(data_dir, tmp_path, monkeypatch):
