@@ -154,7 +154,6 @@ def simulate(
 
     output_format(output)
     check_output(output, overwrite)
-
     count = simulate_video(source, output, fps=fps, threshold=threshold, threshold_sigma=threshold_sigma, seed=seed)
     done(f"wrote {count:,} events to {output}")
 
@@ -173,7 +172,6 @@ def make_dataset(
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
-
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
@@ -191,7 +189,6 @@ def preview(
     if output.suffix.lower() != ".png":
         raise ConfigError(f"{output}: the preview is a PNG; name it *.png")
     check_output(output, overwrite)
-
     save_preview(sequence, output, frame_index=frame)
     done(f"wrote {output}")
 
@@ -225,7 +222,6 @@ def evaluate(
     from lase_e2v.evaluation import evaluate as run_evaluate
 
     check_output(output, overwrite)
-
     summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
     typer.echo(summary)
     done(f"results in {output}")
