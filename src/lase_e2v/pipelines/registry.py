@@ -154,6 +154,7 @@ def method_names() -> list[str]:
 
 
 def iter_methods() -> Iterator[MethodSpec]:
+    """Every registered :class:`MethodSpec`, in registry order."""
     return iter(METHODS.values())
 
 
