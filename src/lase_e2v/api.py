@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.windows import Windowing, parse_window_spec
-from lase_e2v.pipelines.output import ReconstructionOutput, ReconstructionPipeline
+from lase_e2v.pipelines.output import ReconstructionOutput
+from lase_e2v.pipelines.registry import load_method
 
-METHODS = ("lase", "firenet", "firenet_plus", "e2vid", "pienet_lite", "pienet", "integrate")
 #: fallback window for recordings without APS frames: 40 ms = 25 frames per second
 DEFAULT_EVENT_ONLY_WINDOW = "ms:40"
 
@@ -26,22 +25,6 @@ def resolve_windowing(reader: EventReader, window: str = "auto") -> Windowing:
     if window == "auto":
         window = "frames" if frames is not None and len(frames) >= 2 else DEFAULT_EVENT_ONLY_WINDOW
     return parse_window_spec(window, frames.t_us if frames is not None else None)
-
-
-def load_method(method: str, checkpoint: str | Path | None = None, device: str = "cpu", **options: Any) -> ReconstructionPipeline:
-    """Build the reconstructor called ``method`` (one of :data:`METHODS`)."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    if method == "lase":
-        from lase_e2v.pipelines.lase import load_lase_pipeline
-
-        return load_lase_pipeline(checkpoint, device=device, **options)
-    if options:
-        unused = ", ".join(sorted(options))
-        raise ConfigError(f"options {unused} apply to --method lase only, not '{method}'")
-    from lase_e2v.pipelines import load_reconstructor
-
-    return load_reconstructor(method, checkpoint=checkpoint, device=device)
 
 
 def reconstruct(
@@ -57,8 +40,9 @@ def reconstruct(
     """Reconstruct the recording at ``path`` into frames (one per window).
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
-    ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one,
-    see :attr:`ReconstructionPipeline.scene_caption`),
+    ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
+    ``options``: the method's keyword options (:meth:`~lase_e2v.pipelines.registry.MethodSpec.defaults`),
+    e.g. for LaSe-E2V ``prompt`` (default: the recording's caption, if it has one),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
     reader = open_events(path, format=event_format)

@@ -9,6 +9,7 @@ import pytest
 from lase_e2v.errors import ConfigError
 from lase_e2v.evaluation.datasets import (
     EvalConfig,
+    MethodConfig,
     available,
     load_dataset,
     load_eval_config,
@@ -74,11 +75,20 @@ def test_user_json_definitions(tmp_path):
         load_dataset("dsec")
 
 
-def test_method_configs():
+def test_method_configs(tmp_path):
     firenet = load_method_config("firenet")
-    assert (firenet.name, firenet.method, firenet.options) == ("FireNet", "firenet", {})
-    plain = load_method_config("my_method")
-    assert (plain.name, plain.method) == ("my_method", "my_method")
+    assert (firenet.name, firenet.method, firenet.options, firenet.checkpoint) == ("FireNet", "firenet", {}, None)
+    with pytest.raises(ConfigError, match="unknown method 'my_method'; choose one of lase, firenet"):
+        load_method_config("my_method")
+    variant = tmp_path / "one_sample.json"  # only what differs from the registered method
+    variant.write_text(json.dumps({"method": "lase", "options": {"num_samples": 1}}))
+    assert load_method_config(variant) == MethodConfig("LaSe-E2V", "lase", {"num_samples": 1})
+    variant.write_text(json.dumps({"method": "firenet", "options": {"num_samples": 1}}))
+    with pytest.raises(ConfigError, match="'firenet' takes no option"):
+        load_method_config(variant)
+    variant.write_text(json.dumps({"name": "x", "options": {}}))
+    with pytest.raises(ConfigError, match="needs 'method'"):
+        load_method_config(variant)
 
 
 def test_resolve_sequences_under_a_root(tmp_path):

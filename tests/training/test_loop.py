@@ -8,19 +8,10 @@ from safetensors.torch import load_file
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
-from lase_e2v.simulate.dataset import make_dataset
 from lase_e2v.training import load_config, loop, train
 from lase_e2v.training.checkpoint import list_checkpoints
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, shared_dir):
-    folder = tmp_path_factory.mktemp("synth") / "data"
-    make_dataset(folder, 3, duration_s=0.2, size=(32, 32), seed=0, coco_dir=shared_dir / "data" / "coco_mini",
-                 progress=False)
-    return folder
 
 
 def _config(data_dir, run_dir, **overrides):

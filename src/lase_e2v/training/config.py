@@ -1,7 +1,8 @@
 """Training settings: one dataclass, every field commented, loaded from JSON.
 
 As in nanoGPT's ``train.py``, all settings sit in one place with their defaults; a config file
-(``configs/train/*.json``) overrides only what it names. Unknown keys and out-of-range values raise
+(``configs/train/*.json``) overrides only what it names, and may name another config file it
+changes (``"extends"``, e.g. each ablation extends ``ablation_full.json`` by one switch). Unknown keys and out-of-range values raise
 :class:`~lase_e2v.errors.ConfigError` with one line naming the key, so a typo never trains silently
 with a default. The resolved config is written to ``run_dir/config.json``.
 """
@@ -154,14 +155,37 @@ class TrainingConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
 
 
+#: key of a config file naming the config file it changes (a path relative to the file)
+EXTENDS_KEY = "extends"
+
+
+def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The values a config file sets on top of its base's (``"extends": "base.json"``, any depth).
+
+    Why: variants such as the ablations then hold only what they change, and the base is one file.
+    """
+    path = Path(path)
+    values = read_json_object(path, "training config")
+    base = values.pop(EXTENDS_KEY, None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: '{EXTENDS_KEY}' must be the path of a config file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise ConfigError(f"{path}: '{EXTENDS_KEY}' leads back to {base_path.name}")
+    return {**read_config_file(base_path, (*chain, path.resolve())), **values}
+
+
 def load_config(source: str | Path | dict[str, Any] | TrainingConfig, **overrides: Any) -> TrainingConfig:
-    """A :class:`TrainingConfig` from a JSON file, a dict or a config (then ``overrides`` replace fields)."""
+    """A :class:`TrainingConfig` from a JSON file (see :func:`read_config_file`), a dict or a config
+    (then ``overrides`` replace fields)."""
     if isinstance(source, TrainingConfig):
         values = dataclasses.asdict(source)
     elif isinstance(source, dict):
         values = dict(source)
     else:
-        values = read_json_object(source, "training config")
+        values = read_config_file(source)
     values.update(overrides)
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(values) - known)

@@ -290,7 +290,8 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     named = {"event_encoder": denoiser.event_encoder, "unet": denoiser.unet}
     ema_named = {"event_encoder": ema.event_encoder, "unet": ema.unet} if ema is not None else None
     if checkpoints:
-        state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer)
+        state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer,
+                                              grad_scaler=accelerator.scaler)
     elif config.init_from:
         start_from_pipeline(config.init_from, denoiser, ema)
     pipeline.to(accelerator.device)
