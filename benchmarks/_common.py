@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from lase_e2v.paths import shared_dir
 
-SHARED_DATA = shared_dir() / "data"
+#: the development data folder, passed explicitly: $LASE_SHARED, else ../shared beside the repository
+SHARED_DATA = (shared_dir() or Path(__file__).resolve().parents[2] / "shared") / "data"
 
 
 def best_seconds(function: Callable[[], object], repeat: int) -> float:

@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lase_e2v.api import load_method
 from lase_e2v.atomic import atomic_path
 from lase_e2v.demo import DEMO_CLIP
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.live import DvSource, serve
 from lase_e2v.events.windows import TimeWindows
 from lase_e2v.pipelines.live import run_live
+from lase_e2v.pipelines.registry import load_method, method_names
 
 WINDOW_US = 40_000
 HEADROOM = 3.0
@@ -95,7 +95,7 @@ def live_run(method: str, speed: float, workdir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=["firenet", "lase"])
+    parser.add_argument("--methods", nargs="+", default=["firenet", "lase"], choices=method_names())
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "live.json")
     args = parser.parse_args()
     torch.set_num_threads(1)

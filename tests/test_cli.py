@@ -149,7 +149,8 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
     out = tmp_path / "x.mp4"
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--method", "magic")[::2], "magic")
     assert_one_line_error(
-        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2], "lase only")
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2],
+        "takes no option(s) prompt")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--window", "ms:-3")[::2])
     wrong = tmp_path / "not_a_checkpoint"
@@ -164,7 +165,7 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
 def test_ctrl_c_leaves_no_output(capsys, short_clip, tmp_path, monkeypatch):
     from lase_e2v.pipelines.integrator import IntegratorPipeline
 
-    def interrupted(self, windows, progress=False):
+    def interrupted(self, windows, caption=None, progress=False):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(IntegratorPipeline, "iter_frames", interrupted)

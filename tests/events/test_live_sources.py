@@ -65,6 +65,8 @@ def test_open_live_errors(tmp_path, free_port):
         open_live("127.0.0.1:70000")
     with pytest.raises(EventFormatError, match="neither HOST:PORT, camera"):
         open_live(str(tmp_path / "missing.h5"))
+    with pytest.raises(EventFormatError, match=r"^'no\\nsuch\\x1b': neither HOST:PORT"):  # quoted, escaped
+        open_live("no\nsuch\x1b")
     with pytest.raises(EventFormatError, match=r"127.0.0.1:\d+: cannot connect \(connect: Connection refused\)"):
         open_live(f"127.0.0.1:{free_port}")
     with pytest.raises(EventFormatError, match="finds no camera"):  # no camera on the test machines

@@ -247,7 +247,7 @@ def test_streaming_groups_windows_into_clips_and_chains_them(pipeline, monkeypat
     assert np.array_equal(again.frames, output.frames)  # reset() restarts the seeded noise
 
 
-def test_scene_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
+def test_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
     prompts = []
     original = pipeline.generate_clip
 
@@ -257,14 +257,11 @@ def test_scene_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
 
     monkeypatch.setattr(pipeline, "generate_clip", spy)
     windows = random_windows(2)
-    pipeline.scene_caption = "a red car on a street"
-    try:
-        list(pipeline.iter_frames(windows))
-        pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), prompt="a dark room")
-    finally:
-        pipeline.scene_caption = None
-    list(pipeline.iter_frames(windows))
-    assert prompts == ["a red car on a street", "a dark room", ""]
+    list(pipeline.iter_frames(windows, caption="a red car on a street"))
+    list(pipeline.iter_frames(windows, "a red car on a street"))
+    pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), prompt="a dark room")
+    list(pipeline.iter_frames(windows))  # the next recording: nothing of the caption is left
+    assert prompts == ["a red car on a street", "a red car on a street", "a dark room", ""]
 
 
 def _stream(windows: list[Window]) -> EventStream:
@@ -278,8 +275,8 @@ def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
     seen = []
 
     class Recording(IntegratorPipeline):
-        def iter_frames(self, windows, progress=False):
-            for frame in super().iter_frames(windows, progress):
+        def iter_frames(self, windows, caption=None, progress=False):
+            for frame in super().iter_frames(windows, caption, progress):
                 seen.append(frame.image)
                 yield frame
 
@@ -296,10 +293,12 @@ def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
 
 def test_estimate_with_look_ahead_is_refused(pipeline):
     class Buffering(ReconstructionPipeline):
+        num_bins = None
+
         def reset(self):
             pass
 
-        def iter_frames(self, windows, progress=False):
+        def iter_frames(self, windows, caption=None, progress=False):
             for window in list(itertools.islice(windows, 2)):  # reads ahead before yielding
                 yield ReconstructedFrame(window, np.zeros((HEIGHT, WIDTH), np.float32))
 

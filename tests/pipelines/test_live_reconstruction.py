@@ -10,13 +10,16 @@ import time
 import numpy as np
 import pytest
 
-from lase_e2v.api import load_method, reconstruct
+from lase_e2v.api import reconstruct
 from lase_e2v.demo import DEMO_CLIP
 from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.events.formats import open_events
+from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.live import LiveSource, ReplaySource, serve
+from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
-from lase_e2v.pipelines.live import FrameViewer, check_output, run_live
+from lase_e2v.pipelines.registry import DEFAULT_LIVE_METHOD, load_method, method_names
+from lase_e2v.pipelines.live import FrameViewer, check_live_output, run_live
 
 
 def png_folder(path) -> list[bytes]:
@@ -75,7 +78,6 @@ def test_a_stream_without_events_leaves_nothing(tmp_path):
 def test_latency_counts_from_the_packet_that_completes_each_window(tmp_path):
     """Packets arrived 100 s, 99 s and 98 s ago: a window is complete with the first packet holding an
     event at or after its end, the last window with the end of the stream (now)."""
-    from lase_e2v.events.streams import EventStream
 
     class Arrived(LiveSource):
         name = "arrived"
@@ -93,13 +95,36 @@ def test_latency_counts_from_the_packet_that_completes_each_window(tmp_path):
     assert 99 <= latencies_s[0] < 100 and 98 <= latencies_s[1] < 99 and latencies_s[2] < 1
 
 
+def test_a_replayed_recording_passes_its_caption_like_the_offline_path(tmp_path):
+    """LaSe-E2V (bundled, 1 step, 1 sample) on a captioned recording: the live frames are the offline
+    ones, which use the caption as the prompt (without it they differ)."""
+    rng = np.random.default_rng(0)
+    n, size = 3000, (32, 40)
+    events = EventStream(rng.integers(0, size[1], n), rng.integers(0, size[0], n),
+                         np.sort(rng.integers(0, 50_000, n)), rng.choice([-1, 1], n), size)
+    path = tmp_path / "captioned.h5"
+    write_hdf5(path, events, attrs={"caption": "a red car on a street at night"})
+    windows = TimeWindows(10_000, t_start_us=0)
+    pipeline = load_method("lase", num_inference_steps=1, num_samples=1)
+    offline = pipeline(open_events(path), windows).frames
+    source = ReplaySource(open_events(path), speed=50.0)
+    assert source.caption == "a red car on a street at night"
+    live = []
+    run_live(source, pipeline, windows, tmp_path / "live.h5",
+             on_frame=lambda window, image, record: live.append(image))
+    np.testing.assert_array_equal(np.stack(live), offline)
+    pipeline.reset()
+    captionless = [f.image for f in pipeline.iter_frames(windows.iter_windows(open_events(path).iter_chunks()))]
+    assert not np.array_equal(np.stack(captionless), offline)
+
+
 def test_options_are_checked_first(tmp_path):
     with pytest.raises(ConfigError, match="nothing to do"):
-        check_output(None, show=False)
+        check_live_output(None, show=False)
     with pytest.raises(ConfigError, match="unknown output type '.gif'"):
-        check_output(tmp_path / "out.gif", show=False)
+        check_live_output(tmp_path / "out.gif", show=False)
     with pytest.raises(ConfigError, match="--show needs a display"):  # the test machines are headless
-        check_output(tmp_path / "out.mp4", show=True)
+        check_live_output(tmp_path / "out.mp4", show=True)
     with pytest.raises(ConfigError, match="ms:T or events:N"):
         run_live(ReplaySource(open_events(DEMO_CLIP)), load_method("integrate"), FrameWindows((0, 1)), tmp_path / "o.mp4")
     assert list(tmp_path.iterdir()) == []
@@ -182,4 +207,26 @@ def test_live_cli_errors(cli_error, tmp_path, free_port):
     assert "unknown output type" in cli_error("live", DEMO_CLIP, "-o", tmp_path / "o.gif")
     assert "nothing to do" in cli_error("live", DEMO_CLIP)
     assert "needs a display" in cli_error("live", DEMO_CLIP, "--show")
+    line = cli_error("live", DEMO_CLIP, "-o", tmp_path / "o.mp4", "--method", "firenet2")
+    assert "unknown method 'firenet2'" in line and ", ".join(method_names()) in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_live_help_lists_the_registered_methods(run_cli):
+    code, out, _ = run_cli("live", "--help")
+    flat = " ".join(out.split())
+    assert code == 0 and all(name in flat for name in method_names())
+    assert f"default: {DEFAULT_LIVE_METHOD}" in flat
+
+
+def test_live_overwrite_replaces_an_existing_output(run_cli, tmp_path):
+    """(An existing output without --overwrite is refused before any work: tests/test_cli_checks.py.)"""
+    import h5py
+
+    existing = tmp_path / "live.h5"
+    existing.write_bytes(b"old")
+    code, out, err = run_cli("live", DEMO_CLIP, "-o", existing, "--method", "integrate", "--speed", "8",
+                             "--overwrite")
+    assert code == 0 and "wrote 29 frames (integrate)" in out, err
+    with h5py.File(existing) as written:
+        assert written.attrs["num_imgs"] == 29

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lase_e2v.errors import ConfigError, EventFormatError
+from lase_e2v.errors import ConfigError, EventFormatError, quoted
 from lase_e2v.events.formats.base import ChunkValidator, EventReader
 from lase_e2v.events.streams import EventStream, concatenate
 
@@ -50,7 +50,8 @@ Arrival = tuple[int, float]
 
 
 class LiveSource(ABC):
-    """Base of live sources: ``name`` (for messages), ``sensor_size`` ``(height, width)``, ``iter_chunks``."""
+    """Base of live sources: ``name`` (for messages), ``sensor_size`` ``(height, width)``, ``caption``,
+    ``iter_chunks``."""
 
     name: str
 
@@ -58,6 +59,13 @@ class LiveSource(ABC):
     @abstractmethod
     def sensor_size(self) -> tuple[int, int]:
         """``(height, width)`` of the sensor."""
+
+    @property
+    def caption(self) -> str | None:
+        """The scene description the source carries (LaSe-E2V's default prompt), or ``None``: a DV
+        stream or a camera carries none, a replayed recording its file's
+        (:attr:`~lase_e2v.events.formats.base.EventReader.caption`)."""
+        return None
 
     @abstractmethod
     def _iter_raw(self, stop: threading.Event) -> Iterator[tuple[EventStream, list[Arrival]]]:
@@ -221,6 +229,10 @@ class ReplaySource(LiveSource):
     def sensor_size(self) -> tuple[int, int]:
         return self.reader.sensor_size
 
+    @property
+    def caption(self) -> str | None:
+        return self.reader.caption
+
     def _iter_raw(self, stop: threading.Event) -> Iterator[tuple[EventStream, list[Arrival]]]:
         for packet, due_s in paced_packets(self.reader, self.speed, self.packet_us):
             if stop.wait(max(0.0, due_s - time.perf_counter())):
@@ -270,7 +282,8 @@ def open_live(source: str, speed: float = 1.0, topic: str | None = None) -> Live
     from lase_e2v.events.formats import open_events
 
     if not Path(source).exists():
-        raise EventFormatError(f"{source}: neither HOST:PORT, camera[:SERIAL] nor an existing recording")
+        message = f"{quoted(source)}: neither HOST:PORT, camera[:SERIAL] nor an existing recording"
+        raise EventFormatError(message)
     return ReplaySource(open_events(source, topic=topic), speed=speed)
 
 

@@ -94,7 +94,8 @@ class SamplingOptions:
 
     Args:
         prompt: caption of the scene; edit it to steer the result. ``""`` = the recording's own
-            caption (``scene_caption``) if it has one, else no text.
+            caption (the ``caption`` argument of :meth:`LaSeE2VPipeline.iter_frames`) if it has one,
+            else no text.
         num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
         ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
@@ -462,8 +463,10 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         previous_latent: torch.Tensor,
         text: TextEmbeddings | None,
         guidance_scale: float,
+        estimate_latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The U-Net's prediction with classifier-free guidance on the text (one batched pass)."""
+        """The U-Net's prediction with classifier-free guidance on the text (one batched pass);
+        ``estimate_latents`` reach a U-Net built with ``use_estimate`` only."""
         guided = guidance_scale != 1
         repeat = 2 if guided else 1
         prediction = self.unet(
@@ -473,6 +476,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             previous_latent.repeat(repeat, 1, 1, 1) if self.unet.config.use_previous_frame else None,
             text.states if text is not None else None,
             text.mask if text is not None else None,
+            estimate_latents.repeat(repeat, 1, 1, 1, 1) if self.unet.config.use_estimate else None,
         ).float()
         if not guided:
             return prediction
@@ -546,17 +550,16 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             # 5. Timesteps and initial latents (EI)
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
-            latents = self.prepare_latents(
-                scheduler, timesteps[0], estimate_latents.repeat_interleave(samples, 0), options.ei_strength,
-                generator,
-            )
+            sample_estimates = estimate_latents.repeat_interleave(samples, 0)
+            latents = self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop
             for timestep in tqdm(timesteps, desc="denoising", leave=False, disable=not progress):
                 model_input = scheduler.scale_model_input(latents, timestep)
                 prediction = self.predict(
-                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale
+                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale,
+                    sample_estimates,
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)
@@ -570,6 +573,11 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         return torch.autocast(self.device.type, dtype=DTYPES[dtype])
 
     # -- streaming over a recording ---------------------------------------------------------------
+    @property
+    def num_bins(self) -> int:
+        """Voxel-grid bins per window: the event encoder's input channels."""
+        return self.event_encoder.config.num_bins
+
     def reset(self) -> None:
         """Forget the previous frame, restart the noise generator and the estimate source."""
         self._previous_latent: torch.Tensor | None = None
@@ -583,35 +591,41 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         grids = [events_to_voxel_grid(window.events, bins, normalize=True) for window in windows]
         return torch.from_numpy(np.stack(grids))[None]
 
-    def _reconstruct_clip(self, windows: list[Window], estimates: list[np.ndarray | None]) -> torch.Tensor:
+    def _reconstruct_clip(
+        self, windows: list[Window], estimates: list[np.ndarray | None], prompt: str
+    ) -> torch.Tensor:
         voxels = self.voxelize(windows)
         estimate = None
         if estimates[0] is not None:
             estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
         clip = self.generate_clip(
             voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
-            prompt=self.options.prompt or self.scene_caption or "",
+            prompt=prompt,
         )
         self._previous_latent = clip.latents[:, -1]
         return clip.frames[0, :, 0].cpu()
 
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
         """Clips of ``options.clip_length`` windows, each conditioned on the previous clip's last frame.
 
-        Holds one clip's windows and voxels plus one latent, so memory does not grow with the
-        recording; a shorter last clip reconstructs the remaining windows.
+        The text is ``options.prompt``, else ``caption`` (the recording's own), else none. Holds one
+        clip's windows and voxels plus one latent, so memory does not grow with the recording; a
+        shorter last clip reconstructs the remaining windows.
         """
+        prompt = self.options.prompt or caption or ""
         clip_windows: list[Window] = []
         clip_estimates: list[np.ndarray | None] = []
         for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
             clip_windows.append(window)
             clip_estimates.append(self._estimates(window))
             if len(clip_windows) == self.options.clip_length:
-                frames = self._reconstruct_clip(clip_windows, clip_estimates)
+                frames = self._reconstruct_clip(clip_windows, clip_estimates, prompt)
                 yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
                 clip_windows, clip_estimates = [], []
         if clip_windows:
-            frames = self._reconstruct_clip(clip_windows, clip_estimates)
+            frames = self._reconstruct_clip(clip_windows, clip_estimates, prompt)
             yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
 
     def __call__(self, events, windowing, progress: bool = False, **options):

@@ -1,9 +1,11 @@
 """Reconstruct a live event stream as it arrives: write each frame at once, show it, time it.
 
 :func:`run_live` chains a :class:`~lase_e2v.events.live.LiveSource`, a windowing and any
-reconstruction pipeline exactly as the offline path does (``pipeline.iter_frames(windowing.
-iter_windows(chunks))``), so on the same events and windows its frames are the offline frames; only
-the chunks differ (what arrived between polls). Each frame is written to the output as soon as it
+reconstruction pipeline exactly as the offline path does (``pipeline.reset()``, then
+``pipeline.iter_frames(windowing.iter_windows(chunks), caption=source.caption)``), so on the same
+events and windows its frames are the offline frames; only the chunks differ (what arrived between
+polls). A replayed recording passes its caption as the offline path does; a DV stream or a camera
+carries none (give LaSe-E2V a ``prompt``). Each frame is written to the output as soon as it
 is made (mp4, PNG folder or HDF5, through the same writers as ``reconstruct``) and shown if asked.
 
 Latency of a frame: from the arrival in this process of the packet that completes its window (the
@@ -35,7 +37,7 @@ from lase_e2v.events.live import Arrival, LiveSource
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, TimeWindows, Window, Windowing, parse_window_spec
 from lase_e2v.pipelines.output import ReconstructionPipeline
-from lase_e2v.pipelines.writers import HDF5_SUFFIXES, VIDEO_SUFFIXES, write_frames
+from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
 #: at most this many per-frame records are kept for the report (memory stays bounded)
 RECORDS_KEPT = 100_000
@@ -103,16 +105,16 @@ def check_display() -> None:
         raise ConfigError(f"--show needs a display: matplotlib uses its '{backend}' backend here (no windows)")
 
 
-def check_output(output: str | Path | None, show: bool) -> None:
-    """Before any work: refuse an output type no writer handles, a run that neither writes nor
-    shows, and ``show`` without a display."""
+def check_live_output(output: str | Path | None, show: bool) -> None:
+    """Before any work: refuse a run that neither writes nor shows, ``show`` without a display and
+    an output type no writer handles (whether the output may be written or replaced is the caller's
+    check, :func:`lase_e2v.atomic.check_output`, as for every command)."""
     if output is None and not show:
         raise ConfigError("nothing to do: give an output (-o) and/or --show")
     if show:
         check_display()
-    suffix = Path(output).suffix.lower() if output is not None else ""
-    if suffix and suffix not in VIDEO_SUFFIXES + HDF5_SUFFIXES:
-        raise ConfigError(f"{output}: unknown output type '{suffix}'; use .mp4, .h5 or a folder name")
+    if output is not None:
+        frames_output_kind(output)
 
 
 class FrameViewer:
@@ -180,7 +182,7 @@ def run_live(
         on_frame: called with each window, frame and record after it is written and shown.
     """
     check_live_window(windowing)
-    check_output(output, show)
+    check_live_output(output, show)
     viewer = FrameViewer(f"lase-e2v live: {source.name}") if show else None
     stop = stop or threading.Event()
     report = LiveReport()
@@ -206,7 +208,7 @@ def run_live(
 
     def frames() -> Iterator[tuple[np.ndarray, int]]:
         pipeline.reset()
-        for item in pipeline.iter_frames(timed_windows()):
+        for item in pipeline.iter_frames(timed_windows(), caption=source.caption):
             yield item.image, item.window.t_end_us
             # the writer asks for the next frame once this one is written
             if viewer is not None:

@@ -248,6 +248,8 @@ def test_unknown_event_message_type(tmp_path):
 def test_missing_topic_lists_the_topics(stereo_bag):
     with pytest.raises(EventFormatError, match="no topic '/dvs/events'; topics: /davis/left/depth_image_raw"):
         open_events(stereo_bag, topic="/dvs/events")
+    with pytest.raises(EventFormatError, match=r"no topic '/a\\nb'; topics"):  # input quoted, escaped
+        open_events(stereo_bag, topic="/a\nb")
 
 
 def test_event_type_defined_differently(tmp_path):

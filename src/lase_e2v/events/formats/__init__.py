@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from lase_e2v.errors import ConfigError, EventFormatError
+from lase_e2v.errors import ConfigError, EventFormatError, quoted
 from lase_e2v.events.formats.aedat4 import Aedat4Reader
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.formats.evreal import EvrealReader, write_evreal
@@ -48,6 +48,7 @@ __all__ = [
     "describe",
     "detect_format",
     "open_events",
+    "output_format",
     "read_events",
     "write_events",
     "write_evreal",
@@ -59,7 +60,7 @@ __all__ = [
 def _check_name(format: str, known: Iterable[str], path: Path) -> str:
     if format not in known:
         raise EventFormatError(
-            f"{path}: unknown format '{format}'; known formats: {', '.join(sorted(known))}"
+            f"{path}: unknown format {quoted(format)}; known formats: {', '.join(sorted(known))}"
         )
     return format
 
@@ -142,9 +143,18 @@ def _writer_format(path: Path) -> str:
     if not suffix:
         return "evreal"
     raise EventFormatError(
-        f"{path}: cannot tell the output format from '{suffix}'; use .txt, .h5/.hdf5, "
+        f"{path}: cannot tell the output format from {quoted(suffix)}; use .txt, .h5/.hdf5, "
         "a folder name without extension (EVREAL) or pass format="
     )
+
+
+def output_format(path: str | Path, format: str | None = None) -> str:
+    """The writer :func:`write_events` uses for ``path``: ``format`` if given, else from the suffix.
+
+    An unknown format or suffix raises :class:`EventFormatError`, so a command can refuse its output
+    before reading any input."""
+    path = Path(path)
+    return _check_name(format, WRITERS, path) if format is not None else _writer_format(path)
 
 
 def write_events(
@@ -158,9 +168,7 @@ def write_events(
     The format comes from ``format`` or the extension: ``.txt`` text, ``.h5``/``.hdf5`` HDF5, no
     extension an EVREAL folder. The output appears only once complete.
     """
-    path = Path(path)
-    name = _check_name(format, WRITERS, path) if format is not None else _writer_format(path)
-    WRITERS[name](path, events, frames)
+    WRITERS[output_format(path, format)](Path(path), events, frames)
 
 
 def _progress(reader: EventReader, progress: bool, what: str) -> Iterator[EventStream]:

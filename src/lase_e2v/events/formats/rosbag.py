@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from lase_e2v.errors import EventFormatError
+from lase_e2v.errors import EventFormatError, quoted
 from lase_e2v.events.formats.base import EventReader, check_sensor_size, group_packets, to_gray
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -179,7 +179,7 @@ def choose_event_topic(topics: dict[str, str | None], topic: str | None, path: P
     listing = ", ".join(f"{name} ({msgtype})" for name, msgtype in sorted(topics.items())) or "none"
     if topic is not None:
         if topic not in topics:
-            raise EventFormatError(f"{path}: no topic '{topic}'; topics: {listing}")
+            raise EventFormatError(f"{path}: no topic {quoted(topic)}; topics: {listing}")
         if topics[topic] not in EVENT_ARRAY_TYPES:
             raise EventFormatError(
                 f"{path}: topic '{topic}' has message type {topics[topic]}, which is not an event type "
