@@ -98,7 +98,9 @@ class SamplingOptions:
             else no text.
         num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
-        ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
+        ei_strength: EI strength ``s`` in [0, 1]; 1 starts from pure noise; 0 runs no denoising step,
+            so the output is the EI estimate through the autoencoder (the reference every strength
+            above 0 must beat: what the diffusion model adds to its estimate).
         estimate: EI estimate source (see the module docstring).
         num_samples: noise draws per clip whose final latents are averaged (module docstring);
             costs that many U-Net passes per step.
@@ -124,8 +126,8 @@ class SamplingOptions:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.guidance_scale < 1:
             raise ConfigError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
-        if not 0 < self.ei_strength <= 1:
-            raise ConfigError(f"ei_strength must be in (0, 1], got {self.ei_strength}")
+        if not 0 <= self.ei_strength <= 1:
+            raise ConfigError(f"ei_strength must be in [0, 1], got {self.ei_strength}")
         if isinstance(self.estimate, str) and self.estimate != "previous":
             raise ConfigError(
                 f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
@@ -432,6 +434,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         sampler.set_timesteps(num_inference_steps, device=self.device)
         if ei_strength >= 1:
             return sampler.timesteps
+        if ei_strength == 0:
+            return sampler.timesteps[:0]
         kept = min(max(round(num_inference_steps * ei_strength), 1), num_inference_steps)
         start = (num_inference_steps - kept) * sampler.order
         if hasattr(sampler, "set_begin_index"):
@@ -551,7 +555,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
             sample_estimates = estimate_latents.repeat_interleave(samples, 0)
-            latents = self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+            latents = (self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+                       if len(timesteps) else sample_estimates)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop

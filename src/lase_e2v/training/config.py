@@ -111,8 +111,8 @@ class TrainingConfig:
                      "caption_sentence_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not 0.0 < self.ei_strength <= 1.0:
-            raise ConfigError(f"training config: ei_strength must be in (0, 1], got {self.ei_strength!r}")
+        if not 0.0 <= self.ei_strength <= 1.0:
+            raise ConfigError(f"training config: ei_strength must be in [0, 1], got {self.ei_strength!r}")
         if len(self.slider_depth_cut_s) != 2 or not 0 <= self.slider_depth_cut_s[0] < self.slider_depth_cut_s[1]:
             raise ConfigError(f"training config: slider_depth_cut_s must be [start, end] seconds, "
                               f"got {self.slider_depth_cut_s!r}")
