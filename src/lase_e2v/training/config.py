@@ -17,6 +17,7 @@ from typing import Any
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
+from lase_e2v.training.latents import check_flips
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("cosine", "constant")
@@ -49,6 +50,7 @@ class TrainingConfig:
     augment: bool = True  # random flips / polarity flip / time reversal (the clip dataset's own)
     caption_sentence_dropout: float = 0.0  # share of clips captioned by their scene words alone
     cache_latents: bool = False  # encode frames/estimates once (data_dir/latents) instead of every step
+    latent_flips: list[str] = field(default_factory=lambda: ["none", "h"])  # cached flip variants (none h v hv)
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
 
     # -- optimisation -------------------------------------------------------------------------
@@ -131,6 +133,7 @@ class TrainingConfig:
             raise ConfigError(f"training config: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if len(self.crop) != 2 or any(not isinstance(s, int) or s < 8 or s % 8 for s in self.crop):
             raise ConfigError(f"training config: crop must be [H, W], multiples of 8, got {self.crop!r}")
+        check_flips(self.latent_flips)
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"training config: adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.mask_loss_max_timestep > self.num_train_timesteps:

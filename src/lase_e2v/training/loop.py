@@ -135,7 +135,8 @@ def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = N
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
-                                latents_key=latents_key if split == "train" else None)
+                                latents_key=latents_key if split == "train" else None,
+                                latent_flips=tuple(config.latent_flips))
 
 
 def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,7 +233,8 @@ def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
         for split in ("train", "val") if config.use_estimate else ("train",):
             cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
     if config.cache_latents:
-        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method)
+        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
+                      tuple(config.latent_flips))
 
 
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
