@@ -41,6 +41,9 @@ DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or
 
 
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
+CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
+                "FireNet+ reconstruction by --captioner) or empty")
+CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
 LIBRARY_LOGGERS = ("diffusers", "transformers", "accelerate", "torch", "h5py", "PIL", "matplotlib")
@@ -119,6 +122,8 @@ def reconstruct(
     method: str = typer.Option("lase", help=METHOD_HELP),
     checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    caption: str = typer.Option("stored", help=CAPTION_HELP),
+    captioner: Optional[Path] = typer.Option(None, help=CAPTIONER_HELP),
     window: str = typer.Option("auto", help="frames | events:N | ms:T (auto: frames if the file has APS, else ms:40)"),
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time)"),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
@@ -130,16 +135,20 @@ def reconstruct(
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events."""
+    """Reconstruct video frames from events; the method and caption go into the output's metadata."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
     frames_output_kind(output)
     check_output(output, overwrite)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                topic=topic, **lase_options(prompt, steps, guidance, seed, samples))
-    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
-    done(f"wrote {count} frames ({method}) to {output}")
+                                topic=topic, caption=caption, captioner=captioner,
+                                **lase_options(prompt, steps, guidance, seed, samples))
+    metadata = {"method": method, "caption_source": caption, "caption": result.caption, "prompt": prompt}
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second, metadata)
+    generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
+    done(f"wrote {count} frames ({method}) to {output}{generated}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
