@@ -64,3 +64,31 @@ def test_caption_options_that_cannot_work(cli_error, tmp_path, synthetic_sequenc
     arguments = [a.format(empty=tmp_path / "empty") for a in arguments]
     assert message in cli_error("reconstruct", synthetic_sequence, "-o", out, *arguments, *FAST)
     assert not out.exists()
+
+
+def test_evaluate_one_row_per_caption_source_and_captioner(run_cli, tmp_path, short_recording_with_caption,
+                                                           tiny_blip, tiny_tagger):
+    import json
+
+    method = tmp_path / "fast.json"
+    method.write_text(json.dumps({"method": "lase", "options": {"num_inference_steps": 2, "num_samples": 1}}))
+    out = tmp_path / "evaluation"
+    code, stdout, _ = run_cli("evaluate", "--method", method, "--data", short_recording_with_caption, "-o", out,
+                              "--caption", "stored,empty,auto", "--captioner", tiny_blip, "--captioner", tiny_tagger)
+    assert code == 0
+    rows = json.loads((out / "aggregate.json").read_text())["methods"]
+    assert rows == ["LaSe-E2V [stored caption]", "LaSe-E2V [no caption]", f"LaSe-E2V [auto: {tiny_blip.name}]",
+                    f"LaSe-E2V [auto: {tiny_tagger.name}]"]
+    assert f"LaSe-E2V [auto: {tiny_tagger.name}]" in stdout
+
+
+@pytest.mark.parametrize(("command", "arguments", "message"), [
+    ("evaluate", ("--method", "firenet", "--caption", "empty"), "method 'firenet' reads no text"),
+    ("benchmark", ("--methods", "integrate,lase", "--caption", "stored,auto"), "--caption auto needs --captioner"),
+    ("benchmark", ("--methods", "lase", "--caption", "other"), "needs each sequence's stored caption"),
+])
+def test_evaluation_caption_options_that_cannot_work(cli_error, tmp_path, synthetic_sequence, command, arguments,
+                                                     message):
+    out = tmp_path / "report"
+    assert message in cli_error(command, "--data", synthetic_sequence, "-o", out, *arguments)
+    assert not out.exists()

@@ -63,11 +63,9 @@ def reconstruct(
     reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
     pipeline = load_method(method, checkpoint, device, **options)
-    source = build_caption_source(caption, captioner, device)
-    if source is None:
-        return pipeline(reader, windowing, progress=progress)
-    given: list[str] = []
-    captioned = CaptionedPipeline(pipeline, source, on_caption=lambda stored, text: given.append(text))
+    given: list[str | None] = []
+    captioned = CaptionedPipeline(pipeline, build_caption_source(caption, captioner, device),
+                                  on_caption=lambda stored, text: given.append(text))
     return replace(captioned(reader, windowing, progress=progress), caption=given[-1])
 
 

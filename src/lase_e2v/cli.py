@@ -43,6 +43,9 @@ DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
                 "FireNet+ reconstruction by --captioner) or empty")
+EVAL_CAPTION_HELP = ("comma-separated caption sources, one row each for text-conditioned methods: stored, "
+                     "empty, other (another sequence's caption), auto (one row per --captioner)")
+EVAL_CAPTIONER_HELP = "local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)"
 CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
@@ -299,6 +302,8 @@ def evaluate(
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -306,7 +311,9 @@ def evaluate(
     from lase_e2v.evaluation import evaluate as run_evaluate
 
     check_output(output, overwrite)
-    summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
+    checkpoints = {method: checkpoint} if checkpoint else None
+    factories = evaluation_rows([method], caption, captioner, data, dataset, checkpoints, device)
+    summary = run_evaluate(factories, data, output, dataset=dataset, device=device)
     typer.echo(summary)
     done(f"results in {output}")
 
@@ -318,6 +325,8 @@ def benchmark(
                                 help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -328,8 +337,20 @@ def benchmark(
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
-    report = run_benchmark(names, data, output, dataset=dataset, device=device)
+    factories = evaluation_rows(names, caption, captioner, data, dataset, None, device)
+    report = run_benchmark(factories, data, output, dataset=dataset, device=device)
     done(f"report: {report}")
+
+
+def evaluation_rows(methods: list[str], caption: str, captioners: list[Path] | None, data: Path,
+                    dataset: str | None, checkpoints: dict | None, device: str) -> dict:
+    """The rows of ``evaluate`` / ``benchmark``: each method, once per ``--caption`` source if it reads text."""
+    from lase_e2v.evaluation.captions import caption_factories, parse_caption_sources
+    from lase_e2v.evaluation.datasets import resolve_data
+
+    sources = parse_caption_sources(caption)
+    sequences = resolve_data(data, dataset) if "other" in sources else []
+    return caption_factories(methods, sources, captioners or [], sequences, checkpoints, device)
 
 
 @app.command()

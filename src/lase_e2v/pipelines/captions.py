@@ -55,7 +55,16 @@ class CaptionSource(Protocol):
     #: seconds of windows from the recording's start the source needs (0: none)
     lookahead_s: float
 
-    def __call__(self, stored: str | None, first_windows: Sequence[Window]) -> str: ...
+    def __call__(self, stored: str | None, first_windows: Sequence[Window]) -> str | None: ...
+
+
+class StoredCaption:
+    """The recording's own caption (``None`` when it has none)."""
+
+    lookahead_s = 0.0
+
+    def __call__(self, stored: str | None, first_windows: Sequence[Window]) -> str | None:
+        return stored
 
 
 class EmptyCaption:
@@ -131,7 +140,7 @@ class CaptionedPipeline(ReconstructionPipeline):
     """
 
     def __init__(self, pipeline: ReconstructionPipeline, source: CaptionSource,
-                 on_caption: Callable[[str | None, str], None] | None = None) -> None:
+                 on_caption: Callable[[str | None, str | None], None] | None = None) -> None:
         self.pipeline = pipeline
         self.source = source
         self.on_caption = on_caption
@@ -184,12 +193,11 @@ def check_caption_source(source: str, method: str, captioners: Sequence[str | Pa
 
 
 def build_caption_source(source: str, captioner: str | Path | None = None, device: str = "cpu",
-                         captions: Sequence[str] = ()) -> CaptionSource | None:
-    """The :class:`CaptionSource` named ``source`` (checked by :func:`check_caption_source`); ``None``
-    for ``stored``, which needs no wrapper. ``captioner``: the model folder of ``auto``;
-    ``captions``: the stored captions ``other`` chooses from."""
+                         captions: Sequence[str] = ()) -> CaptionSource:
+    """The :class:`CaptionSource` named ``source`` (checked by :func:`check_caption_source`).
+    ``captioner``: the model folder of ``auto``; ``captions``: the stored captions ``other`` chooses from."""
     if source == "stored":
-        return None
+        return StoredCaption()
     if source == "empty":
         return EmptyCaption()
     if source == "other":
