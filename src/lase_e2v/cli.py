@@ -46,6 +46,8 @@ CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto 
 EVAL_CAPTION_HELP = ("comma-separated caption sources, one row each for text-conditioned methods: stored, "
                      "empty, other (another sequence's caption), auto (one row per --captioner)")
 EVAL_CAPTIONER_HELP = "local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)"
+DINO_HELP = "local DINO / ViT model folder: adds VBench's subject consistency"
+CLIP_HELP = "local CLIP model folder: adds VBench's background consistency"
 CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
@@ -304,16 +306,20 @@ def evaluate(
     checkpoint: Optional[Path] = typer.Option(None),
     caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
     captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal)."""
     from lase_e2v.evaluation import evaluate as run_evaluate
+    from lase_e2v.evaluation.consistency import ConsistencyModels
 
     check_output(output, overwrite)
     checkpoints = {method: checkpoint} if checkpoint else None
     factories = evaluation_rows([method], caption, captioner, data, dataset, checkpoints, device)
-    summary = run_evaluate(factories, data, output, dataset=dataset, device=device)
+    summary = run_evaluate(factories, data, output, dataset=dataset, device=device,
+                           consistency=ConsistencyModels(dino, clip))
     typer.echo(summary)
     done(f"results in {output}")
 
@@ -327,18 +333,22 @@ def benchmark(
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
     caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
     captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
+    from lase_e2v.evaluation.consistency import ConsistencyModels
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
     factories = evaluation_rows(names, caption, captioner, data, dataset, None, device)
-    report = run_benchmark(factories, data, output, dataset=dataset, device=device)
+    report = run_benchmark(factories, data, output, dataset=dataset, device=device,
+                           consistency=ConsistencyModels(dino, clip))
     done(f"report: {report}")
 
 
