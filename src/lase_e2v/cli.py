@@ -36,7 +36,7 @@ FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, r
 TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
-DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
+DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
