@@ -27,44 +27,39 @@ import numpy as np
 import torch
 
 from lase_e2v.errors import CheckpointError
-from lase_e2v.models.local_vision import load_local, load_local_config, to_rgb_images
+from lase_e2v.models.local_vision import FrozenVisionModel, load_local, load_local_config
 
 #: longest generated caption, in tokens (BLIP's captions are about 10-20)
 MAX_NEW_TOKENS = 30
 
 
-class SentenceCaptioner:
+class SentenceCaptioner(FrozenVisionModel):
     """An image-to-text model and its processor: ``captioner(images) -> one sentence per image``."""
 
     def __init__(self, model: Any, processor: Any, source: str, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
-        self.model = model.eval().requires_grad_(False)
-        self.processor = processor
-        self.source = source
+        super().__init__(model, processor, source)
         self.max_new_tokens = max_new_tokens
 
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> list[str]:
-        inputs = self.processor(images=to_rgb_images(images), return_tensors="pt").to(self.model.device)
-        tokens = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
+        tokens = self.model.generate(**self.inputs(images), max_new_tokens=self.max_new_tokens, do_sample=False,
+                                     num_beams=1)
         return [text.strip() for text in self.processor.batch_decode(tokens, skip_special_tokens=True)]
 
 
-class ImageTagger:
+class ImageTagger(FrozenVisionModel):
     """A multi-label image classifier whose labels are words: ``tagger(images) -> "tag, tag, ..."``."""
 
     def __init__(
         self, model: Any, processor: Any, source: str, threshold: float = 0.5, max_tags: int = 10
     ) -> None:
-        self.model = model.eval().requires_grad_(False)
-        self.processor = processor
-        self.source = source
+        super().__init__(model, processor, source)
         self.threshold = threshold
         self.max_tags = max_tags
 
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> list[str]:
-        inputs = self.processor(images=to_rgb_images(images), return_tensors="pt").to(self.model.device)
-        scores = torch.sigmoid(self.model(**inputs).logits.float()).cpu()
+        scores = torch.sigmoid(self.model(**self.inputs(images)).logits.float()).cpu()
         labels = self.model.config.id2label
         captions = []
         for row in scores:

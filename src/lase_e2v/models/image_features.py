@@ -17,27 +17,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 
 from lase_e2v.errors import CheckpointError
-from lase_e2v.models.local_vision import load_local, load_local_config, to_rgb_images
+from lase_e2v.models.local_vision import FrozenVisionModel, load_local, load_local_config
 
 
-class ImageFeatures:
+class ImageFeatures(FrozenVisionModel):
     """A frozen vision model and its image processor: ``features(images) -> (N, D)`` unit vectors."""
-
-    def __init__(self, model: Any, processor: Any, source: str) -> None:
-        self.model = model.eval().requires_grad_(False)
-        self.processor = processor
-        self.source = source
 
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        pixels = self.processor(images=to_rgb_images(images), return_tensors="pt")["pixel_values"]
-        pixels = pixels.to(self.model.device)
+        pixels = self.inputs(images)["pixel_values"]
         if hasattr(self.model, "get_image_features"):
             output = self.model.get_image_features(pixel_values=pixels)
             features = output if isinstance(output, torch.Tensor) else output.pooler_output  # transformers 4 | 5

@@ -44,6 +44,22 @@ def load_local(loader: Any, path: str | Path, what: str) -> Any:
         raise CheckpointError(f"{path}: cannot load the {what} ({error})") from error
 
 
+class FrozenVisionModel:
+    """A transformers vision model in eval mode without gradients, with the processor of its folder.
+
+    ``source`` is the folder it came from; :meth:`inputs` prepares frames as the processor does.
+    """
+
+    def __init__(self, model: Any, processor: Any, source: str) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.processor = processor
+        self.source = source
+
+    def inputs(self, images: Sequence[np.ndarray]) -> Any:
+        """The processor's tensors for ``images`` (see :func:`to_rgb_images`), on the model's device."""
+        return self.processor(images=to_rgb_images(images), return_tensors="pt").to(self.model.device)
+
+
 def to_rgb_images(images: Sequence[np.ndarray]) -> list:
     """``(H, W)`` grey or ``(H, W, 3)`` colour images in [0, 1] -> PIL RGB images; grey becomes three
     equal channels, the input of image models trained on colour photos (as EVREAL feeds grey frames
