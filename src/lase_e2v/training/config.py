@@ -70,6 +70,7 @@ class TrainingConfig:
     # -- losses and conditioning dropout ------------------------------------------------------
     mask_loss_weight: float = 0.1  # weight of the event-aware mask loss (0: off)
     mask_loss_max_timestep: int = 400  # mask loss only on clips noised at t < this (x0 is reliable there)
+    mask_loss_latent_crop: int = 0  # mask loss on a random window of this many latents square (0: whole clip)
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     ema_decay: float = 0.999  # EMA of the trainable weights (0: no EMA)
@@ -106,7 +107,8 @@ class TrainingConfig:
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"training config: {name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
+        for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep",
+                     "mask_loss_latent_crop"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
