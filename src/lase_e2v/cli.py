@@ -256,12 +256,15 @@ def make_dataset(
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
     coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
+    photometry: str = typer.Option("linear", help="photo values as linear intensity like APS frames (linear) "
+                                                  "or as encoded (srgb)"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
-    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir)
+    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
+                    photometry=photometry)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
 
