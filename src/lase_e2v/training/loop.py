@@ -129,10 +129,11 @@ def ema_decay(config: TrainingConfig, ema_step: int) -> float:
 
 
 def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = None):
-    """The train or val clips; val carries estimates only for a U-Net that takes them, latents never."""
+    """The train or val clips, with the peer's estimates when training uses one (validation then samples
+    with EI from them, as inference does); val never reads latents."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    estimate = config.estimate_method if split == "train" or config.use_estimate else None
+    estimate = config.estimate_method
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
@@ -248,15 +249,15 @@ def compute_losses(
 
 
 def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
-    """Compute what the datasets read from disk and is missing: peer estimates (train, and val for a
-    U-Net that takes them) and, with ``cache_latents``, the train split's latents."""
+    """Compute what the datasets read from disk and is missing: peer estimates (train and val) and,
+    with ``cache_latents``, the train split's latents."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
     def sequences(split: str) -> list[dict]:
         return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences
 
     if config.estimate_method:
-        for split in ("train", "val") if config.use_estimate else ("train",):
+        for split in ("train", "val"):
             cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
     if config.cache_latents:
         cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
