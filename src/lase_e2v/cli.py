@@ -293,13 +293,16 @@ def evaluate(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal)."""
+    """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal);
+    scales out over processes like `benchmark`."""
     from lase_e2v.evaluation import evaluate as run_evaluate
+    from lase_e2v.processes import Processes
 
     check_output(output, overwrite)
     summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
-    typer.echo(summary)
-    done(f"results in {output}")
+    if Processes.current().is_main:  # one report, printed once (several processes: see `benchmark`)
+        typer.echo(summary)
+        done(f"results in {output}")
 
 
 @app.command()
@@ -312,15 +315,20 @@ def benchmark(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report."""
+    """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report.
+
+    Scales out over processes: `torchrun --nproc_per_node N -m lase_e2v.cli benchmark ...` or
+    `accelerate launch -m lase_e2v.cli benchmark ...` split the sequences and write one report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
+    from lase_e2v.processes import Processes
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
     report = run_benchmark(names, data, output, dataset=dataset, device=device)
-    done(f"report: {report}")
+    if Processes.current().is_main:
+        done(f"report: {report}")
 
 
 @app.command()
