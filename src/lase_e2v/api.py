@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lase_e2v.events.color import resolve_color_filter
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.windows import Windowing, parse_window_spec
+from lase_e2v.pipelines.color import load_color_method
 from lase_e2v.pipelines.output import ReconstructionOutput
 from lase_e2v.pipelines.registry import DEFAULT_LIVE_METHOD, load_method
 
@@ -41,12 +43,18 @@ def reconstruct(
     event_format: str | None = None,
     progress: bool = False,
     topic: str | None = None,
+    color: bool | None = None,
+    bayer: str | None = None,
     **options: Any,
 ) -> ReconstructionOutput:
     """Reconstruct the recording at ``path`` into frames (one per window).
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
     ``topic``: the event topic of a ROS bag (default: found in the bag).
+    ``color``: ``None`` reconstructs in colour when the file says it comes from a colour camera
+    (:attr:`~lase_e2v.events.formats.base.EventReader.color_filter`), ``True`` always, ``False`` never;
+    ``bayer``: the Bayer pattern (default: the file's, else ``RGGB``). Colour frames are ``(N, H, W, 3)``
+    (E2VID's approach around the method: :mod:`lase_e2v.pipelines.color`).
     ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
     ``options``: the method's keyword options (:meth:`~lase_e2v.pipelines.registry.MethodSpec.defaults`),
     e.g. for LaSe-E2V ``prompt`` (default: the recording's caption, if it has one),
@@ -54,7 +62,12 @@ def reconstruct(
     """
     reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
-    return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)
+    pattern = resolve_color_filter(reader.color_filter, color, bayer)
+    if pattern is None:
+        pipeline = load_method(method, checkpoint, device, **options)
+    else:
+        pipeline = load_color_method(method, pattern, checkpoint, device, **options)
+    return pipeline(reader, windowing, progress=progress)
 
 
 def live(

@@ -22,6 +22,7 @@ import typer
 
 from lase_e2v.atomic import check_output
 from lase_e2v.errors import ConfigError, LaseError
+from lase_e2v.events.color import BAYER_PATTERNS, check_pattern
 from lase_e2v.pipelines.registry import DEFAULT_BENCHMARK_METHODS, DEFAULT_LIVE_METHOD, iter_methods, method_names
 
 app = typer.Typer(
@@ -128,18 +129,26 @@ def reconstruct(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color",
+                                         help="colour camera (Bayer filter): RGB frames; default: as the file says"),
+    bayer: Optional[str] = typer.Option(None, help=f"Bayer pattern of a colour camera: {', '.join(BAYER_PATTERNS)} "
+                                                   "(default: the file's, else RGGB)"),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events."""
+    """Reconstruct video frames from events (in colour for a colour camera)."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
     frames_output_kind(output)
     check_output(output, overwrite)
+    if bayer is not None:
+        check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                topic=topic, **lase_options(prompt, steps, guidance, seed, samples))
+                                topic=topic, color=color, bayer=bayer,
+                                **lase_options(prompt, steps, guidance, seed, samples))
     count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
-    done(f"wrote {count} frames ({method}) to {output}")
+    kind = ", colour" if result.frames.ndim == 4 else ""
+    done(f"wrote {count} frames ({method}{kind}) to {output}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
@@ -242,12 +251,15 @@ def make_dataset(
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
     coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
+    color: bool = typer.Option(False, "--color", help="a colour camera: RGB frames, events under a Bayer filter"),
+    bayer: str = typer.Option("RGGB", help=f"Bayer pattern with --color: {', '.join(BAYER_PATTERNS)}"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
-    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir)
+    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
+                    color_filter=check_pattern(bayer) if color else None)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
 

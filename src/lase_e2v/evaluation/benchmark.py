@@ -36,6 +36,8 @@ from lase_e2v.evaluation.metrics import build_metrics
 from lase_e2v.evaluation.protocol import CUSTOM_DATASET, SequenceResult, evaluate_method
 from lase_e2v.evaluation.report import write_report, write_side_by_side
 from lase_e2v.evaluation.tables import to_markdown
+from lase_e2v.events.formats import open_events
+from lase_e2v.pipelines.color import ColorReconstructionPipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.pipelines.registry import load_method
 from lase_e2v.processes import Processes
@@ -102,13 +104,17 @@ def run_benchmark(
 
     Args:
         methods: display name -> a no-argument factory building the pipeline (called once per method
-            and process).
+            and process, and 4 more times for colour recordings: :mod:`lase_e2v.pipelines.color`).
         sequences: from :func:`~lase_e2v.evaluation.datasets.resolve_data` or built by hand.
         out_dir: written as a whole through a temporary sibling folder, replaced only on success.
         eval_config: the protocol (default: EVREAL's ``std``).
         device: torch device; with several processes a bare ``cuda`` is each process's own GPU.
         videos: write ``videos/<dataset>_<sequence>.mp4`` (events | each method | reference) of at
             most ``video_max_frames`` scored frames.
+
+    A colour camera's recording (:attr:`~lase_e2v.events.formats.base.EventReader.color_filter`) is
+    reconstructed in colour (:class:`~lase_e2v.pipelines.color.ColorReconstructionPipeline` around each
+    method) and scored as ``eval_config.color_scoring`` says (luma by default, as EVREAL scores gray).
 
     Several processes (``torchrun`` / ``accelerate launch``, :mod:`lase_e2v.processes`): each one
     evaluates its contiguous share of ``sequences`` with every method and renders their videos; the
@@ -191,13 +197,18 @@ def _evaluate_share(
     steps = tqdm(total=len(methods) * len(sequences), desc=f"benchmark{progress_note}", unit="seq",
                  disable=not progress)
     for method_name, factory in methods.items():
-        pipeline = factory()
+        pipelines: dict[str | None, ReconstructionPipeline] = {}  # by Bayer pattern; None: gray
         for spec in sequences:
             dataset = spec.dataset or CUSTOM_DATASET
             steps.set_postfix_str(f"{method_name} on {dataset}/{spec.name}")
+            reader = open_events(spec.path)
+            pattern = reader.color_filter
+            if pattern not in pipelines:
+                pipelines[pattern] = factory() if pattern is None else ColorReconstructionPipeline.from_factory(
+                    factory, pattern)
             result = evaluate_method(
-                pipeline,
-                spec.path,
+                pipelines[pattern],
+                reader,
                 cut=spec.cut_s,
                 num_bins=config.num_bins,
                 ts_tol_ms=config.ts_tol_ms,
@@ -209,6 +220,7 @@ def _evaluate_share(
                 method_name=method_name,
                 sequence_name=spec.name,
                 dataset=dataset,
+                color_scoring=config.color_scoring,
             )
             if result.kept is not None and result.kept.indices:  # parked: memory stays bounded
                 kept = result.kept
@@ -220,7 +232,7 @@ def _evaluate_share(
             path.write_text(json.dumps(result.to_json(), indent=1))
             share.results.append(result)
             steps.update()
-        del pipeline
+        del pipelines
     steps.close()
     for spec in sequences:
         dataset = spec.dataset or CUSTOM_DATASET
