@@ -44,3 +44,13 @@ def test_info_convert_and_reconstruct_a_colour_recording(run_cli, cli_error, col
     assert np.asarray(Image.open(gray / "frame_000030.png")).shape == (90, 120)
     assert "Bayer pattern 'RGBW' unknown" in cli_error("reconstruct", sequence, "-o", tmp_path / "x", "--bayer", "RGBW")
     assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_scores_colour_in_rgb_with_the_std_rgb_protocol(run_cli, cli_error, color_dataset, tmp_path):
+    sequence = color_dataset / "seq_00003.h5"
+    out = tmp_path / "rgb"
+    code, stdout, _ = run_cli("evaluate", "--method", "integrate", "--data", sequence, "--eval-config", "std_rgb",
+                              "-o", out)
+    assert code == 0 and json.loads((out / "aggregate.json").read_text())["eval_config"]["color_scoring"] == "rgb"
+    line = cli_error("evaluate", "--method", "integrate", "--data", sequence, "--eval-config", "nope", "-o", tmp_path / "x")
+    assert "eval definition 'nope' not found" in line and not (tmp_path / "x").exists()

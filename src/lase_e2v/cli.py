@@ -41,6 +41,8 @@ DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
+EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma), std_rgb (colour scored in RGB) "
+                    "or an eval JSON file")
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
@@ -303,6 +305,7 @@ def evaluate(
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal);
@@ -311,7 +314,8 @@ def evaluate(
     from lase_e2v.processes import Processes
 
     check_output(output, overwrite)
-    summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
+    summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device,
+                           eval_config=eval_config)
     if Processes.current().is_main:  # one report, printed once (several processes: see `benchmark`)
         typer.echo(summary)
         done(f"results in {output}")
@@ -325,6 +329,7 @@ def benchmark(
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report.
@@ -338,7 +343,7 @@ def benchmark(
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
-    report = run_benchmark(names, data, output, dataset=dataset, device=device)
+    report = run_benchmark(names, data, output, dataset=dataset, device=device, eval_config=eval_config)
     if Processes.current().is_main:
         done(f"report: {report}")
 

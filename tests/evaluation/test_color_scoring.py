@@ -12,6 +12,7 @@ from PIL import Image
 from lase_e2v.errors import EventDataError
 from lase_e2v.evaluation import benchmark, evaluate_method, load_eval_config
 from lase_e2v.evaluation.metrics import LpipsMetric, mse, ssim
+from lase_e2v.evaluation.protocol import scored_pair
 from lase_e2v.events.color import to_luma
 from lase_e2v.events.formats import open_events
 from lase_e2v.pipelines.output import ReconstructedFrame
@@ -76,3 +77,11 @@ def test_the_benchmark_reconstructs_colour_sequences_in_colour(color_dataset, tm
     assert rgb["eval_config"]["color_scoring"] == "rgb" and load_eval_config("std_rgb").color_scoring == "rgb"
     assert rgb["scores"]["FireNet"]["synthetic"]["mse"] != pytest.approx(
         summary["scores"]["FireNet"]["synthetic"]["mse"], rel=1e-3)
+
+
+def test_in_rgb_a_gray_prediction_counts_as_gray_on_every_channel():
+    gray, reference = np.full((4, 5), 0.5, np.float32), np.zeros((4, 5, 3), np.float32)
+    prediction, scored_reference = scored_pair(gray, reference, "rgb")
+    assert prediction.shape == (4, 5, 3) and np.all(prediction == 0.5) and scored_reference is reference
+    luma_prediction, luma_reference = scored_pair(reference + 0.2, gray, "rgb")  # gray reference: luma
+    assert luma_prediction.shape == luma_reference.shape == (4, 5)

@@ -204,8 +204,7 @@ def _evaluate_share(
             reader = open_events(spec.path)
             pattern = reader.color_filter
             if pattern not in pipelines:
-                pipelines[pattern] = factory() if pattern is None else ColorReconstructionPipeline.from_factory(
-                    factory, pattern)
+                pipelines[pattern] = in_color(factory, pattern)
             result = evaluate_method(
                 pipelines[pattern],
                 reader,
@@ -243,6 +242,15 @@ def _evaluate_share(
             share.videos.append(((dataset, spec.name), name))
     shutil.rmtree(work_dir / FRAMES_FOLDER, ignore_errors=True)
     return share
+
+
+def in_color(factory: PipelineFactory, pattern: str | None) -> ReconstructionPipeline:
+    """The factory's pipeline for a recording under Bayer ``pattern`` (gray for ``None``): wrapped in
+    :class:`ColorReconstructionPipeline` with three more of its instances, unless it is a colour one."""
+    first = factory()
+    if pattern is None or isinstance(first, ColorReconstructionPipeline):
+        return first
+    return ColorReconstructionPipeline([first, *(factory() for _ in range(3))], pattern)
 
 
 def _read_files(folder: Path) -> dict[str, bytes]:

@@ -16,8 +16,9 @@ Per sequence (:func:`evaluate_method`):
 
 Colour (a colour camera's recording, reconstructed by :mod:`lase_e2v.pipelines.color`): EVREAL scores
 gray frames only, so by default (``color_scoring="luma"``) an RGB prediction or reference is scored
-by its BT.601 luma, which puts colour and gray reconstructions in one table; ``"rgb"`` scores two RGB
-frames in RGB (:mod:`.metrics`). Videos keep the colour either way.
+by its BT.601 luma, which puts colour and gray reconstructions in one table; ``"rgb"`` scores against
+an RGB reference in RGB (:mod:`.metrics`), a gray prediction as gray on all three channels. Videos keep
+the colour either way.
 
 Differences from EVREAL, all below one frame per sequence: EVREAL also emits an empty-voxel
 prediction for the very first APS frame and never reconstructs the last one; its windows end at the
@@ -156,10 +157,11 @@ def _window_bounds(
 
 
 def scored_pair(prediction: np.ndarray, reference: np.ndarray, color_scoring: str) -> tuple[np.ndarray, np.ndarray]:
-    """The two images the scores compare: both RGB with ``color_scoring="rgb"`` when both are RGB, else
-    both gray (an RGB one by its luma)."""
-    if color_scoring == "rgb" and prediction.ndim == reference.ndim == 3:
-        return prediction, reference
+    """The two images the scores compare. ``"rgb"`` with an RGB reference: both RGB, a gray prediction
+    on all three channels (it has no colour, which RGB scores count against it); otherwise both gray,
+    an RGB one by its luma."""
+    if color_scoring == "rgb" and reference.ndim == 3:
+        return (prediction if prediction.ndim == 3 else np.repeat(prediction[..., None], 3, axis=2)), reference
     return as_gray(prediction), as_gray(reference)
 
 
@@ -192,7 +194,7 @@ def evaluate_method(
         metrics: names (``mse``, ``ssim``, ``lpips``) or ready metric objects (reset here).
         keep_frames: keep scored frames for videos: ``True`` all, an int at most that many.
         color_scoring: ``"luma"`` (colour frames scored by their luma, as gray) or ``"rgb"``
-            (two RGB frames scored in RGB); see the module docstring.
+            (scored in RGB against an RGB reference); see the module docstring.
     """
     if color_scoring not in COLOR_SCORING:
         raise ConfigError(f"color_scoring '{color_scoring}' unknown; use one of {', '.join(COLOR_SCORING)}")
