@@ -289,12 +289,14 @@ def train(
     max_steps: Optional[int] = typer.Option(None, help="override the config's max_steps (e.g. to train a finished run longer)"),
 ) -> None:
     """Train LaSe-E2V (runs on CPU, one GPU, or many via `accelerate launch`)."""
+    from lase_e2v.processes import Processes
     from lase_e2v.training import load_config
     from lase_e2v.training import train as run_training
 
     overrides = {"max_steps": max_steps} if max_steps is not None else {}
     run_dir = run_training(load_config(config, **overrides), resume=resume)
-    done(f"training finished; checkpoints in {run_dir}")
+    if Processes.current().is_main:  # several processes (torchrun, accelerate launch): one line
+        done(f"training finished; checkpoints in {run_dir}")
 
 
 @app.command()
