@@ -98,3 +98,14 @@ def test_luma_is_bt601_and_gray_stays():
     gray = np.full((2, 3), 0.25)
     assert as_gray(gray) is gray
     np.testing.assert_allclose(as_gray(np.full((2, 3, 3), 0.5)), np.full((2, 3), 0.5))
+
+
+def test_a_file_with_a_bad_pattern_is_named(tmp_path):
+    from lase_e2v.errors import EventFormatError
+    from lase_e2v.events.formats import open_events
+    from lase_e2v.events.formats.hdf5 import write_hdf5
+
+    path = tmp_path / "odd.h5"
+    write_hdf5(path, EventStream([0], [0], [0], [1], (4, 4)), attrs={"color_filter": "RGBW"})
+    with pytest.raises(EventFormatError, match=r"odd.h5: color_filter 'RGBW' is not a Bayer pattern"):
+        open_events(path).color_filter

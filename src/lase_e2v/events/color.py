@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lase_e2v.errors import ConfigError, quoted
+from lase_e2v.errors import ConfigError, EventFormatError, quoted
 from lase_e2v.events.streams import EventStream
 
 #: ITU-R BT.601 luma weights of R, G, B
@@ -47,6 +47,17 @@ def check_pattern(pattern: str) -> str:
     if name not in BAYER_PATTERNS:
         raise ConfigError(f"Bayer pattern {quoted(pattern)} unknown; use one of {', '.join(BAYER_PATTERNS)}")
     return name
+
+
+def stated_pattern(value: object, source: object) -> str | None:
+    """A file's ``color_filter`` entry as a pattern (``None`` if empty); anything else is an
+    :class:`EventFormatError` naming ``source``."""
+    if not value:
+        return None
+    if str(value).upper() not in BAYER_PATTERNS:
+        raise EventFormatError(f"{source}: color_filter {quoted(value)} is not a Bayer pattern "
+                               f"({', '.join(BAYER_PATTERNS)})")
+    return str(value).upper()
 
 
 def site_channels(pattern: str) -> tuple[int, ...]:

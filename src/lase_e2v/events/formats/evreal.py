@@ -27,7 +27,7 @@ import numpy as np
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import EventDataError, EventFormatError
-from lase_e2v.events.color import check_pattern
+from lase_e2v.events.color import check_pattern, stated_pattern
 from lase_e2v.events.formats.base import EventReader, as_microseconds, infer_sensor_size, iter_event_chunks
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -100,8 +100,7 @@ class EvrealReader(EventReader):
     @property
     def color_filter(self) -> str | None:
         """``color_filter`` of ``metadata.json`` (written by :func:`write_evreal` for colour recordings)."""
-        pattern = self.metadata.get("color_filter")
-        return check_pattern(pattern) if pattern else None
+        return stated_pattern(self.metadata.get("color_filter"), self.path / "metadata.json")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:

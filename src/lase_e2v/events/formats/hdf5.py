@@ -30,7 +30,7 @@ import numpy as np
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import EventFormatError, quoted
-from lase_e2v.events.color import check_pattern
+from lase_e2v.events.color import stated_pattern
 from lase_e2v.events.formats.base import EventReader, as_microseconds, infer_sensor_size, iter_event_chunks
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -96,8 +96,7 @@ class Hdf5Reader(EventReader):
     @property
     def color_filter(self) -> str | None:
         """The root ``color_filter`` attribute (make-dataset's colour sequences, :func:`write_hdf5`)."""
-        pattern = self.attrs.get("color_filter")
-        return check_pattern(pattern) if pattern else None
+        return stated_pattern(self.attrs.get("color_filter"), self.path)
 
     @staticmethod
     def _size_from_attrs(file: h5py.File, group: h5py.Group) -> tuple[int, int] | None:
