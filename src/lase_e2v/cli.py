@@ -37,13 +37,21 @@ FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, r
 TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
-DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
+DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
 EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma), std_rgb (colour scored in RGB) "
                     "or an eval JSON file")
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
+CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
+                "FireNet+ reconstruction by --captioner) or empty")
+EVAL_CAPTION_HELP = ("comma-separated caption sources, one row each for text-conditioned methods: stored, "
+                     "empty, other (another sequence's caption), auto (one row per --captioner)")
+EVAL_CAPTIONER_HELP = "local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)"
+DINO_HELP = "local DINO / ViT model folder: adds VBench's subject consistency"
+CLIP_HELP = "local CLIP model folder: adds VBench's background consistency"
+CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
 LIBRARY_LOGGERS = ("diffusers", "transformers", "accelerate", "torch", "h5py", "PIL", "matplotlib")
@@ -122,6 +130,8 @@ def reconstruct(
     method: str = typer.Option("lase", help=METHOD_HELP),
     checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    caption: str = typer.Option("stored", help=CAPTION_HELP),
+    captioner: Optional[Path] = typer.Option(None, help=CAPTIONER_HELP),
     window: str = typer.Option("auto", help="frames | events:N | ms:T (auto: frames if the file has APS, else ms:40)"),
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time)"),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
@@ -137,7 +147,8 @@ def reconstruct(
                                                    "(default: the file's, else RGGB)"),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events (in colour for a colour camera)."""
+    """Reconstruct video frames from events (in colour for a colour camera); the method and caption go
+    into the output's metadata."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
@@ -146,11 +157,14 @@ def reconstruct(
     if bayer is not None:
         check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                topic=topic, color=color, bayer=bayer,
+                                topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 **lase_options(prompt, steps, guidance, seed, samples))
-    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
+    metadata = {"method": method, "caption_source": caption, "caption": result.caption, "prompt": prompt}
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second, metadata)
     kind = ", colour" if result.frames.ndim == 4 else ""
-    done(f"wrote {count} frames ({method}{kind}) to {output}")
+    generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
+    done(f"wrote {count} frames ({method}{kind}) to {output}{generated}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
@@ -253,6 +267,8 @@ def make_dataset(
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
     coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
+    photometry: str = typer.Option("linear", help="photo values as linear intensity like APS frames (linear) "
+                                                  "or as encoded (srgb)"),
     color: bool = typer.Option(False, "--color", help="a colour camera: RGB frames, events under a Bayer filter"),
     bayer: str = typer.Option("RGGB", help=f"Bayer pattern with --color: {', '.join(BAYER_PATTERNS)}"),
 ) -> None:
@@ -261,7 +277,7 @@ def make_dataset(
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
-                    color_filter=check_pattern(bayer) if color else None)
+                    photometry=photometry, color_filter=check_pattern(bayer) if color else None)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
 
@@ -306,6 +322,10 @@ def evaluate(
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -313,11 +333,14 @@ def evaluate(
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal);
     scales out over processes like `benchmark`."""
     from lase_e2v.evaluation import evaluate as run_evaluate
+    from lase_e2v.evaluation.consistency import ConsistencyModels
     from lase_e2v.processes import Processes
 
     check_output(output, overwrite)
-    summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device,
-                           eval_config=eval_config)
+    checkpoints = {method: checkpoint} if checkpoint else None
+    factories = evaluation_rows([method], caption, captioner, data, dataset, checkpoints, device)
+    summary = run_evaluate(factories, data, output, dataset=dataset, device=device, eval_config=eval_config,
+                           consistency=ConsistencyModels(dino, clip))
     if Processes.current().is_main:  # one report, printed once (several processes: see `benchmark`)
         typer.echo(summary)
         done(f"results in {output}")
@@ -330,6 +353,10 @@ def benchmark(
                                 help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -339,15 +366,29 @@ def benchmark(
     Scales out over processes: `torchrun --nproc_per_node N -m lase_e2v.cli benchmark ...` or
     `accelerate launch -m lase_e2v.cli benchmark ...` split the sequences and write one report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
+    from lase_e2v.evaluation.consistency import ConsistencyModels
     from lase_e2v.processes import Processes
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
-    report = run_benchmark(names, data, output, dataset=dataset, device=device, eval_config=eval_config)
+    factories = evaluation_rows(names, caption, captioner, data, dataset, None, device)
+    report = run_benchmark(factories, data, output, dataset=dataset, device=device, eval_config=eval_config,
+                           consistency=ConsistencyModels(dino, clip))
     if Processes.current().is_main:
         done(f"report: {report}")
+
+
+def evaluation_rows(methods: list[str], caption: str, captioners: list[Path] | None, data: Path,
+                    dataset: str | None, checkpoints: dict | None, device: str) -> dict:
+    """The rows of ``evaluate`` / ``benchmark``: each method, once per ``--caption`` source if it reads text."""
+    from lase_e2v.evaluation.captions import caption_factories, parse_caption_sources
+    from lase_e2v.evaluation.datasets import resolve_data
+
+    sources = parse_caption_sources(caption)
+    sequences = resolve_data(data, dataset) if "other" in sources else []
+    return caption_factories(methods, sources, captioners or [], sequences, checkpoints, device)
 
 
 @app.command()

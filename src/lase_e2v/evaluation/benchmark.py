@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
+from lase_e2v.evaluation.consistency import ConsistencyModels
 from lase_e2v.evaluation.datasets import (
     EvalConfig,
     SequenceSpec,
@@ -37,6 +38,7 @@ from lase_e2v.evaluation.protocol import CUSTOM_DATASET, SequenceResult, evaluat
 from lase_e2v.evaluation.report import write_report, write_side_by_side
 from lase_e2v.evaluation.tables import to_markdown
 from lase_e2v.events.formats import open_events
+from lase_e2v.pipelines.captions import CaptionedPipeline
 from lase_e2v.pipelines.color import ColorReconstructionPipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.pipelines.registry import load_method
@@ -99,6 +101,7 @@ def run_benchmark(
     videos: bool = True,
     video_max_frames: int = 600,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> BenchmarkResult:
     """Evaluate every method on every sequence and write results, tables, plot, videos and HTML report.
 
@@ -111,10 +114,12 @@ def run_benchmark(
         device: torch device; with several processes a bare ``cuda`` is each process's own GPU.
         videos: write ``videos/<dataset>_<sequence>.mp4`` (events | each method | reference) of at
             most ``video_max_frames`` scored frames.
+        consistency: DINO / CLIP folders of VBench's subject / background consistency (:mod:`.consistency`).
 
     A colour camera's recording (:attr:`~lase_e2v.events.formats.base.EventReader.color_filter`) is
     reconstructed in colour (:class:`~lase_e2v.pipelines.color.ColorReconstructionPipeline` around each
-    method) and scored as ``eval_config.color_scoring`` says (luma by default, as EVREAL scores gray).
+    method, inside a caption wrapper: :func:`in_color`) and scored as ``eval_config.color_scoring``
+    says (luma by default, as gray frames are scored).
 
     Several processes (``torchrun`` / ``accelerate launch``, :mod:`lase_e2v.processes`): each one
     evaluates its contiguous share of ``sequences`` with every method and renders their videos; the
@@ -139,7 +144,8 @@ def run_benchmark(
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lase-e2v-benchmark-")))
         shares = processes.run_everywhere(lambda: _evaluate_share(
             methods, share, work_dir, config, device, lpips_weights, video_max_frames if videos else 0,
-            progress and processes.is_main, f" (process 1 of {processes.count})" if processes.count > 1 else ""))
+            progress and processes.is_main, f" (process 1 of {processes.count})" if processes.count > 1 else "",
+            consistency))
         files = processes.gather_to_main({} if processes.is_main else _read_files(work_dir))
         for gathered in files or ():
             for name, content in gathered.items():
@@ -188,12 +194,14 @@ def _evaluate_share(
     video_max_frames: int,
     progress: bool,
     progress_note: str,
+    consistency: ConsistencyModels | None,
 ) -> _Share:
     """Every method on ``sequences``: per-sequence result files and side-by-side videos in ``work_dir``."""
     share = _Share([], [])
     if not sequences:
         return share
     metric_objects = build_metrics(config.metrics, lpips_weights=lpips_weights, device=device)
+    metric_objects += consistency.metrics(device) if consistency else []
     steps = tqdm(total=len(methods) * len(sequences), desc=f"benchmark{progress_note}", unit="seq",
                  disable=not progress)
     for method_name, factory in methods.items():
@@ -246,11 +254,20 @@ def _evaluate_share(
 
 def in_color(factory: PipelineFactory, pattern: str | None) -> ReconstructionPipeline:
     """The factory's pipeline for a recording under Bayer ``pattern`` (gray for ``None``): wrapped in
-    :class:`ColorReconstructionPipeline` with three more of its instances, unless it is a colour one."""
+    :class:`ColorReconstructionPipeline` with three more of its instances, unless it is a colour one.
+
+    A caption row's pipeline (:class:`CaptionedPipeline`) keeps its wrapper outside the colour one, so
+    that each recording gets one caption (one automatic caption, one ``on_caption`` call) for all four
+    Bayer sites."""
     first = factory()
-    if pattern is None or isinstance(first, ColorReconstructionPipeline):
+    captioned = first if isinstance(first, CaptionedPipeline) else None
+    inner = captioned.pipeline if captioned else first
+    if pattern is None or isinstance(inner, ColorReconstructionPipeline):
         return first
-    return ColorReconstructionPipeline([first, *(factory() for _ in range(3))], pattern)
+    if captioned is None:
+        return ColorReconstructionPipeline([first, *(factory() for _ in range(3))], pattern)
+    sites = [inner, *(factory().pipeline for _ in range(3))]  # type: ignore[attr-defined]
+    return CaptionedPipeline(ColorReconstructionPipeline(sites, pattern), captioned.source, captioned.on_caption)
 
 
 def _read_files(folder: Path) -> dict[str, bytes]:
@@ -296,11 +313,13 @@ def benchmark(
     lpips_weights: str | Path | None = None,
     videos: bool = True,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> Path:
     """Benchmark ``methods`` on ``data`` (a sequence, or a root with ``dataset`` = ``ecd``/``mvsec``/``hqf``,
     optionally ``ecd/slider_depth,...``); returns the path of the HTML report in ``out_dir``."""
     factories = methods if isinstance(methods, dict) else method_factories(methods, checkpoints, device)
-    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress).html
+    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress,
+                    consistency).html
 
 
 def evaluate(
@@ -314,6 +333,7 @@ def evaluate(
     lpips_weights: str | Path | None = None,
     videos: bool = True,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> BenchmarkResult:
     """Evaluate one method (a name as for :func:`benchmark`, a pipeline, or ``{name: factory}``) on
     ``data``; same outputs as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it
@@ -334,4 +354,5 @@ def evaluate(
         lpips_weights=lpips_weights,
         videos=videos,
         progress=progress,
+        consistency=consistency,
     )

@@ -34,6 +34,11 @@ Choices where the paper is silent:
   ``E[z | events, estimate]``. One sample's noise leaves random detail that no pixel metric
   rewards; on the held-out synthetic sets M = 4 raised SSIM by 0.02 and lowered LPIPS by 0.01-0.015
   at EI 0.1 (the bundled checkpoint's README). The clip chains on the averaged latent.
+* Detail transfer (``detail_transfer`` d, default 0): a tiny autoencoder loses fine texture even of
+  its own input (ECD slider_depth: PIE-Net-Lite's frames lose 0.013 SSIM through TAEF2 and back),
+  so the decoded frame gets back ``d`` times what the autoencoder loses of the estimate,
+  ``D(z) + d * (estimate - D(E(estimate)))``. With ``z = E(estimate)`` and ``d = 1`` that is the
+  estimate itself; the denoiser's change of ``z`` is kept on top.
 * Voxel grids: 5 bins by default (the encoder's ``num_bins``), E2VID convention, non-zero voxels
   normalised to zero mean / unit std per window.
 """
@@ -98,10 +103,15 @@ class SamplingOptions:
             else no text.
         num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
-        ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
+        ei_strength: EI strength ``s`` in [0, 1]; 1 starts from pure noise; 0 runs no denoising step,
+            so the output is the EI estimate through the autoencoder (the reference every strength
+            above 0 must beat: what the diffusion model adds to its estimate).
         estimate: EI estimate source (see the module docstring).
         num_samples: noise draws per clip whose final latents are averaged (module docstring);
             costs that many U-Net passes per step.
+        detail_transfer: weight ``d`` of the estimate's detail that the autoencoder loses, added back
+            to the decoded frame: ``D(z) + d * (estimate - D(E(estimate)))`` (module docstring);
+            0 = off. Needs an estimate source other than ``"previous"``; costs one decode per frame.
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         clip_length: N, windows reconstructed together per clip.
         seed: seed of the noise generator (reset per recording), ``None`` for a random one.
@@ -114,6 +124,7 @@ class SamplingOptions:
     ei_strength: float = 0.8
     estimate: EstimateSource = "previous"
     num_samples: int = 1
+    detail_transfer: float = 0.0
     sampler: str = "ddim"
     clip_length: int = 4
     seed: int | None = 0
@@ -124,14 +135,16 @@ class SamplingOptions:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.guidance_scale < 1:
             raise ConfigError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
-        if not 0 < self.ei_strength <= 1:
-            raise ConfigError(f"ei_strength must be in (0, 1], got {self.ei_strength}")
+        if not 0 <= self.ei_strength <= 1:
+            raise ConfigError(f"ei_strength must be in [0, 1], got {self.ei_strength}")
         if isinstance(self.estimate, str) and self.estimate != "previous":
             raise ConfigError(
                 f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
             )
         if self.num_samples < 1:
             raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
+        if not 0 <= self.detail_transfer <= 1:
+            raise ConfigError(f"detail_transfer must be in [0, 1], got {self.detail_transfer}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
         if self.clip_length < 1:
@@ -432,6 +445,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         sampler.set_timesteps(num_inference_steps, device=self.device)
         if ei_strength >= 1:
             return sampler.timesteps
+        if ei_strength == 0:
+            return sampler.timesteps[:0]
         kept = min(max(round(num_inference_steps * ei_strength), 1), num_inference_steps)
         start = (num_inference_steps - kept) * sampler.order
         if hasattr(sampler, "set_begin_index"):
@@ -551,7 +566,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
             sample_estimates = estimate_latents.repeat_interleave(samples, 0)
-            latents = self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+            latents = (self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+                       if len(timesteps) else sample_estimates)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop
@@ -563,8 +579,11 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)
-            # 7. Decode
+            # 7. Decode (and put back the estimate's detail the autoencoder loses)
             frames_out = self.decode_latents(latents, (height, width))
+            if options.detail_transfer > 0 and estimate is not None:
+                lost = estimate.to(frames_out) - self.decode_latents(estimate_latents, (height, width))
+                frames_out = (frames_out + options.detail_transfer * lost).clamp(0, 1)
         return ClipOutput(frames_out, latents)
 
     def _autocast(self, dtype: str):
