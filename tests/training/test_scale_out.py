@@ -15,7 +15,8 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from lase_e2v.evaluation import benchmark
+from lase_e2v.evaluation import ConsistencyModels, benchmark, resolve_data
+from lase_e2v.evaluation.captions import caption_factories
 from lase_e2v.training import load_config
 from lase_e2v.training.state import ClipSampler
 
@@ -69,15 +70,25 @@ def test_two_processes_train_one_model_on_different_clips(data_dir, tmp_path):
         assert drawn == [next(stream) for _ in range(4)]
 
 
-def test_two_processes_write_the_benchmark_report_of_one(data_dir, tmp_path):
+def test_two_processes_write_the_benchmark_report_of_one(data_dir, tmp_path, tiny_dino):
+    """With caption rows (stored, empty, another sequence's) and VBench's subject consistency too."""
+    fast_lase = tmp_path / "fast_lase.json"
+    fast_lase.write_text(json.dumps({"method": "lase", "options": {"num_inference_steps": 1, "num_samples": 1}}))
+    methods = ["integrate", "firenet", str(fast_lase)]
+    sequences = resolve_data(data_dir, "synthetic/train")
     one = tmp_path / "one"
-    benchmark(["integrate", "firenet"], data_dir, one, dataset="synthetic/train", progress=False)
+    rows = caption_factories(methods, ["stored", "empty", "other"], [], sequences)
+    benchmark(rows, data_dir, one, dataset="synthetic/train", progress=False, consistency=ConsistencyModels(tiny_dino))
     two = tmp_path / "two"
     done = torchrun("-m", "lase_e2v.cli", "benchmark", "--data", data_dir, "--dataset", "synthetic/train",
-                    "--methods", "integrate,firenet", "-o", two, cwd=tmp_path)
+                    "--methods", ",".join(methods), "--caption", "stored,empty,other", "--dino", tiny_dino,
+                    "-o", two, cwd=tmp_path)
     assert "process 1 of 2" in done.stderr and done.stdout.count("report: ") == 1  # split, reported once
-    assert without_timings(json.loads((two / "aggregate.json").read_text())) == \
-        without_timings(json.loads((one / "aggregate.json").read_text()))
+    summary = without_timings(json.loads((two / "aggregate.json").read_text()))
+    assert summary == without_timings(json.loads((one / "aggregate.json").read_text()))
+    assert summary["methods"] == ["Integrator", "FireNet", "LaSe-E2V [stored caption]", "LaSe-E2V [no caption]",
+                                  "LaSe-E2V [other scene's caption]"]
+    assert 0 < summary["scores"]["LaSe-E2V [no caption]"]["synthetic"]["subject_consistency"] <= 1
     files = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(two).as_posix() for p in two.rglob("*") if p.is_file())
     assert sum(name.startswith("videos/") and name.endswith(".mp4") for name in files) == 2
