@@ -58,7 +58,8 @@ def reconstruct(
     ``color``: ``None`` reconstructs in colour when the file says it comes from a colour camera
     (:attr:`~lase_e2v.events.formats.base.EventReader.color_filter`), ``True`` always, ``False`` never;
     ``bayer``: the Bayer pattern (default: the file's, else ``RGGB``). Colour frames are ``(N, H, W, 3)``
-    (E2VID's approach around the method: :mod:`lase_e2v.pipelines.color`).
+    (E2VID's approach around the method: :mod:`lase_e2v.pipelines.color`), with one caption for the four
+    Bayer sites (``auto`` captions a gray reconstruction of all the events at full resolution).
     ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
     ``caption``: the text a text-conditioned method gets: ``stored`` (the recording's own caption),
     ``auto`` (generated from a first reconstruction by the local ``captioner`` model folder, see

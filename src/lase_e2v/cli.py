@@ -41,8 +41,8 @@ DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hs
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
-EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma), std_rgb (colour scored in RGB) "
-                    "or an eval JSON file")
+EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma, our convention), std_rgb "
+                    "(colour scored in RGB) or an eval JSON file")
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
                 "FireNet+ reconstruction by --captioner) or empty")

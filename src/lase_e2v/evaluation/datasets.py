@@ -225,7 +225,7 @@ def default_sequence_name(path: Path) -> str:
     return path.parent.name if path.stem in ("events", "") else path.stem
 
 
-#: how colour frames are scored: as gray (BT.601 luma, EVREAL's gray metrics) or in RGB
+#: how colour frames are scored (our convention): as gray (BT.601 luma, then the gray metrics) or in RGB
 COLOR_SCORING = ("luma", "rgb")
 
 

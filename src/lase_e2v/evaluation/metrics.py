@@ -13,7 +13,7 @@ convolution, because skimage averages the SSIM map only over pixels at least 5 f
 whose windows never reach its padding. Arithmetic is float64 (skimage keeps float32 input in
 float32; the two agree to about 1e-6).
 
-Colour: EVREAL scores gray images only (all its methods and datasets are monochrome). Colour frames
+Colour (our convention; EVREAL's methods and benchmark datasets are gray): colour frames
 ``(H, W, 3)`` are scored as gray by default, on their BT.601 luma (what :func:`~lase_e2v.evaluation.protocol.evaluate_method`
 does with ``color_scoring="luma"``); given two RGB images, MSE averages over the channels too, SSIM is
 the mean of the channels' SSIMs (skimage's ``channel_axis``) and LPIPS takes the RGB image as it is.

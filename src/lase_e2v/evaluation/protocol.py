@@ -14,9 +14,9 @@ Per sequence (:func:`evaluate_method`):
    scores of consecutive scored frames (:mod:`.temporal`); time the reconstruction (frames/s,
    including event reading and windowing, excluding scoring).
 
-Colour (a colour camera's recording, reconstructed by :mod:`lase_e2v.pipelines.color`): EVREAL scores
-gray frames only, so by default (``color_scoring="luma"``) an RGB prediction or reference is scored
-by its BT.601 luma, which puts colour and gray reconstructions in one table; ``"rgb"`` scores against
+Colour (a colour camera's recording, reconstructed by :mod:`lase_e2v.pipelines.color`) is outside
+EVREAL's gray benchmarks; our convention (``color_scoring="luma"``, the default) scores an RGB
+prediction or reference by its BT.601 luma, which puts colour and gray reconstructions in one table; ``"rgb"`` scores against
 an RGB reference in RGB (:mod:`.metrics`), a gray prediction as gray on all three channels. Videos keep
 the colour either way.
 
