@@ -22,9 +22,10 @@ from lase_e2v.pipelines.writers import real_time_fps
 
 @dataclass
 class ReconstructionOutput:
-    """``frames``: ``(N, H, W)`` float32 in [0, 1]; ``timestamps_us``: ``(N,)`` int64, each frame's window end;
-    ``caption``: the caption the pipeline was given (the recording's own, or a caption source's, see
-    :mod:`lase_e2v.pipelines.captions`); text-conditioned pipelines read it unless their prompt is set."""
+    """``frames``: ``(N, H, W)`` float32 in [0, 1] (``(N, H, W, 3)`` RGB in colour); ``timestamps_us``:
+    ``(N,)`` int64, each frame's window end; ``caption``: the caption the pipeline was given (the
+    recording's own, or a caption source's, see :mod:`lase_e2v.pipelines.captions`); text-conditioned
+    pipelines read it unless their prompt is set."""
 
     frames: np.ndarray
     timestamps_us: np.ndarray
@@ -38,7 +39,8 @@ class ReconstructionOutput:
 
 @dataclass
 class ReconstructedFrame:
-    """One frame from :meth:`ReconstructionPipeline.iter_frames`: ``image`` ``(H, W)`` float32 in [0, 1]."""
+    """One frame from :meth:`ReconstructionPipeline.iter_frames`: ``image`` ``(H, W)`` (``(H, W, 3)`` RGB
+    in colour) float32 in [0, 1]."""
 
     window: Window
     image: np.ndarray

@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.processes import accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates
@@ -296,9 +297,11 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     """
     config = load_config(config)
     run_dir = Path(config.run_dir)
+    check_launch()
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=config.mixed_precision if torch.cuda.is_available() else "no",
+        cpu=accelerate_cpu_flag(),  # several CPU processes (torchrun) join over gloo: lase_e2v.processes
     )
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:
