@@ -64,6 +64,18 @@ def test_gray_is_three_equal_channels_and_decode_averages(tae):
         assert torch.allclose(tae.decode(latents), rgb.mean(dim=1, keepdim=True).clamp(0, 1))
 
 
+def test_channels_last_gives_the_plain_nchw_result(tae):
+    frames = torch.rand(2, 1, 40, 56, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        latents = tae.encode(frames)
+        plain_latents = tae.encoder(frames.expand(-1, 3, -1, -1).contiguous())
+        decoded = tae.decode(latents)
+        plain_decoded = tae.decoder(latents.contiguous()).mean(dim=1, keepdim=True).clamp(0, 1)
+    assert latents.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(latents, plain_latents, atol=1e-5) and latents.abs().max() > 0.1
+    assert torch.allclose(decoded, plain_decoded, atol=1e-5)
+
+
 def test_sizes_not_divisible_by_8_are_padded_then_cropped(tae):
     frames = torch.rand(2, 1, 50, 70)
     with torch.no_grad():

@@ -127,6 +127,33 @@ def test_num_samples_averages_the_latents_of_independent_draws(pipeline, guidanc
     assert torch.allclose(averaged.frames, expected_frames, atol=1e-5)
 
 
+def test_frames_go_through_the_autoencoder_one_at_a_time_with_the_batched_result(pipeline, monkeypatch):
+    frames = torch.rand(2, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
+    seen = []
+    encode = pipeline.autoencoder.encode
+    monkeypatch.setattr(pipeline.autoencoder, "encode", lambda batch: seen.append(len(batch)) or encode(batch))
+    with torch.no_grad():
+        latents = pipeline.encode_frames(frames)
+        batched = encode(frames.flatten(0, 1)).unflatten(0, (2, FRAMES))
+        decoded = pipeline.decode_latents(latents, (HEIGHT, WIDTH))
+        batched_decoded = pipeline.autoencoder.decode(batched.flatten(0, 1), size=(HEIGHT, WIDTH))
+    assert seen == [1] * 2 * FRAMES
+    assert torch.allclose(latents, batched, atol=1e-5)
+    assert torch.allclose(decoded, batched_decoded.unflatten(0, (2, FRAMES)), atol=1e-5)
+
+
+def test_first_clip_reuses_the_estimate_latent_as_previous_frame(pipeline, monkeypatch):
+    """Without a previous frame z_0 is E(first estimate): the same as passing that frame, encoded once."""
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1))
+    explicit = generate(pipeline, estimate=estimate, previous_frame=estimate[:, 0])
+    encoded = []
+    encode = pipeline.encode_frames
+    monkeypatch.setattr(pipeline, "encode_frames", lambda frames: encoded.append(frames.shape[1]) or encode(frames))
+    implicit = generate(pipeline, estimate=estimate)
+    assert encoded == [FRAMES]
+    assert torch.allclose(implicit, explicit, atol=1e-5)
+
+
 def test_guidance_scale_one_is_the_conditional_pass(pipeline):
     latents = torch.randn(1, FRAMES, 32, 6, 8)
     events = torch.randn(1, FRAMES, 16, 6, 8)
