@@ -267,13 +267,15 @@ class LaSeE2VPipeline(ReconstructionPipeline):
 
         Widths that must agree (latent channels, event channels, text width) are taken from the
         given components; ``unet_options`` / ``event_encoder_options`` override preset values
-        (e.g. ``{"use_esa": False}``). ``text_encoder=None`` builds a text-free U-Net.
+        (e.g. ``{"use_esa": False}``). ``text_encoder=None`` builds a text-free U-Net. The new
+        modules are in eval mode, as :meth:`from_pretrained` leaves them (training switches them to
+        ``train()`` itself), so a saved and reloaded pipeline samples exactly the same frames.
         """
         if isinstance(autoencoder, str):
             autoencoder = load_autoencoder(autoencoder)
         if isinstance(text_encoder, str):
             text_encoder = load_text_encoder(text_encoder)
-        event_encoder = EventEncoder.from_preset(preset, num_bins=num_bins, **(event_encoder_options or {}))
+        event_encoder = EventEncoder.from_preset(preset, num_bins=num_bins, **(event_encoder_options or {})).eval()
         unet_values = {
             "latent_channels": autoencoder.latent_channels,
             "event_channels": event_encoder.config.out_channels,
@@ -281,7 +283,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         }
         if text_encoder is not None:
             unet_values["text_dim"] = text_encoder.hidden_size
-        unet = VideoUNet.from_preset(preset, **{**unet_values, **(unet_options or {})})
+        unet = VideoUNet.from_preset(preset, **{**unet_values, **(unet_options or {})}).eval()
         return cls(autoencoder, text_encoder, event_encoder, unet, options=options)
 
     @property
