@@ -99,10 +99,11 @@ def test_convert_bad_output_leaves_nothing(capsys, short_clip, tmp_path):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("method", ["integrate", "firenet_plus"])
-def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method):
+@pytest.mark.parametrize("method, dtype", [("integrate", "float32"), ("firenet_plus", "float32"),
+                                           ("firenet_plus", "bfloat16")])
+def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method, dtype):
     out = tmp_path / "frames"
-    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method)
+    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method, "--dtype", dtype)
     assert code == 0 and f"wrote 6 frames ({method})" in stdout
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 6
@@ -152,6 +153,11 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2], "lase only")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--window", "ms:-3")[::2])
+    assert_one_line_error(
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--dtype", "half")[::2], "half")
+    assert_one_line_error(
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--dtype", "bfloat16")[::2],
+        "float64")
     wrong = tmp_path / "not_a_checkpoint"
     wrong.mkdir()
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--checkpoint", wrong)[::2],

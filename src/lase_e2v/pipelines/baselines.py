@@ -22,6 +22,7 @@ from lase_e2v.models.baselines import load_baseline_checkpoint
 from lase_e2v.paths import shared_dir
 from lase_e2v.pipelines.integrator import IntegratorPipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
+from lase_e2v.pipelines.precision import check_dtype
 from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
 
 #: method -> file name of its official weights in a weights folder (None: user must give a checkpoint)
@@ -66,7 +67,11 @@ def default_checkpoint(method: str) -> Path:
 
 
 def load_reconstructor(
-    method: str, checkpoint: str | Path | None = None, device: str = "cpu", postprocess: bool = False
+    method: str,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    postprocess: bool = False,
+    dtype: str = "float32",
 ) -> ReconstructionPipeline:
     """A ready :class:`ReconstructionPipeline` for ``method`` (see :data:`METHODS`).
 
@@ -74,15 +79,21 @@ def load_reconstructor(
         method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus``, ``pienet_lite``, ``pienet`` or
             ``integrate``.
         checkpoint: weights file or folder; defaults to the found/bundled official weights.
-        device: torch device of the network.
+        device: torch device of the network (``integrate`` has none: it runs in numpy on the CPU).
         postprocess: display post-processing (robust normalisation + unsharp mask); off for evaluation.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast, see
+            :mod:`lase_e2v.pipelines.precision`); ``integrate`` computes in float64 and takes only
+            ``"float32"``.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'; expected one of {', '.join(METHODS)}")
+    check_dtype(dtype)
     if method == "integrate":
         if checkpoint is not None:
             raise ConfigError("method 'integrate' is training-free and takes no checkpoint")
+        if dtype != "float32":
+            raise ConfigError(f"method 'integrate' computes in float64 numpy; dtype '{dtype}' does not apply")
         return IntegratorPipeline()
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(method)
     model = load_baseline_checkpoint(path, arch=method)
-    return RecurrentReconstructionPipeline(model, device=device, postprocess=postprocess, name=method)
+    return RecurrentReconstructionPipeline(model, device=device, postprocess=postprocess, name=method, dtype=dtype)

@@ -40,7 +40,6 @@ Choices where the paper is silent:
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -65,9 +64,9 @@ from lase_e2v.models.event_encoder import EventEncoder
 from lase_e2v.models.text_encoder import TextEmbeddings, TextEncoder, load_text_encoder
 from lase_e2v.models.video_unet import VideoUNet
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
+from lase_e2v.pipelines.precision import autocast, check_dtype
 
 SAMPLERS = ("ddim", "dpm++")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 PIPELINE_FILE = "pipeline.json"
 
 #: an EI estimate source: "previous", a reconstructor run on the same windows, or window -> image
@@ -104,7 +103,9 @@ class SamplingOptions:
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         clip_length: N, windows reconstructed together per clip.
         seed: seed of the noise generator (reset per recording), ``None`` for a random one.
-        dtype: ``"float32"``, or ``"float16"`` / ``"bfloat16"`` for autocast (for GPUs).
+        dtype: ``"float32"`` (exact), or ``"bfloat16"`` / ``"float16"`` autocast
+            (:mod:`lase_e2v.pipelines.precision`: bfloat16 on GPUs and CPUs with AVX512-BF16 or AMX,
+            float16 on GPUs).
     """
 
     prompt: str = ""
@@ -135,8 +136,7 @@ class SamplingOptions:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
         if self.clip_length < 1:
             raise ConfigError(f"clip_length must be >= 1, got {self.clip_length}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype '{self.dtype}' unknown; choose from {sorted(DTYPES)}")
+        check_dtype(self.dtype)
 
     def to_json_dict(self) -> dict:
         """Everything but a non-string estimate source (objects are not saved)."""
@@ -538,7 +538,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         if len(prompts) != batch:
             raise ConfigError(f"{len(prompts)} prompts for a batch of {batch} clips")
         samples = options.num_samples
-        with self._autocast(options.dtype):
+        with autocast(self.device, options.dtype):
             # 1. Check inputs
             self.check_inputs(voxels, previous_frame, estimate, options.guidance_scale)
             # 2. Encode the text (empty prompt first for guidance), once per sample
@@ -577,11 +577,6 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             # 7. Decode
             frames_out = self.decode_latents(latents, (height, width))
         return ClipOutput(frames_out, latents)
-
-    def _autocast(self, dtype: str):
-        if dtype == "float32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=DTYPES[dtype])
 
     # -- streaming over a recording ---------------------------------------------------------------
     def reset(self) -> None:
@@ -652,7 +647,8 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
     README), then ``options`` (``prompt``, ``num_inference_steps``, ``guidance_scale``, ``ei_strength``,
     ``num_samples``, ``seed``...).
     ``estimate`` may name a peer reconstructor (``"integrate"``, ``"firenet_plus"``... see
-    :func:`lase_e2v.pipelines.baselines.load_reconstructor`), run on the same windows as the EI estimate.
+    :func:`lase_e2v.pipelines.baselines.load_reconstructor`), run on the same windows as the EI estimate,
+    on ``device`` and in the pipeline's ``dtype`` (the integrator always in float64).
     """
     folder = Path(checkpoint) if checkpoint is not None else LASE_TINY_DIR
     if not (folder / PIPELINE_FILE).is_file():
@@ -665,8 +661,12 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
             raise CheckpointError(f"{folder / SAMPLING_FILE}: not valid JSON ({error})") from error
     options = {**recommended, **options}
     estimate = options.get("estimate")
-    if isinstance(estimate, str) and estimate != "previous":
-        from lase_e2v.pipelines.baselines import load_reconstructor
+    if not (isinstance(estimate, str) and estimate != "previous"):
+        return LaSeE2VPipeline.from_pretrained(folder, **options).to(device)
+    from lase_e2v.pipelines.baselines import load_reconstructor
 
-        options["estimate"] = load_reconstructor(estimate, device=device)
-    return LaSeE2VPipeline.from_pretrained(folder, **options).to(device)
+    pipeline = LaSeE2VPipeline.from_pretrained(folder, **{**options, "estimate": "previous"})
+    dtype = pipeline.options.dtype if estimate != "integrate" else "float32"
+    peer = load_reconstructor(estimate, device=device, dtype=dtype)
+    pipeline.options = replace(pipeline.options, estimate=peer)
+    return pipeline.to(device)  # to() resets: the estimate feeder picks up the peer
