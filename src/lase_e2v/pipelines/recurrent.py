@@ -6,7 +6,8 @@ Per window (the EVREAL protocol):
    expect (``model.config.voxel_normalization``: non-zero mean/std for FireNet and E2VID, raw for the
    "+" models and PIE-Net); an empty window gives zeros;
 2. zero-pad to the network's size multiple, centred (``model.input_multiple``: 1 for FireNet,
-   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works;
+   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works,
+   in the layout the model prefers (``model.memory_format``: channels-last for FireNet);
 3. one network step with the recurrent state of the previous window (whatever the model returns:
    hidden states, and for PIE-Net also its previous padded output image and variance), in float32
    or under bfloat16 / float16 autocast (``dtype``, :mod:`lase_e2v.pipelines.precision`);
@@ -84,14 +85,15 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
     # -- steps ---------------------------------------------------------------------------------
     def prepare_voxel(self, events: EventStream) -> torch.Tensor:
         """Voxel grid ``(1, bins, H', W')`` on the device, normalised and padded to the model's multiple."""
-        x, y, t, p = (
-            torch.from_numpy(np.asarray(a, dtype=np.int64)).to(self.device)
+        x, y, t, p = (  # copies: readers may hand out read-only arrays, which torch warns about
+            torch.from_numpy(np.array(a, dtype=np.int64)).to(self.device)
             for a in (events.x, events.y, events.t, events.p)
         )
         voxel = to_voxel_grid(x, y, t, p, self.num_bins, events.sensor_size, normalize=self.normalize)
         top, bottom = centered_padding(events.height, self.model.input_multiple)
         left, right = centered_padding(events.width, self.model.input_multiple)
-        return F.pad(voxel[None], (left, right, top, bottom))
+        padded = F.pad(voxel[None], (left, right, top, bottom))
+        return padded.contiguous(memory_format=getattr(self.model, "memory_format", torch.contiguous_format))
 
     @torch.inference_mode()
     def reconstruct(self, events: EventStream) -> np.ndarray:
