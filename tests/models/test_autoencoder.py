@@ -85,6 +85,23 @@ def test_sizes_not_divisible_by_8_are_padded_then_cropped(tae):
         assert tae.decode(latents).shape == (2, 1, 56, 72)
 
 
+def test_padding_and_cropping_keep_odd_sized_frames_in_place(tae, slider_depth_dir):
+    """A 173x237 crop (not multiples of 8) comes back aligned: a one-pixel shift would cost PSNR."""
+    path = sorted((slider_depth_dir / "images").glob("*.png"))[40]
+    frame = torch.from_numpy(np.asarray(Image.open(path)) / 255.0).float()[None, None, 3:176, 2:239]
+    with torch.no_grad():
+        decoded = tae.decode(tae.encode(frame), size=(173, 237))
+    assert decoded.shape == frame.shape
+
+    def psnr(a, b):
+        return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+    aligned = psnr(decoded, frame)
+    assert aligned > 33
+    assert aligned > psnr(decoded[..., 1:, :], frame[..., :-1, :]) + 3
+    assert aligned > psnr(decoded[..., :, 1:], frame[..., :, :-1]) + 3
+
+
 def test_pad_to_multiple_replicates_the_edges():
     image = torch.arange(6.0).reshape(1, 1, 2, 3)
     padded = pad_to_multiple(image, 4)

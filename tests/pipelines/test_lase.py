@@ -80,6 +80,17 @@ def test_clip_shapes_and_range(pipeline):
     assert out.frames.min() >= 0 and out.frames.max() <= 1 and out.frames.std() > 0
 
 
+@pytest.mark.parametrize("size", [(45, 61), (26, 35)])
+def test_sizes_that_are_not_multiples_of_the_stride(pipeline, size):
+    """Latents and event features are ceil(H/8) x ceil(W/8); frames are cropped back to the sensor."""
+    clip = torch.randn(1, 2, 5, *size, generator=torch.Generator().manual_seed(0))
+    estimate = torch.rand(1, 2, 1, *size, generator=torch.Generator().manual_seed(1))
+    out = pipeline.generate_clip(clip, estimate=estimate, ei_strength=0.5, generator=torch.Generator().manual_seed(0))
+    assert out.frames.shape == (1, 2, 1, *size)
+    assert out.latents.shape[-2:] == (-(-size[0] // 8), -(-size[1] // 8))
+    assert out.frames.std() > 0
+
+
 def test_same_seed_same_frames(pipeline):
     assert torch.equal(generate(pipeline, seed=3), generate(pipeline, seed=3))
     assert not torch.equal(
