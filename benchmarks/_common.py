@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from lase_e2v.atomic import atomic_path
 from lase_e2v.paths import shared_dir
 
 SHARED_DATA = shared_dir() / "data"
@@ -25,3 +28,10 @@ def best_seconds(
         function()
         best = min(best, clock() - start)
     return best
+
+
+def write_results(path: Path, report: dict) -> None:
+    """Write a benchmark's JSON report atomically and say where."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")

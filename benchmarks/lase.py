@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import os
 import time
 import tracemalloc
@@ -36,8 +35,8 @@ import statistics
 
 import psutil
 import torch
+from _common import write_results
 
-from lase_e2v.atomic import atomic_path
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder
@@ -198,9 +197,7 @@ def main() -> None:
             f"memory over {memory['frames']} frames: traced growth {memory['traced_growth_bytes']} B, "
             f"RSS growth {memory['rss_growth_bytes'] / 1e6:.1f} MB (1/3 -> end)"
         )
-    with atomic_path(args.out) as temporary:
-        temporary.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":
