@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/lase-e2v demo
+	$(BIN)/lase-e2v demo --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -q

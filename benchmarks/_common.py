@@ -10,7 +10,8 @@ from pathlib import Path
 from lase_e2v.atomic import atomic_path
 from lase_e2v.paths import shared_dir
 
-SHARED_DATA = shared_dir() / "data"
+#: the development data folder, passed explicitly: $LASE_SHARED, else ../shared beside the repository
+SHARED_DATA = (shared_dir() or Path(__file__).resolve().parents[2] / "shared") / "data"
 
 
 def best_seconds(

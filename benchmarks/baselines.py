@@ -1,8 +1,10 @@
 """Frames per second of the peer reconstructors on CPU, per sensor size and thread count.
 
-Each method reconstructs windows of synthetic events (``--events-per-pixel`` per window, 0.3 is about
+Each registered peer method (:mod:`lase_e2v.pipelines.registry`; LaSe-E2V has ``benchmarks/lase.py``)
+reconstructs windows of synthetic events (``--events-per-pixel`` per window, 0.3 is about
 slider_depth's density between APS frames) through its full pipeline step: voxel grid, network,
-crop, clip. E2VID uses random weights of the official size (the cost does not depend on the values).
+crop, clip. Methods without bundled weights (E2VID, E2VID+) use random weights of the official size
+(the cost does not depend on the values).
 Peers in the same run: FireNet against E2VID, PIE-Net-Lite against FireNet, and the vectorised
 integrator against a naive per-event Python loop of the same filter (ratios are printed for the
 pairs that ran).
@@ -25,10 +27,9 @@ import torch
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.events.streams import EventStream
-from lase_e2v.models.baselines import E2VID
-from lase_e2v.pipelines.baselines import load_reconstructor
-from lase_e2v.pipelines.integrator import IntegratorPipeline
+from lase_e2v.models.baselines import ARCHITECTURES
 from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
+from lase_e2v.pipelines.registry import get_method, method_names
 
 SENSORS = {"240x180": (180, 240), "346x260": (260, 346)}
 WINDOW_US = 40_000
@@ -65,15 +66,21 @@ class NaiveIntegrator:
         return self.state * np.exp(-self.alpha * (t_end_us - self.last) * 1e-6)
 
 
-#: method name -> builder of its reconstructor
-METHODS = {
-    "firenet": lambda: load_reconstructor("firenet"),
-    "e2vid": lambda: RecurrentReconstructionPipeline(E2VID().eval(), name="e2vid"),
-    "pienet_lite": lambda: load_reconstructor("pienet_lite"),
-    "pienet": lambda: load_reconstructor("pienet"),
-    "integrate": IntegratorPipeline,
-    "integrate_naive": NaiveIntegrator,
-}
+#: what can be timed: the registry's peers and the naive integrator
+METHODS = [name for name in method_names() if name != "lase"] + ["integrate_naive"]
+
+
+def build(name: str):
+    """The method's reconstructor; random official-size weights where none are bundled."""
+    if name == "integrate_naive":
+        return NaiveIntegrator()
+    spec = get_method(name)
+    if spec.weights == "checkpoint":
+        model_class, fixed = ARCHITECTURES[name]
+        return RecurrentReconstructionPipeline(model_class(**fixed).eval(), name=name)
+    return spec.load()
+
+
 #: printed speed ratios: name -> (faster candidate, peer)
 RATIOS = {
     "firenet_over_e2vid": ("firenet", "e2vid"),
@@ -84,7 +91,7 @@ RATIOS = {
 
 def methods(names: list[str]) -> dict[str, object]:
     torch.manual_seed(0)
-    return {name: METHODS[name]() for name in names}
+    return {name: build(name) for name in names}
 
 
 def frames_per_second(method, windows: list[EventStream], warmup: int) -> float:
@@ -111,7 +118,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--events-per-pixel", type=float, default=0.3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines.json")
     args = parser.parse_args()
 

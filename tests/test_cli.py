@@ -15,7 +15,7 @@ from lase_e2v.events.formats import open_events, read_events
 from lase_e2v.events.formats.hdf5 import write_hdf5
 
 COMMANDS = ["info", "convert", "reconstruct", "simulate", "make-dataset", "preview", "train", "evaluate",
-            "benchmark", "demo"]
+            "benchmark", "demo", "live", "serve"]
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -99,11 +99,11 @@ def test_convert_bad_output_leaves_nothing(capsys, short_clip, tmp_path):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("method, dtype", [("integrate", "float32"), ("firenet_plus", "float32"),
-                                           ("firenet_plus", "bfloat16")])
-def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method, dtype):
+@pytest.mark.parametrize("method, precision", [("integrate", []), ("firenet_plus", []),
+                                               ("firenet_plus", ["--dtype", "bfloat16"])])
+def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method, precision):
     out = tmp_path / "frames"
-    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method, "--dtype", dtype)
+    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method, *precision)
     assert code == 0 and f"wrote 6 frames ({method})" in stdout
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 6
@@ -150,14 +150,15 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
     out = tmp_path / "x.mp4"
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--method", "magic")[::2], "magic")
     assert_one_line_error(
-        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2], "lase only")
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--prompt", "day")[::2],
+        "takes no option(s) prompt")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--window", "ms:-3")[::2])
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--dtype", "half")[::2], "half")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--dtype", "bfloat16")[::2],
-        "float64")
+        "takes no option(s) dtype")
     wrong = tmp_path / "not_a_checkpoint"
     wrong.mkdir()
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--checkpoint", wrong)[::2],
@@ -170,7 +171,7 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
 def test_ctrl_c_leaves_no_output(capsys, short_clip, tmp_path, monkeypatch):
     from lase_e2v.pipelines.integrator import IntegratorPipeline
 
-    def interrupted(self, windows, progress=False):
+    def interrupted(self, windows, caption=None, progress=False):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(IntegratorPipeline, "iter_frames", interrupted)

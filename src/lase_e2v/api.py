@@ -7,15 +7,19 @@ library's objects; the work happens in :mod:`lase_e2v.events`, :mod:`lase_e2v.pi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.windows import Windowing, parse_window_spec
-from lase_e2v.pipelines.output import ReconstructionOutput, ReconstructionPipeline
+from lase_e2v.pipelines.output import ReconstructionOutput
+from lase_e2v.pipelines.registry import DEFAULT_LIVE_METHOD, load_method
 
-METHODS = ("lase", "firenet", "firenet_plus", "e2vid", "pienet_lite", "pienet", "integrate")
+if TYPE_CHECKING:
+    import threading
+
+    from lase_e2v.pipelines.live import LiveReport
+
 #: fallback window for recordings without APS frames: 40 ms = 25 frames per second
 DEFAULT_EVENT_ONLY_WINDOW = "ms:40"
 
@@ -28,32 +32,6 @@ def resolve_windowing(reader: EventReader, window: str = "auto") -> Windowing:
     return parse_window_spec(window, frames.t_us if frames is not None else None)
 
 
-def load_method(
-    method: str,
-    checkpoint: str | Path | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    **options: Any,
-) -> ReconstructionPipeline:
-    """Build the reconstructor called ``method`` (one of :data:`METHODS`).
-
-    ``dtype``: ``float32``, ``bfloat16`` or ``float16`` (:mod:`lase_e2v.pipelines.precision`);
-    ``None`` keeps the method's default (float32; for ``lase`` the checkpoint's sampling options).
-    """
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    if method == "lase":
-        from lase_e2v.pipelines.lase import load_lase_pipeline
-
-        return load_lase_pipeline(checkpoint, device=device, **options, **({"dtype": dtype} if dtype else {}))
-    if options:
-        unused = ", ".join(sorted(options))
-        raise ConfigError(f"options {unused} apply to --method lase only, not '{method}'")
-    from lase_e2v.pipelines import load_reconstructor
-
-    return load_reconstructor(method, checkpoint=checkpoint, device=device, dtype=dtype or "float32")
-
-
 def reconstruct(
     path: str | Path,
     method: str = "lase",
@@ -62,17 +40,53 @@ def reconstruct(
     device: str = "cpu",
     event_format: str | None = None,
     progress: bool = False,
-    dtype: str | None = None,
+    topic: str | None = None,
     **options: Any,
 ) -> ReconstructionOutput:
     """Reconstruct the recording at ``path`` into frames (one per window).
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
-    ``device`` / ``dtype``: where and in which precision the networks run (see :func:`load_method`).
-    ``options`` go to LaSe-E2V only: ``prompt`` (default: the recording's caption, if it has one,
-    see :attr:`ReconstructionPipeline.scene_caption`),
+    ``topic``: the event topic of a ROS bag (default: found in the bag).
+    ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
+    ``options``: the method's keyword options (:meth:`~lase_e2v.pipelines.registry.MethodSpec.defaults`),
+    e.g. for LaSe-E2V ``prompt`` (default: the recording's caption, if it has one),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
-    reader = open_events(path, format=event_format)
+    reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
-    return load_method(method, checkpoint, device, dtype, **options)(reader, windowing, progress=progress)
+    return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)
+
+
+def live(
+    source: str,
+    output: str | Path | None = None,
+    method: str = DEFAULT_LIVE_METHOD,
+    window: str = DEFAULT_EVENT_ONLY_WINDOW,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    show: bool = False,
+    fps: float | None = None,
+    speed: float = 1.0,
+    topic: str | None = None,
+    stop: threading.Event | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> LiveReport:
+    """Reconstruct a live stream as it arrives, writing (and showing) each frame at once.
+
+    ``source``: ``HOST:PORT`` (a DV network stream), ``camera`` / ``camera:SERIAL``, or a recording
+    replayed at ``speed`` x real time (``topic`` for a ROS bag); see :mod:`lase_e2v.events.live`.
+    ``window``: ``ms:T`` or ``events:N``. ``method`` and ``options``: as for :func:`reconstruct`; a
+    replayed recording's caption reaches the method as offline, a DV stream or camera has none. Ends
+    when the stream ends or ``stop`` is set, keeping the output (an existing one is replaced: the
+    command line refuses it unless ``--overwrite``); returns the
+    :class:`~lase_e2v.pipelines.live.LiveReport` (latency, frames/s).
+    """
+    from lase_e2v.events.live import open_live
+    from lase_e2v.pipelines.live import check_live_output, parse_live_window, run_live
+
+    check_live_output(output, show)
+    windowing = parse_live_window(window)
+    pipeline = load_method(method, checkpoint, device, **options)
+    with open_live(source, speed=speed, topic=topic) as stream:
+        return run_live(stream, pipeline, windowing, output, fps, show, stop, progress)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from lase_e2v.errors import ConfigError
+
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -43,3 +45,23 @@ def atomic_path(destination: str | Path, overwrite: bool = True) -> Iterator[Pat
     except BaseException:
         _remove(temporary)
         raise
+
+
+def check_output(destination: str | Path, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output that cannot be written or would replace something.
+
+    Raises :class:`~lase_e2v.errors.ConfigError` when ``destination`` exists and ``overwrite`` is
+    false, or when its nearest existing ancestor is not a folder this process may write to (the
+    missing folders in between are created when the output is written).
+    """
+    destination = Path(destination)
+    if destination.exists() and not overwrite:
+        raise ConfigError(f"{destination}: exists; pass --overwrite to replace it")
+    ancestor = destination.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{destination}: cannot be written, {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{destination}: cannot be written, no write permission in {ancestor}")
+    return destination

@@ -2,18 +2,27 @@
 
 Every command ends with one line saying what it produced. Errors the user can fix (bad input,
 bad options) print one ``error:`` line to stderr and exit with status 2; Ctrl-C exits with 130
-and leaves no partial output (all writers are atomic).
+and leaves no partial output (all writers are atomic). Outputs are checked before any work: their
+type, that their folder can be written, and that they do not exist yet unless ``--overwrite`` is
+given. Library warnings and log messages stay off the terminal unless ``--verbose`` is given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from lase_e2v.atomic import check_output
 from lase_e2v.errors import ConfigError, LaseError
+from lase_e2v.pipelines.registry import DEFAULT_BENCHMARK_METHODS, DEFAULT_LIVE_METHOD, iter_methods, method_names
 
 app = typer.Typer(
     name="lase-e2v",
@@ -23,16 +32,42 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3); default: detect"
+FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect"
+TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
-              "about 1.6x faster), float16 (GPUs); default float32")
-METHOD_HELP = "lase | firenet | firenet_plus | e2vid | pienet_lite | pienet | integrate"
+              "about 1.6x faster), float16 (GPUs); default float32; not for integrate")
+METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
+OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
+#: loggers of the libraries underneath, quieted unless --verbose
+LIBRARY_LOGGERS = ("diffusers", "transformers", "accelerate", "torch", "h5py", "PIL", "matplotlib")
+#: environment variables that set the log level of diffusers / transformers when they load
+VERBOSITY_VARIABLES = ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY")
+
+
+@app.callback()
+def global_options(
+    verbose: bool = typer.Option(False, "--verbose", help="show library warnings and log messages"),
+) -> None:
+    """Options of every command (``lase-e2v --verbose reconstruct ...``)."""
+    if not verbose:
+        quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Keep library warnings and log messages off the terminal (``main`` restores the state after the
+    command). ``showwarning`` is replaced too, because libraries may add their own warning filters."""
+    warnings.simplefilter("ignore")
+    warnings.showwarning = lambda *args, **kwargs: None
+    for variable in VERBOSITY_VARIABLES:  # read when those libraries load
+        os.environ.setdefault(variable, "error")
+    for name in ("", *LIBRARY_LOGGERS):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
@@ -51,11 +86,12 @@ def done(message: str) -> None:
 def info(
     path: Path = typer.Argument(..., help="event file or folder"),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
 ) -> None:
     """Format, resolution, event count, duration, rate and APS frames of a recording."""
     from lase_e2v.events.formats import describe
 
-    for key, value in describe(path, format=event_format).items():
+    for key, value in describe(path, format=event_format, topic=topic).items():
         typer.echo(f"{key:>14}: {value}")
 
 
@@ -65,11 +101,16 @@ def convert(
     destination: Path = typer.Argument(..., help="output: .txt, .h5 or a folder (EVREAL npy layout)"),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     to: Optional[str] = typer.Option(None, "--to", help="force the output format (text, hdf5, evreal); default: from the extension"),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Convert between formats losslessly (events and APS frames)."""
     from lase_e2v.events.formats import convert as convert_events
+    from lase_e2v.events.formats import output_format
 
-    count = convert_events(source, destination, format=to, source_format=event_format)
+    output_format(destination, to)
+    check_output(destination, overwrite)
+    count = convert_events(source, destination, format=to, source_format=event_format, topic=topic)
     done(f"wrote {count:,} events to {destination}")
 
 
@@ -89,15 +130,91 @@ def reconstruct(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Reconstruct video frames from events."""
     from lase_e2v.api import reconstruct as run_reconstruction
-    from lase_e2v.pipelines.writers import write_frames
+    from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
+    frames_output_kind(output)
+    check_output(output, overwrite)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                dtype=dtype, **lase_options(prompt, steps, guidance, seed, samples))
+                                topic=topic, **lase_options(prompt, steps, guidance, seed, samples),
+                                **({"dtype": dtype} if dtype else {}))
     count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
     done(f"wrote {count} frames ({method}) to {output}")
+
+
+LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
+
+
+@app.command()
+def live(
+    source: str = typer.Argument(..., help=LIVE_SOURCE_HELP),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="written as frames come: .mp4, .h5 or a folder of PNGs"),
+    method: str = typer.Option(DEFAULT_LIVE_METHOD, help=METHOD_HELP),
+    window: str = typer.Option("ms:40", help="ms:T or events:N"),
+    show: bool = typer.Option(False, help="show the frames in a window (needs a display)"),
+    fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time for ms:T)"),
+    speed: float = typer.Option(1.0, help="replay speed of a recording source (x real time)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
+    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
+    samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
+    seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+) -> None:
+    """Reconstruct a live event stream as it arrives; Ctrl-C stops and keeps what was written (twice aborts)."""
+    import signal
+    import threading
+
+    from lase_e2v.api import live as run_live
+    from lase_e2v.pipelines.writers import frames_output_kind
+
+    if output is not None:
+        frames_output_kind(output)
+        check_output(output, overwrite)
+    stop = threading.Event()
+
+    def first_ctrl_c(signum, frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts as usual
+
+    previous = signal.signal(signal.SIGINT, first_ctrl_c)
+    try:
+        report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
+                          progress=True, **lase_options(prompt, steps, None, seed, samples))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    ending = "stopped by Ctrl-C" if report.stopped else "stream ended"
+    where = f" to {output}" if output is not None else ""
+    done(f"{ending}: wrote {report.num_frames} frames ({method}){where}; {report.summary()}")
+
+
+@app.command()
+def serve(
+    source: Path = typer.Argument(..., help="event file or folder to replay"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(7777, help="TCP port"),
+    speed: float = typer.Option(1.0, help="replay speed (x real time)"),
+    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+) -> None:
+    """Replay a recording as a DV network stream (for `live` or DV tools), from when a client connects."""
+    from lase_e2v.events.live import serve as start_server
+
+    server = start_server(source, host, port, speed, format=event_format, topic=topic)
+    typer.echo(f"serving {source} on {host}:{port}; the replay starts when a client connects", err=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+        done(f"stopped serving {source}")
+        return
+    done(f"sent {source} to {host}:{port}")
 
 
 @app.command()
@@ -108,10 +225,14 @@ def simulate(
     threshold: float = typer.Option(0.2, help="mean contrast threshold C (log intensity)"),
     threshold_sigma: float = typer.Option(0.03, help="per-pixel std of the thresholds"),
     seed: int = typer.Option(0, help="random seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Simulate events from a video (ESIM/v2e-style model)."""
+    from lase_e2v.events.formats import output_format
     from lase_e2v.simulate import simulate_video
 
+    output_format(output)
+    check_output(output, overwrite)
     count = simulate_video(source, output, fps=fps, threshold=threshold, threshold_sigma=threshold_sigma, seed=seed)
     done(f"wrote {count:,} events to {output}")
 
@@ -124,11 +245,12 @@ def make_dataset(
     height: int = typer.Option(180),
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
-    coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: ../shared/data/coco_mini)"),
+    coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
+    check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
@@ -138,10 +260,14 @@ def preview(
     sequence: Path = typer.Argument(..., help="a synthetic sequence (.h5) from make-dataset"),
     output: Path = typer.Option(..., "-o", "--output", help="PNG path"),
     frame: int = typer.Option(10, help="frame index"),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """PNG of a frame next to its event image and caption."""
     from lase_e2v.simulate.preview import save_preview
 
+    if output.suffix.lower() != ".png":
+        raise ConfigError(f"{output}: the preview is a PNG; name it *.png")
+    check_output(output, overwrite)
     save_preview(sequence, output, frame_index=frame)
     done(f"wrote {output}")
 
@@ -163,16 +289,18 @@ def train(
 
 @app.command()
 def evaluate(
-    method: str = typer.Option("lase", help="method name"),
+    method: str = typer.Option("lase", help=f"{METHOD_HELP}, or a method JSON file"),
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal)."""
     from lase_e2v.evaluation import evaluate as run_evaluate
 
+    check_output(output, overwrite)
     summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
     typer.echo(summary)
     done(f"results in {output}")
@@ -181,10 +309,12 @@ def evaluate(
 @app.command()
 def benchmark(
     data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
-    methods: str = typer.Option("integrate,firenet,firenet_plus,lase", help="comma-separated method names"),
+    methods: str = typer.Option(",".join(DEFAULT_BENCHMARK_METHODS),
+                                help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
@@ -192,6 +322,7 @@ def benchmark(
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
+    check_output(output, overwrite)
     report = run_benchmark(names, data, output, dataset=dataset, device=device)
     done(f"report: {report}")
 
@@ -200,17 +331,30 @@ def benchmark(
 def demo(
     output: Path = typer.Option(Path("outputs/demo"), "-o", "--output", help="output folder"),
     method: str = typer.Option("lase", help=METHOD_HELP),
+    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Reconstruct the bundled real clip (ECD slider_depth, 1.2 s) and write a side-by-side mp4 and a PNG grid."""
-    from lase_e2v.demo import run_demo
+    from lase_e2v.demo import demo_outputs, run_demo
 
-    result = run_demo(output, method=method, device=device, **lase_options(prompt, steps, None, seed))
+    for path in demo_outputs(output, method):
+        check_output(path, overwrite)
+
+    result = run_demo(output, method=method, device=device, checkpoint=checkpoint,
+                      **lase_options(prompt, steps, None, seed))
     typer.echo(f"{result.num_frames} frames, against the APS frames: MSE {result.mse:.4f}, SSIM {result.ssim:.3f}")
     done(f"wrote {result.video}\nwrote {result.grid}")
+
+
+@app.command()
+def methods() -> None:
+    """The reconstruction methods: name, display name, where the weights come from, summary."""
+    for spec in iter_methods():
+        typer.echo(f"{spec.name:<13} {spec.display_name:<13} {spec.weights:<11} {spec.summary}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     (:class:`LaseError`, unreadable files) become one ``error:`` line here.
     """
     try:
-        app(args=argv, standalone_mode=True)
+        with warnings.catch_warnings(), restored_logging():
+            app(args=argv, standalone_mode=True)
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
         if code == 130:
@@ -230,9 +375,34 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("interrupted; no partial output was kept", err=True)
         return 130
     except (LaseError, OSError) as problem:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(f"error: {one_line(str(problem))}", err=True)
         return 2
     return 0
+
+
+def one_line(message: str) -> str:
+    """``message`` with every non-printable character (newline, terminal escape...) escaped, so an
+    error stays one readable line whatever input it quotes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """Put the loggers and variables :func:`quiet_libraries` touches back as they were (``main`` may
+    run many times in one process, as in the tests)."""
+    loggers = [logging.getLogger(name) for name in ("", *LIBRARY_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    variables = {name: os.environ.get(name) for name in VERBOSITY_VARIABLES}
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

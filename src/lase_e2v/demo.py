@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lase_e2v.api import load_method
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.metrics import mse, ssim
 from lase_e2v.evaluation.report import caption_strip
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.representations import polarity_image_rgb, to_polarity_image
 from lase_e2v.events.windows import FrameWindows
+from lase_e2v.pipelines.registry import load_method
 from lase_e2v.pipelines.writers import real_time_fps, to_uint8, write_video
 
 DEMO_CLIP = Path(str(files("lase_e2v") / "assets" / "demo" / "slider_depth_clip.h5"))
@@ -38,6 +38,12 @@ class DemoResult:
     ssim: float
 
 
+def demo_outputs(output_dir: str | Path, method: str) -> tuple[Path, Path]:
+    """The ``(video, grid)`` paths :func:`run_demo` writes for ``method`` into ``output_dir``."""
+    output_dir = Path(output_dir)
+    return output_dir / f"{method}_side_by_side.mp4", output_dir / f"{method}_grid.png"
+
+
 def _gray_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(image, 0.0, 1.0)[..., None], 3, axis=2)
 
@@ -47,23 +53,24 @@ def run_demo(
     method: str = "lase",
     device: str = "cpu",
     clip: str | Path = DEMO_CLIP,
+    checkpoint: str | Path | None = None,
     progress: bool = True,
     **options,
 ) -> DemoResult:
     """Reconstruct ``clip`` with ``method`` and write ``<method>_side_by_side.mp4`` (events |
-    reconstruction | APS) and ``<method>_grid.png`` into ``output_dir``. ``options`` go to LaSe-E2V
-    (``prompt``, default the clip's caption; ``num_inference_steps``, ``seed``...)."""
+    reconstruction | APS) and ``<method>_grid.png`` into ``output_dir``. ``checkpoint`` replaces the
+    method's bundled weights; ``options`` are the method's (LaSe-E2V: ``prompt``, default the clip's
+    caption; ``num_inference_steps``, ``seed``...)."""
     reader = open_events(clip)
     frames = reader.read_frames()
     windowing = FrameWindows(frames.t_us)
-    pipeline = load_method(method, None, device, **options)
-    pipeline.scene_caption = reader.caption
-    pipeline.reset()
+    pipeline = load_method(method, checkpoint, device, **options)
     aps = frames.as_float()
     names = ["events", method, "APS frame"]
     header = np.concatenate([caption_strip(aps.shape[2], name) for name in names], axis=1)
     tiles, errors, similarities = [], [], []
-    for item in pipeline.iter_frames(windowing.iter_windows(reader.iter_chunks()), progress=progress):
+    windows = windowing.iter_windows(reader.iter_chunks())
+    for item in pipeline.iter_frames(windows, caption=reader.caption, progress=progress):
         reference = aps[int(np.searchsorted(frames.t_us, item.window.t_end_us))]
         events = item.window.events
         net = to_polarity_image(events.x, events.y, events.p, events.sensor_size)
@@ -71,9 +78,7 @@ def run_demo(
         errors.append(mse(item.image, reference))
         similarities.append(ssim(item.image, reference))
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    video = output_dir / f"{method}_side_by_side.mp4"
+    video, grid_path = demo_outputs(output_dir, method)
     write_video(
         video,
         (np.concatenate([header, tile], axis=0) for tile in tiles),
@@ -81,7 +86,6 @@ def run_demo(
     )
     rows = np.linspace(0, len(tiles) - 1, min(GRID_ROWS, len(tiles))).round().astype(int)
     grid = np.concatenate([header] + [tiles[i] for i in rows], axis=0)
-    grid_path = output_dir / f"{method}_grid.png"
     from PIL import Image
 
     with atomic_path(grid_path) as temporary:

@@ -26,3 +26,17 @@ class ConfigError(LaseError):
 
 class CheckpointError(LaseError):
     """A checkpoint is missing, of the wrong architecture, or has missing/unexpected weights."""
+
+
+#: longest quoted input in an error message, in characters of its ``repr``
+QUOTE_LIMIT = 40
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters (``...`` marks a cut): how error messages quote input.
+
+    Why: input from a file or the command line can hold control characters, newlines or megabytes;
+    ``repr`` escapes them, so the message stays on one readable line.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

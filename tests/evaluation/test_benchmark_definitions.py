@@ -9,6 +9,7 @@ import pytest
 from lase_e2v.errors import ConfigError
 from lase_e2v.evaluation.datasets import (
     EvalConfig,
+    MethodConfig,
     available,
     load_dataset,
     load_eval_config,
@@ -74,11 +75,20 @@ def test_user_json_definitions(tmp_path):
         load_dataset("dsec")
 
 
-def test_method_configs():
+def test_method_configs(tmp_path):
     firenet = load_method_config("firenet")
-    assert (firenet.name, firenet.method, firenet.options) == ("FireNet", "firenet", {})
-    plain = load_method_config("my_method")
-    assert (plain.name, plain.method) == ("my_method", "my_method")
+    assert (firenet.name, firenet.method, firenet.options, firenet.checkpoint) == ("FireNet", "firenet", {}, None)
+    with pytest.raises(ConfigError, match="unknown method 'my_method'; choose one of lase, firenet"):
+        load_method_config("my_method")
+    variant = tmp_path / "one_sample.json"  # only what differs from the registered method
+    variant.write_text(json.dumps({"method": "lase", "options": {"num_samples": 1}}))
+    assert load_method_config(variant) == MethodConfig("LaSe-E2V", "lase", {"num_samples": 1})
+    variant.write_text(json.dumps({"method": "firenet", "options": {"num_samples": 1}}))
+    with pytest.raises(ConfigError, match="'firenet' takes no option"):
+        load_method_config(variant)
+    variant.write_text(json.dumps({"name": "x", "options": {}}))
+    with pytest.raises(ConfigError, match="needs 'method'"):
+        load_method_config(variant)
 
 
 def test_resolve_sequences_under_a_root(tmp_path):
@@ -113,12 +123,14 @@ def test_resolve_alias_and_direct_sequence_paths(tmp_path, slider_depth_dir):
 def test_resolve_a_make_dataset_folder(tmp_path):
     records = [{"file": "seq_00000.h5", "split": "train"}, {"file": "seq_00001.h5", "split": "val"},
                {"file": "seq_00002.h5", "split": "val"}]
-    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "sequences": records}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "duration_s": 3.0, "sequences": records}))
     specs = resolve_data(tmp_path, "synthetic")
-    assert [(s.name, s.path, s.dataset, s.cut_s) for s in specs] == [
-        ("seq_00001", tmp_path / "seq_00001.h5", "synthetic", None),
-        ("seq_00002", tmp_path / "seq_00002.h5", "synthetic", None),
+    assert [(s.name, s.path, s.dataset, s.cut_s) for s in specs] == [  # the first second is warm-up
+        ("seq_00001", tmp_path / "seq_00001.h5", "synthetic", (1.0, 3.0)),
+        ("seq_00002", tmp_path / "seq_00002.h5", "synthetic", (1.0, 3.0)),
     ]
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "duration_s": 0.6, "sequences": records}))
+    assert resolve_data(tmp_path, "synthetic")[0].cut_s == pytest.approx((0.2, 0.6))  # a third of short ones
     assert [s.name for s in resolve_data(tmp_path, "synthetic/train")] == ["seq_00000"]
     with pytest.raises(ConfigError, match="no 'test' sequences"):
         resolve_data(tmp_path, "synthetic/test")

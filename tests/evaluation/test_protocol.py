@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from lase_e2v.errors import ConfigError, EventDataError
-from lase_e2v.evaluation.protocol import aggregate, evaluate_method
+from lase_e2v.evaluation.benchmark import aggregate
+from lase_e2v.evaluation.protocol import evaluate_method
 from lase_e2v.events.formats import open_events
 
 # skimage 0.26 structural_similarity (EVREAL settings) of gray 0.5 vs slider_depth frames 26..33, averaged

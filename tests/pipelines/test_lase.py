@@ -124,6 +124,32 @@ def test_ei_latent_formula(pipeline):
     assert torch.allclose(latents, alpha_bar.sqrt() * estimate + (1 - alpha_bar).sqrt() * noise, atol=1e-6)
 
 
+def test_ei_strength_zero_is_the_estimate_through_the_autoencoder(pipeline):
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
+    output = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.0, num_samples=2)
+    expected = pipeline.decode_latents(pipeline.encode_frames(estimate), (HEIGHT, WIDTH))
+    assert torch.allclose(output.frames, expected, atol=1e-6)
+    denoised = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.1)
+    assert not torch.allclose(denoised.frames, expected, atol=1e-3)  # one step changes it
+
+
+def test_detail_transfer_puts_back_what_the_autoencoder_loses(pipeline):
+    from dataclasses import replace
+
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
+    saved = pipeline.options
+    try:
+        pipeline.options = replace(saved, detail_transfer=1.0)
+        untouched = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.0)
+        assert torch.allclose(untouched.frames, estimate, atol=1e-5)  # no denoising + full detail = the estimate
+        pipeline.options = replace(saved, detail_transfer=0.5)
+        half = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.0)
+        round_trip = pipeline.decode_latents(pipeline.encode_frames(estimate), (HEIGHT, WIDTH))
+        assert torch.allclose(half.frames, ((round_trip + estimate) / 2).clamp(0, 1), atol=1e-5)
+    finally:
+        pipeline.options = saved
+
+
 @pytest.mark.parametrize("guidance_scale", [1.0, 2.0])
 def test_num_samples_averages_the_latents_of_independent_draws(pipeline, guidance_scale):
     """M samples of one clip = the mean over a batch of M copies of it drawn with the same noise."""
@@ -213,7 +239,7 @@ def test_bad_inputs_raise(pipeline):
         pipeline.generate_clip(torch.randn(1, 2, 4, 16, 16))
     with pytest.raises(ConfigError, match="previous_frame must be"):
         pipeline.generate_clip(voxels(), previous_frame=torch.rand(1, 1, 8, 8))
-    for bad in ({"ei_strength": 0.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"},
+    for bad in ({"ei_strength": -0.1}, {"ei_strength": 1.5}, {"detail_transfer": 2.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"},
                 {"num_samples": 0}):
         with pytest.raises(ConfigError):
             SamplingOptions(**bad)
@@ -285,7 +311,7 @@ def test_streaming_groups_windows_into_clips_and_chains_them(pipeline, monkeypat
     assert np.array_equal(again.frames, output.frames)  # reset() restarts the seeded noise
 
 
-def test_scene_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
+def test_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
     prompts = []
     original = pipeline.generate_clip
 
@@ -295,14 +321,11 @@ def test_scene_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):
 
     monkeypatch.setattr(pipeline, "generate_clip", spy)
     windows = random_windows(2)
-    pipeline.scene_caption = "a red car on a street"
-    try:
-        list(pipeline.iter_frames(windows))
-        pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), prompt="a dark room")
-    finally:
-        pipeline.scene_caption = None
-    list(pipeline.iter_frames(windows))
-    assert prompts == ["a red car on a street", "a dark room", ""]
+    list(pipeline.iter_frames(windows, caption="a red car on a street"))
+    list(pipeline.iter_frames(windows, "a red car on a street"))
+    pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), prompt="a dark room")
+    list(pipeline.iter_frames(windows))  # the next recording: nothing of the caption is left
+    assert prompts == ["a red car on a street", "a red car on a street", "a dark room", ""]
 
 
 def _stream(windows: list[Window]) -> EventStream:
@@ -316,8 +339,8 @@ def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
     seen = []
 
     class Recording(IntegratorPipeline):
-        def iter_frames(self, windows, progress=False):
-            for frame in super().iter_frames(windows, progress):
+        def iter_frames(self, windows, caption=None, progress=False):
+            for frame in super().iter_frames(windows, caption, progress):
                 seen.append(frame.image)
                 yield frame
 
@@ -334,10 +357,12 @@ def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
 
 def test_estimate_with_look_ahead_is_refused(pipeline):
     class Buffering(ReconstructionPipeline):
+        num_bins = None
+
         def reset(self):
             pass
 
-        def iter_frames(self, windows, progress=False):
+        def iter_frames(self, windows, caption=None, progress=False):
             for window in list(itertools.islice(windows, 2)):  # reads ahead before yielding
                 yield ReconstructedFrame(window, np.zeros((HEIGHT, WIDTH), np.float32))
 

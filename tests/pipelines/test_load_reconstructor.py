@@ -47,31 +47,28 @@ def test_bad_requests_raise(method, checkpoint, message):
         load_reconstructor(method, checkpoint=checkpoint)
 
 
-def test_bundled_weights_reproduce_the_shared_files(monkeypatch):
+#: method -> its official weights file in ../shared/weights/baselines
+OFFICIAL_FILES = {"firenet": "firenet_state_dict.pth", "firenet_plus": "firenet_plus_state_dict.pth",
+                  "pienet_lite": "pienet_lite.pth", "pienet": "pienet.pth"}
+
+
+@pytest.mark.parametrize("method", list(OFFICIAL_FILES))
+def test_bundled_weights_reproduce_the_official_files(method, shared_dir):
     events = some_events()
-    from_shared = load_reconstructor("firenet").reconstruct(events)
-    monkeypatch.setattr(baselines, "weight_folders", list)
-    assert baselines.default_checkpoint("firenet") == baselines.bundled_weights("firenet")
-    assert np.array_equal(load_reconstructor("firenet").reconstruct(events), from_shared)
-
-
-def test_weights_dir_environment_variable_wins(monkeypatch, tmp_path, shared_dir):
-    state = load_baseline_checkpoint(shared_dir / "weights" / "baselines" / "firenet.pth").state_dict()
-    state["pred.conv2d.bias"] = torch.tensor([0.25])  # recognisable
-    torch.save(state, tmp_path / "firenet_plus_state_dict.pth")
-    monkeypatch.setenv("LASE_WEIGHTS_DIR", str(tmp_path))
-    pipeline = load_reconstructor("firenet_plus")
-    assert pipeline.model.pred.conv2d.bias.item() == 0.25
-
-
-@pytest.mark.parametrize("method", ["pienet_lite", "pienet"])
-def test_pienet_bundled_weights_reproduce_the_shared_files(monkeypatch, method):
-    events = some_events()
-    shared = load_reconstructor(method)
-    assert (shared.name, shared.normalize) == (method, False)  # PIE-Net takes the raw voxel grid
-    from_shared = [shared.reconstruct(events) for _ in range(2)]  # second step uses the fed-back frame
-    monkeypatch.setattr(baselines, "weight_folders", list)
+    official = load_reconstructor(method, checkpoint=shared_dir / "weights" / "baselines" / OFFICIAL_FILES[method])
     assert baselines.default_checkpoint(method) == baselines.bundled_weights(method)
     bundled = load_reconstructor(method)
-    assert all(np.array_equal(bundled.reconstruct(events), frame) for frame in from_shared)
-    assert not np.array_equal(*from_shared)
+    assert (bundled.name, bundled.normalize) == (method, method == "firenet")  # only FireNet normalises
+    # two steps: the second uses the recurrent state (and PIE-Net's fed-back frame)
+    expected = [official.reconstruct(events) for _ in range(2)]
+    assert all(np.array_equal(bundled.reconstruct(events), frame) for frame in expected)
+    assert not np.array_equal(*expected)
+
+
+def test_a_checkpoint_replaces_the_bundled_weights(tmp_path, shared_dir, monkeypatch):
+    state = load_baseline_checkpoint(shared_dir / "weights" / "baselines" / "firenet.pth").state_dict()
+    state["pred.conv2d.bias"] = torch.tensor([0.25])  # recognisable
+    torch.save(state, tmp_path / "mine.pth")
+    monkeypatch.setenv("LASE_SHARED", str(tmp_path))  # no environment variable redirects weights
+    assert load_reconstructor("firenet_plus").model.pred.conv2d.bias.item() != 0.25
+    assert load_reconstructor("firenet_plus", checkpoint=tmp_path / "mine.pth").model.pred.conv2d.bias.item() == 0.25

@@ -10,6 +10,7 @@ from lase_e2v.errors import ConfigError
 from lase_e2v.events.streams import EventStream
 from lase_e2v.pipelines.baselines import load_reconstructor
 from lase_e2v.pipelines.precision import autocast, check_dtype
+from lase_e2v.pipelines.registry import iter_methods, load_method
 
 
 def windows_of_events(count: int, sensor_size=(24, 32)) -> list[EventStream]:
@@ -48,8 +49,10 @@ def test_bfloat16_peers_stay_close_to_float32(method):
     assert 0 < difference.mean() < 0.01
 
 
-def test_integrator_has_no_low_precision_and_bad_dtypes_raise():
-    with pytest.raises(ConfigError, match="float64"):
-        load_reconstructor("integrate", dtype="bfloat16")
-    with pytest.raises(ConfigError, match="unknown"):
-        load_reconstructor("firenet", dtype="int8")
+def test_every_neural_method_takes_dtype_and_the_integrator_none():
+    for spec in iter_methods():
+        assert (spec.defaults().get("dtype") == "float32") == (spec.name != "integrate"), spec.name
+    with pytest.raises(ConfigError, match=r"takes no option\(s\) dtype"):
+        load_method("integrate", dtype="bfloat16")  # numpy float64: precision does not apply
+    with pytest.raises(ConfigError, match="dtype 'int8' unknown"):
+        load_method("firenet", dtype="int8")

@@ -9,7 +9,17 @@ import pytest
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.simulate.motion import max_displacement
-from lase_e2v.simulate.scenes import load_photos, random_scene, soft_mask, split_photos
+from lase_e2v.simulate.motion import CONSTANT
+from lase_e2v.simulate.scenes import (
+    Lighting,
+    caption_with_words,
+    load_photos,
+    random_lighting,
+    random_scene,
+    scene_words,
+    soft_mask,
+    split_photos,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +84,34 @@ def test_substeps_bound_the_motion_per_render(photos):
         count = scene.substeps(start, start + 1 / 30, max_step_px=0.5)
         render_t = np.linspace(start, start + 1 / 30, count + 1)
         assert max_displacement(scene.tracked_points(), render_t).max() <= 0.5 * 1.05
+
+
+def test_dark_and_bright_targets_keep_part_of_the_exposure():
+    reflectance = np.full((1, 4, 4), 0.5, dtype=np.float32)
+    t = np.zeros(1)
+    dark = Lighting("dark", 0.1, CONSTANT, display_gain=0.1**0.35)
+    np.testing.assert_allclose(dark.target(reflectance, t), 0.5 * 0.1**0.35, rtol=1e-6)
+    np.testing.assert_allclose(dark.radiance(reflectance, t), 0.05, rtol=1e-6)
+    kinds = {}
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lighting = random_lighting(rng, (8, 8))
+        kinds.setdefault(lighting.kind, []).append(lighting.display_gain)
+        expected = lighting.gain**0.35 if lighting.kind in ("dark", "bright") else 1.0
+        assert lighting.display_gain == pytest.approx(expected)
+    assert max(kinds["dark"]) < 1 < min(kinds["bright"]) and set(kinds["normal"]) == {1.0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "speed", "words"),
+    [("normal", 100.0, ()), ("dark", 100.0, ("at night", "dark")), ("bright", 250.0, ("bright daylight", "fast motion")),
+     ("hdr", 30.0, ("high dynamic range", "slow motion")), ("normal", 50.0, ("slow motion",))],
+)
+def test_scene_words_name_lighting_and_speed(kind, speed, words):
+    assert scene_words({"lighting": {"kind": kind}, "camera_max_speed_px_s": speed}) == words
+
+
+def test_caption_with_words():
+    assert caption_with_words("A cat on a sofa.", ("at night", "dark")) == "A cat on a sofa, at night, dark"
+    assert caption_with_words("A cat on a sofa.", ()) == "A cat on a sofa."
+    assert caption_with_words("", ("bright daylight",)) == "bright daylight"

@@ -13,6 +13,7 @@ from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats.hdf5 import Hdf5Reader
 from lase_e2v.simulate.dataset import frame_times_us, make_dataset, random_simulator_config
 from lase_e2v.simulate.esim import SimulatorConfig
+from lase_e2v.simulate.scenes import caption_with_words, scene_words
 from lase_e2v.simulate.preview import save_preview
 
 TINY = {"num_sequences": 3, "duration_s": 0.2, "size": (24, 32), "fps": 20.0, "progress": False, "val_fraction": 0.34}
@@ -49,9 +50,11 @@ def test_manifest_and_files_agree(tiny, coco_dir):
         assert frames.images.dtype == np.uint8 and frames.images.shape == (5, 24, 32)
         assert events.t[0] > 0 and events.t[-1] <= 200000
         expected = [c.strip() for c in raw[record["source_photo_id"]]["captions"]]
-        assert record["captions"] == expected
-        assert reader.attrs["caption"] == expected[0]
-        assert json.loads(reader.attrs["captions"]) == expected
+        assert record["photo_captions"] == expected
+        assert record["scene_words"] == list(scene_words(record["scene"]))
+        assert record["captions"] == [caption_with_words(c, record["scene_words"]) for c in expected]
+        assert reader.attrs["caption"] == record["captions"][0]
+        assert json.loads(reader.attrs["captions"]) == record["captions"]
         assert SimulatorConfig(**record["simulator"]).threshold_on == record["simulator"]["threshold_on"]
 
 
@@ -110,9 +113,11 @@ def test_random_simulator_configs_stay_in_their_ranges():
     rng = np.random.default_rng(0)
     configs = [random_simulator_config(rng) for _ in range(200)]
     on = np.array([c.threshold_on for c in configs])
-    assert on.min() >= 0.12 and on.max() <= 0.6
+    assert on.min() >= 0.25 and on.max() <= 1.5 and 0.45 < np.median(on) < 0.75  # log-uniform: median ~0.61
     assert all(0.8 <= c.threshold_off / c.threshold_on <= 1.25 for c in configs)
     assert 0.3 < np.mean([c.refractory_us > 0 for c in configs]) < 0.7
+    shot = np.array([c.shot_noise_rate_hz for c in configs])
+    assert shot.min() >= 0.1 and shot.max() <= 2.0
 
 
 def test_preview_png(tiny, tmp_path):

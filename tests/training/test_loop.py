@@ -8,19 +8,10 @@ from safetensors.torch import load_file
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
-from lase_e2v.simulate.dataset import make_dataset
 from lase_e2v.training import load_config, loop, train
 from lase_e2v.training.checkpoint import list_checkpoints
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, shared_dir):
-    folder = tmp_path_factory.mktemp("synth") / "data"
-    make_dataset(folder, 3, duration_s=0.2, size=(32, 32), seed=0, coco_dir=shared_dir / "data" / "coco_mini",
-                 progress=False)
-    return folder
 
 
 def _config(data_dir, run_dir, **overrides):
@@ -157,3 +148,26 @@ def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_
     config = _config(data_dir, tmp_path / "wrong", init_from=str(straight_run / "pipeline"), num_bins=3)
     with pytest.raises(CheckpointError, match="does not match"):
         train(config)
+
+
+def test_estimate_conditioning_from_cached_latents_extends_a_pipeline(straight_run, data_dir, tmp_path):
+    run_dir = tmp_path / "conditioned"
+    config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"), use_estimate=True,
+                     ei_training_estimate="integrate", cache_latents=True,
+                     learning_rate=1e-12, min_learning_rate=0.0, ema_decay=0.0)
+    train(config)
+    assert sorted(p.name for p in (data_dir / "latents" / "tae").iterdir()) == ["frames", "integrate"]
+    source = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
+    extended = LaSeE2VPipeline.from_pretrained(run_dir / "pipeline")
+    assert extended.unet.config.use_estimate and not source.unet.config.use_estimate
+    in_channels = source.unet.conv_in.in_channels
+    assert extended.unet.conv_in.weight[:, in_channels:].abs().max() < 1e-9  # new inputs start at zero (lr ~0)
+    # so the extended model predicts what the source did, whatever the estimate
+    torch.manual_seed(0)
+    latents, events = torch.randn(1, 2, 32, 4, 4), torch.randn(1, 2, 16, 4, 4)
+    text = source.encode_prompt(["a cat"], guidance=False)
+    args = (latents, 500, events, torch.randn(1, 32, 4, 4), text.states, text.mask)
+    with torch.no_grad():
+        expected = source.unet(*args)
+        got = extended.unet(*args, estimate_latents=torch.randn_like(latents))
+    assert torch.allclose(expected, got, atol=1e-5)

@@ -1,9 +1,12 @@
 """Evaluation: EVREAL's protocol, metrics (MSE, SSIM, LPIPS), temporal consistency, benchmark reports.
 
-* :func:`evaluate` / :func:`benchmark` — what the CLI calls (method names, data path, dataset name);
-* :func:`evaluate_method` / :func:`run_benchmark` — the same for pipeline objects and sequence specs;
+* :mod:`.protocol` — :func:`evaluate_method`: one pipeline on one recording, EVREAL's protocol;
+* :mod:`.benchmark` — :func:`run_benchmark` over methods x sequences, and :func:`evaluate` /
+  :func:`benchmark`, what the CLI calls (method names, data path, dataset name);
+* :mod:`.layout` — the file names of a benchmark folder; :mod:`.report`, :mod:`.tables` —
+  Markdown/CSV/HTML, plot and videos;
 * :mod:`.metrics`, :mod:`.lpips`, :mod:`.temporal` — the scores; :mod:`.datasets` — packaged
-  benchmark definitions (``configs/``); :mod:`.tables`, :mod:`.report` — Markdown/CSV/HTML output.
+  benchmark definitions (``configs/``).
 """
 
 from lase_e2v.evaluation.datasets import (
@@ -16,14 +19,8 @@ from lase_e2v.evaluation.datasets import (
     resolve_data,
 )
 from lase_e2v.evaluation.metrics import LpipsMetric, MseMetric, SsimMetric, mse, ssim
-from lase_e2v.evaluation.protocol import (
-    BenchmarkResult,
-    SequenceResult,
-    benchmark,
-    evaluate,
-    evaluate_method,
-    run_benchmark,
-)
+from lase_e2v.evaluation.benchmark import BenchmarkResult, benchmark, evaluate, run_benchmark
+from lase_e2v.evaluation.protocol import SequenceResult, evaluate_method
 from lase_e2v.evaluation.temporal import TemporalMetrics, flicker, temporal_error
 
 __all__ = [

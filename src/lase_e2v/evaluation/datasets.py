@@ -2,9 +2,9 @@
 
 ``configs/datasets/*.json`` name a dataset's sequences and each one's evaluation cut
 (``start_time_s``/``end_time_s``, seconds from the recording's start); ``configs/eval/*.json``
-give the protocol (windowing, voxel bins, timestamp tolerance, warm-up, metrics);
-``configs/methods/*.json`` give a display name, the reconstructor's name for
-:func:`lase_e2v.api.load_method` and its options. Any of them can also be a path to a JSON file.
+give the protocol (windowing, voxel bins, timestamp tolerance, warm-up, metrics). Either can also be
+a path to a JSON file. Methods are the names of :mod:`lase_e2v.pipelines.registry`, or a JSON file
+holding only what differs from a registered method's defaults (:func:`load_method_config`).
 
 Data roots are always given by the user; a sequence ``name`` under ``root`` is found as, in order,
 ``root/name`` (an ECD or EVREAL folder, or any file :func:`~lase_e2v.events.formats.open_events`
@@ -18,11 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lase_e2v.errors import ConfigError
+from lase_e2v.errors import ConfigError, quoted
 from lase_e2v.jsonfile import read_json_object
+from lase_e2v.pipelines.registry import get_method, method_names
 
-SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".txt", ".zip")
-_KINDS = ("datasets", "eval", "methods")
+SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".bag", ".txt", ".zip")
+_KINDS = ("datasets", "eval")
 
 
 def _packaged(kind: str) -> dict[str, Path]:
@@ -31,9 +32,11 @@ def _packaged(kind: str) -> dict[str, Path]:
 
 
 def available(kind: str) -> list[str]:
-    """Names of the packaged definitions of ``kind`` ("datasets", "eval" or "methods")."""
+    """Names of the packaged definitions of ``kind`` ("datasets", "eval"), or the registered "methods"."""
+    if kind == "methods":
+        return method_names()
     if kind not in _KINDS:
-        raise ConfigError(f"unknown definition kind '{kind}'; use one of {', '.join(_KINDS)}")
+        raise ConfigError(f"unknown definition kind {quoted(kind)}; use one of {', '.join(_KINDS)}, methods")
     return sorted(_packaged(kind))
 
 
@@ -47,7 +50,7 @@ def _read_definition(kind: str, name_or_path: str | Path) -> tuple[str, dict[str
         path, key = Path(name_or_path), Path(name_or_path).stem
     else:
         raise ConfigError(
-            f"{kind[:-1] if kind != 'eval' else 'eval'} definition '{name_or_path}' not found; "
+            f"{kind[:-1] if kind != 'eval' else 'eval'} definition {quoted(str(name_or_path))} not found; "
             f"packaged: {', '.join(sorted(packaged))} (or give a .json path)"
         )
     return key, read_json_object(path, f"{kind} definition")
@@ -116,7 +119,7 @@ def load_dataset(name_or_path: str | Path) -> DatasetDefinition:
     key, content = _read_definition("datasets", name_or_path)
     sequences = content.get("sequences")
     if not isinstance(sequences, dict) or not sequences:
-        raise ConfigError(f"dataset definition '{name_or_path}': 'sequences' must be a non-empty object")
+        raise ConfigError(f"dataset definition {quoted(str(name_or_path))}: 'sequences' must be a non-empty object")
     parsed = {}
     for name, entry in sequences.items():
         start, end = entry.get("start_time_s"), entry.get("end_time_s")
@@ -162,16 +165,28 @@ def resolve_data(data: str | Path, dataset: str | None = None) -> list[SequenceS
     return definition.resolve(data, selected)
 
 
+#: seconds at the start of a synthetic sequence reconstructed but not scored (a third of shorter ones)
+SYNTHETIC_WARMUP_S = 1.0
+
+
 def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
-    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``."""
+    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``.
+
+    Each is scored from ``min(SYNTHETIC_WARMUP_S, duration / 3)`` to its end: recurrent methods start
+    from an empty state, and EVREAL's cuts of real recordings likewise leave them a second or more
+    to settle before the first scored frame.
+    """
     manifest = read_json_object(folder / "manifest.json", "make-dataset manifest")
     try:
         files = [record["file"] for record in manifest["sequences"] if record["split"] == split]
-    except (KeyError, TypeError) as error:
-        raise ConfigError(f"{folder / 'manifest.json'}: sequences need 'file' and 'split' ({error})") from None
+        duration_s = float(manifest["duration_s"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{folder / 'manifest.json'}: needs duration_s and sequences with 'file' and 'split' "
+                          f"({error})") from None
     if not files:
-        raise ConfigError(f"{folder / 'manifest.json'}: no '{split}' sequences")
-    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC) for name in files]
+        raise ConfigError(f"{folder / 'manifest.json'}: no {quoted(split)} sequences")
+    cut = (min(SYNTHETIC_WARMUP_S, duration_s / 3), duration_s)
+    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC, cut) for name in files]
 
 
 def default_sequence_name(path: Path) -> str:
@@ -216,7 +231,8 @@ def load_eval_config(name_or_path: str | Path = "std") -> EvalConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """A method to benchmark: ``name`` (display), ``method`` (for ``load_method``), its ``options``."""
+    """A method to benchmark: ``name`` (display), ``method`` (a registered name), its ``options`` and
+    ``checkpoint`` (``None``: the method's default weights)."""
 
     name: str
     method: str
@@ -224,16 +240,36 @@ class MethodConfig:
     checkpoint: str | None = None
 
 
+#: keys of a method JSON; all but ``method`` default to the registered method's values
+METHOD_KEYS = ("name", "method", "options", "checkpoint")
+
+
 def load_method_config(name_or_path: str | Path) -> MethodConfig:
-    """A packaged method definition (``firenet``…) or JSON path; an unknown plain name is taken as-is."""
-    if str(name_or_path).lower() not in _packaged("methods") and not str(name_or_path).endswith(".json"):
-        return MethodConfig(name=str(name_or_path), method=str(name_or_path))
-    key, content = _read_definition("methods", name_or_path)
-    if "method" not in content:
-        raise ConfigError(f"method config '{key}': missing 'method' (the reconstructor name)")
+    """A registered method by name (``firenet``...) or a JSON file holding only what differs from it.
+
+    A method JSON names the registered ``method`` and any of ``name`` (display name, default the
+    method's), ``options`` (checked against the method's options now, before any work) and
+    ``checkpoint``, e.g. ``{"method": "lase", "name": "LaSe-E2V 1 sample", "options": {"num_samples": 1}}``.
+    """
+    if not str(name_or_path).endswith(".json"):
+        spec = get_method(str(name_or_path))
+        return MethodConfig(name=spec.display_name, method=spec.name)
+    path = Path(name_or_path)
+    content = read_json_object(path, "method definition")
+    unknown = sorted(set(content) - set(METHOD_KEYS))
+    if unknown or "method" not in content:
+        raise ConfigError(
+            f"{path}: a method definition needs 'method' (a registered name) and may set name, options, "
+            "checkpoint" + (f"; unknown key(s) {unknown}" if unknown else "")
+        )
+    spec = get_method(content["method"])
+    options = content.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{path}: 'options' must be a JSON object")
+    spec.check_options(options)
     return MethodConfig(
-        name=content.get("name", key),
-        method=content["method"],
-        options=dict(content.get("options", {})),
+        name=content.get("name", spec.display_name),
+        method=spec.name,
+        options=dict(options),
         checkpoint=content.get("checkpoint"),
     )

@@ -18,37 +18,23 @@ Differences from EVREAL, all below one frame per sequence: EVREAL also emits an 
 prediction for the very first APS frame and never reconstructs the last one; its windows end at the
 last event *at or before* a frame instead of strictly before it.
 
-:func:`run_benchmark` runs methods x sequences and writes, atomically, to ``out_dir``:
-``results/<dataset>/<sequence>/<method>.json`` (per-frame scores), ``aggregate.json``,
-``scores.md``/``scores.csv`` (:mod:`.tables`), ``scores.png``, ``videos/*.mp4`` and ``index.html``
-(:mod:`.report`). A dataset's score is the mean over all its scored frames.
+The benchmark over methods x sequences and its outputs are :mod:`.benchmark`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import shutil
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError, EventDataError
-from lase_e2v.evaluation.datasets import (
-    EvalConfig,
-    SequenceSpec,
-    default_sequence_name,
-    load_eval_config,
-    load_method_config,
-    resolve_data,
-)
+from lase_e2v.evaluation.datasets import default_sequence_name
 from lase_e2v.evaluation.metrics import Metric, build_metrics, clip_unit
 from lase_e2v.evaluation.temporal import TemporalMetrics
 from lase_e2v.events.formats.base import EventReader
@@ -181,8 +167,9 @@ def evaluate_method(
     """Score ``pipeline`` on one recording with APS frames (EVREAL protocol, see the module docstring).
 
     Args:
-        pipeline: any reconstructor; it is reset first. If it has a ``num_bins`` attribute it must
-            equal ``num_bins`` (the protocol fixes the voxel grid; a mismatch is a :class:`ConfigError`).
+        pipeline: a :class:`ReconstructionPipeline`; it is reset first and gets the recording's caption.
+            Its ``num_bins``, unless ``None`` (no voxel grids), must equal ``num_bins``: the protocol
+            fixes the voxel grid, a mismatch is a :class:`ConfigError`.
         sequence: a path :func:`~lase_e2v.events.formats.open_events` reads, or an open reader.
         cut: ``(start_s, end_s)`` from the recording start; ``None`` scores every frame.
         ts_tol_ms: largest prediction-to-frame time difference that is scored (EVREAL: 1 ms).
@@ -190,10 +177,11 @@ def evaluate_method(
         metrics: names (``mse``, ``ssim``, ``lpips``) or ready metric objects (reset here).
         keep_frames: keep scored frames for videos: ``True`` all, an int at most that many.
     """
-    pipeline_bins = getattr(pipeline, "num_bins", None)
-    if pipeline_bins is not None and int(pipeline_bins) != num_bins:
+    if not isinstance(pipeline, ReconstructionPipeline):
+        raise ConfigError(f"{type(pipeline).__name__} is not a ReconstructionPipeline")
+    if pipeline.num_bins is not None and pipeline.num_bins != num_bins:
         raise ConfigError(
-            f"pipeline '{pipeline.name}' uses {pipeline_bins} voxel bins; the protocol needs {num_bins}"
+            f"pipeline '{pipeline.name}' uses {pipeline.num_bins} voxel bins; the protocol needs {num_bins}"
         )
     reader = _open(sequence)
     frames = reader.read_frames()
@@ -225,8 +213,7 @@ def evaluate_method(
 
     # 2. reconstruct window by window, scoring each prediction against the frame at its window end
     pipeline.reset()
-    pipeline.scene_caption = reader.caption  # LaSe-E2V's text when no prompt is set; others ignore it
-    reconstructed = pipeline.iter_frames(windows, progress=False)
+    reconstructed = pipeline.iter_frames(windows, caption=reader.caption)
     records: list[dict[str, Any]] = []
     num_windows, reconstruction_s = 0, 0.0
     while True:
@@ -284,243 +271,4 @@ def evaluate_method(
         num_windows=num_windows,
         reconstruction_s=reconstruction_s,
         kept=kept,
-    )
-
-
-# -- benchmark ---------------------------------------------------------------------------------
-
-PipelineFactory = Callable[[], ReconstructionPipeline]
-
-
-def slug(name: str) -> str:
-    """A file-name-safe version of a method/sequence name (``FireNet+`` stays, spaces become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
-
-
-def aggregate(results: Sequence[SequenceResult]) -> dict[str, Any]:
-    """Means over all scored frames per (method, dataset) and per (method, dataset, sequence).
-
-    Returns ``{"methods", "datasets", "scores": {method: {dataset: {score: value, "num_frames",
-    "frames_per_second"}}}, "sequences": {method: {dataset: {sequence: {...}}}}}``.
-    """
-    methods = list(dict.fromkeys(r.method for r in results))
-    datasets = list(dict.fromkeys(r.dataset for r in results))
-    scores: dict[str, dict[str, Any]] = {m: {} for m in methods}
-    sequences: dict[str, dict[str, Any]] = {m: {} for m in methods}
-
-    def summarize(group: list[SequenceResult]) -> dict[str, Any]:
-        names = list(dict.fromkeys(k for r in group for k in r.means))
-        summary: dict[str, Any] = {}
-        for name in names:
-            values = [rec[name] for r in group for rec in r.records if rec.get(name) is not None]
-            summary[name] = float(np.mean(values)) if values else None
-        summary["num_frames"] = sum(r.num_frames for r in group)
-        windows, seconds = sum(r.num_windows for r in group), sum(r.reconstruction_s for r in group)
-        summary["frames_per_second"] = windows / seconds if seconds > 0 else None
-        return summary
-
-    for method in methods:
-        for dataset in datasets:
-            group = [r for r in results if r.method == method and r.dataset == dataset]
-            if group:
-                scores[method][dataset] = summarize(group)
-                sequences[method][dataset] = {r.sequence: summarize([r]) for r in group}
-    return {"methods": methods, "datasets": datasets, "scores": scores, "sequences": sequences}
-
-
-def _result_file(dataset: str, sequence: str, method: str) -> str:
-    """Where a sequence result goes, relative to the benchmark folder."""
-    return f"results/{slug(dataset)}/{slug(sequence)}/{slug(method)}.json"
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` wrote: ``out_dir``, the aggregate dict, the report and the table."""
-
-    out_dir: Path
-    summary: dict[str, Any]
-    html: Path
-    markdown: str
-
-    def __str__(self) -> str:
-        return self.markdown
-
-
-def _save_kept(folder: Path, result: SequenceResult) -> None:
-    """Park kept frames on disk (uint8 .npy) so memory does not grow with methods x sequences."""
-    kept = result.kept
-    if kept is None or not kept.indices:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / f"{slug(result.method)}.npy", np.stack(kept.predictions))
-    np.save(folder / f"{slug(result.method)}.indices.npy", np.asarray(kept.indices))
-    if not (folder / "_reference.npy").exists():
-        np.save(folder / "_reference.npy", np.stack(kept.references))
-        np.save(folder / "_events.npy", np.stack(kept.event_signs))
-        np.save(folder / "_indices.npy", np.asarray(kept.indices))
-        np.save(folder / "_t_us.npy", np.asarray(kept.t_us))
-    result.kept = None
-
-
-def run_benchmark(
-    methods: dict[str, PipelineFactory],
-    sequences: Sequence[SequenceSpec],
-    out_dir: str | Path,
-    eval_config: EvalConfig | None = None,
-    device: str = "cpu",
-    lpips_weights: str | Path | None = None,
-    videos: bool = True,
-    video_max_frames: int = 600,
-    progress: bool = True,
-) -> BenchmarkResult:
-    """Evaluate every method on every sequence and write results, tables, plot, videos and HTML report.
-
-    Args:
-        methods: display name -> a no-argument factory building the pipeline (called once per method).
-        sequences: from :func:`~lase_e2v.evaluation.datasets.resolve_data` or built by hand.
-        out_dir: written as a whole through a temporary sibling folder, replaced only on success.
-        eval_config: the protocol (default: EVREAL's ``std``).
-        videos: write ``videos/<dataset>_<sequence>.mp4`` (events | each method | reference) of at
-            most ``video_max_frames`` scored frames.
-    """
-    from lase_e2v.evaluation.report import write_report, write_side_by_side
-
-    if not methods:
-        raise ConfigError("no methods to benchmark")
-    if not sequences:
-        raise ConfigError("no sequences to evaluate")
-    config = eval_config or EvalConfig()
-    out_dir = Path(out_dir)
-    metric_objects = build_metrics(config.metrics, lpips_weights=lpips_weights, device=device)
-    results: list[SequenceResult] = []
-    with atomic_path(out_dir) as temporary:
-        temporary.mkdir(parents=True)
-        frames_dir = temporary / "_frames"
-        steps = tqdm(total=len(methods) * len(sequences), desc="benchmark", unit="seq", disable=not progress)
-        for method_name, factory in methods.items():
-            pipeline = factory()
-            for spec in sequences:
-                dataset = spec.dataset or CUSTOM_DATASET
-                steps.set_postfix_str(f"{method_name} on {dataset}/{spec.name}")
-                result = evaluate_method(
-                    pipeline,
-                    spec.path,
-                    cut=spec.cut_s,
-                    num_bins=config.num_bins,
-                    ts_tol_ms=config.ts_tol_ms,
-                    warmup_s=config.warmup_s,
-                    metrics=metric_objects,
-                    keep_frames=video_max_frames if videos else 0,
-                    progress=progress,
-                    device=device,
-                    method_name=method_name,
-                    sequence_name=spec.name,
-                    dataset=dataset,
-                )
-                _save_kept(frames_dir / slug(dataset) / slug(spec.name), result)
-                path = temporary / _result_file(dataset, spec.name, method_name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(result.to_json(), indent=1))
-                results.append(result)
-                steps.update()
-            del pipeline
-        steps.close()
-
-        summary = aggregate(results)
-        summary["eval_config"] = asdict(config)
-        summary["sequence_files"] = {
-            f"{r.dataset}/{r.sequence}/{r.method}": _result_file(r.dataset, r.sequence, r.method)
-            for r in results
-        }
-        (temporary / "aggregate.json").write_text(json.dumps(summary, indent=1))
-        video_files = []
-        if videos:
-            for spec in sequences:
-                dataset = spec.dataset or CUSTOM_DATASET
-                folder = frames_dir / slug(dataset) / slug(spec.name)
-                if folder.is_dir():
-                    name = f"videos/{slug(dataset)}_{slug(spec.name)}.mp4"
-                    write_side_by_side(folder, list(methods), temporary / name)
-                    video_files.append((f"{dataset} / {spec.name}", name))
-        shutil.rmtree(frames_dir, ignore_errors=True)
-        markdown = write_report(temporary, summary, video_files)
-    return BenchmarkResult(out_dir, summary, out_dir / "index.html", markdown)
-
-
-# -- what the CLI calls ------------------------------------------------------------------------
-
-
-def method_factories(
-    methods: Sequence[str],
-    checkpoints: dict[str, str | Path] | None = None,
-    device: str = "cpu",
-) -> dict[str, PipelineFactory]:
-    """Display name -> factory for method names (packaged configs like ``firenet``, JSON paths, or
-    any name :func:`lase_e2v.api.load_method` knows). ``checkpoints`` maps a method to its weights."""
-    checkpoints = checkpoints or {}
-    factories: dict[str, PipelineFactory] = {}
-    for method in methods:
-        config = load_method_config(method)
-        checkpoint = checkpoints.get(method, config.checkpoint)
-
-        def factory(config=config, checkpoint=checkpoint) -> ReconstructionPipeline:
-            from lase_e2v.api import load_method
-
-            return load_method(config.method, checkpoint, device, **config.options)
-
-        if config.name in factories:
-            raise ConfigError(f"method '{config.name}' given twice")
-        factories[config.name] = factory
-    return factories
-
-
-def benchmark(
-    methods: Sequence[str] | dict[str, PipelineFactory],
-    data: str | Path,
-    out_dir: str | Path,
-    dataset: str | None = None,
-    device: str = "cpu",
-    checkpoints: dict[str, str | Path] | None = None,
-    eval_config: str | Path = "std",
-    lpips_weights: str | Path | None = None,
-    videos: bool = True,
-    progress: bool = True,
-) -> Path:
-    """Benchmark ``methods`` on ``data`` (a sequence, or a root with ``dataset`` = ``ecd``/``mvsec``/``hqf``,
-    optionally ``ecd/slider_depth,...``); returns the path of the HTML report in ``out_dir``."""
-    factories = methods if isinstance(methods, dict) else method_factories(methods, checkpoints, device)
-    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress).html
-
-
-def evaluate(
-    method: str | ReconstructionPipeline | dict[str, PipelineFactory],
-    data: str | Path,
-    out_dir: str | Path,
-    dataset: str | None = None,
-    checkpoint: str | Path | None = None,
-    device: str = "cpu",
-    eval_config: str | Path = "std",
-    lpips_weights: str | Path | None = None,
-    videos: bool = True,
-    progress: bool = True,
-) -> BenchmarkResult:
-    """Evaluate one method (a name as for :func:`benchmark`, a pipeline, or ``{name: factory}``) on
-    ``data``; same outputs as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it
-    is the Markdown table.
-    """
-    if isinstance(method, dict):
-        factories = method
-    elif isinstance(method, ReconstructionPipeline):
-        factories = {method.name: lambda: method}
-    else:
-        factories = method_factories([method], {method: checkpoint} if checkpoint else None, device)
-    return run_benchmark(
-        factories,
-        resolve_data(data, dataset),
-        out_dir,
-        load_eval_config(eval_config),
-        device=device,
-        lpips_weights=lpips_weights,
-        videos=videos,
-        progress=progress,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lase_e2v.evaluation.layout import load_kept_frames
 from lase_e2v.evaluation.tables import IMAGE_METRICS, label, tables, to_csv, to_markdown
 from lase_e2v.events.representations import polarity_image_rgb
 from lase_e2v.pipelines.writers import real_time_fps, to_uint8, write_video
@@ -64,24 +65,12 @@ def write_side_by_side(
     plus a PNG still of its middle frame next to it. Only frames every method kept are shown; ``fps``
     defaults to the APS frame rate.
     """
-    from lase_e2v.evaluation.protocol import slug
-
-    indices = np.load(frames_dir / "_indices.npy")
-    t_us = np.load(frames_dir / "_t_us.npy")
-    references = np.load(frames_dir / "_reference.npy", mmap_mode="r")
-    events = np.load(frames_dir / "_events.npy", mmap_mode="r")
-    predictions = {}
-    for method in methods:
-        file = frames_dir / f"{slug(method)}.npy"
-        if file.is_file():
-            predictions[method] = (
-                np.load(frames_dir / f"{slug(method)}.indices.npy"),
-                np.load(file, mmap_mode="r"),
-            )
-    common = [i for i, index in enumerate(indices) if all(index in kept for kept, _ in predictions.values())]
-    lookup = {m: {int(index): j for j, index in enumerate(kept)} for m, (kept, _) in predictions.items()}
+    kept = load_kept_frames(frames_dir, list(methods))
+    indices, references, events, predictions = kept.indices, kept.references, kept.event_signs, kept.predictions
+    common = [i for i, index in enumerate(indices) if all(index in done for done, _ in predictions.values())]
+    lookup = {m: {int(index): j for j, index in enumerate(done)} for m, (done, _) in predictions.items()}
     if fps is None:
-        fps = real_time_fps(t_us)
+        fps = real_time_fps(kept.t_us)
     width = references.shape[2]
     names = ["events", *predictions, "reference"]
     captions = np.concatenate([caption_strip(width, n) for n in names], axis=1)

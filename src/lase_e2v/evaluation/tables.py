@@ -1,4 +1,4 @@
-"""Score tables rendered from the aggregate dict of :func:`~lase_e2v.evaluation.protocol.aggregate`.
+"""Score tables rendered from the aggregate dict of :func:`~lase_e2v.evaluation.benchmark.aggregate`.
 
 Three tables, like EVREAL's ``print_scores`` and the LaSe-E2V paper: image quality (methods x
 dataset/metric, best per column in bold), temporal consistency with reconstruction speed, and

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, NamedTuple, Protocol
 
 import numpy as np
 
-from lase_e2v.errors import ConfigError, EventDataError
+from lase_e2v.errors import ConfigError, EventDataError, quoted
 from lase_e2v.events.streams import EventStream, concatenate
 
 
@@ -164,4 +164,4 @@ def parse_window_spec(spec: str, frame_t_us: np.ndarray | None = None) -> Window
             return TimeWindows(int(round(float(value) * 1000)))
     except ValueError:
         pass
-    raise ConfigError(f"window spec '{spec}' not understood; use frames, events:N or ms:T")
+    raise ConfigError(f"window spec {quoted(spec)} not understood; use frames, events:N or ms:T")

@@ -18,6 +18,14 @@ embeddings in the temporal blocks (AnimateDiff's motion modules), SD-style skip 
 Ablation switches in the config: ``use_esa=False`` drops both event cross-attentions (events then
 enter by channel concat only), ``use_text=False`` drops the text cross-attention,
 ``use_previous_frame=False`` drops ``z_0`` from the input.
+
+Estimate conditioning (``use_estimate``, our addition; off by default): the latent ``z_est`` of an
+event-based estimate of each frame (a peer reconstructor's output, the same estimate EI starts from)
+is concatenated to the input as well, ``[noisy z_i, z_0, z_e, z_est_i]``. Sampling starts near
+``z_est`` anyway (EI); giving it to the network as a clean condition lets the denoiser learn the
+residual from the estimate to the true frame instead of having to tell the estimate from the noise.
+The extra input channels start at zero when a model without them is extended
+(:meth:`VideoUNet.load_extended_state_dict`), so fine-tuning starts from the old model's function.
 """
 
 from __future__ import annotations
@@ -235,6 +243,8 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
         attention_heads (`int`): heads of every attention.
         norm_num_groups (`int`): GroupNorm groups.
         use_esa, use_text, use_previous_frame (`bool`): ablation switches (see the module docstring).
+        use_estimate (`bool`, defaults to False): also take the latent of an event-based estimate of
+            every frame (module docstring).
         prediction_type (`str`): ``"epsilon"`` or ``"v_prediction"`` (diffusers' scheduler names).
     """
 
@@ -254,12 +264,13 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
         use_text: bool = True,
         use_previous_frame: bool = True,
         prediction_type: str = "epsilon",
+        use_estimate: bool = False,
     ) -> None:
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
             raise ConfigError(f"prediction_type '{prediction_type}' unknown; choose from {PREDICTION_TYPES}")
         config = self.config
-        in_channels = latent_channels * (2 if use_previous_frame else 1) + event_channels
+        in_channels = latent_channels * (1 + use_previous_frame + use_estimate) + event_channels
         first = block_out_channels[0]
         temb_channels = first * 4
         # 1. Input and timestep embedding
@@ -310,7 +321,19 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
             raise ConfigError(f"U-Net preset '{name}' unknown; choose from {sorted(UNET_PRESETS)}")
         return cls(**{**UNET_PRESETS[name], **overrides})
 
-    def _check_inputs(self, noisy_latents, event_features, previous_latent, text_states, text_mask) -> None:
+    def load_extended_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load a model's weights that lacked the estimate input (``use_estimate=False``) into this one:
+        ``conv_in`` keeps its old input channels and gets zeros for the new ones, so the extended model
+        computes exactly what the old one did until training moves them."""
+        weight = state_dict.get("conv_in.weight")
+        if weight is not None and weight.shape[1] < self.conv_in.in_channels:
+            extended = torch.zeros_like(self.conv_in.weight)
+            extended[:, : weight.shape[1]] = weight
+            state_dict = {**state_dict, "conv_in.weight": extended}
+        self.load_state_dict(state_dict)
+
+    def _check_inputs(self, noisy_latents, event_features, previous_latent, text_states, text_mask,
+                      estimate_latents) -> None:
         config = self.config
         if noisy_latents.ndim != 5 or noisy_latents.shape[2] != config.latent_channels:
             raise ConfigError(
@@ -329,6 +352,14 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
             raise ConfigError(
                 f"text_mask must be {tuple(text_states.shape[:2])}, got {tuple(text_mask.shape)}"
             )
+        if (estimate_latents is not None) != config.use_estimate:
+            raise ConfigError(
+                f"estimate_latents {'missing' if config.use_estimate else 'given'} but use_estimate={config.use_estimate}"
+            )
+        if estimate_latents is not None and estimate_latents.shape != noisy_latents.shape:
+            raise ConfigError(
+                f"estimate_latents must be {tuple(noisy_latents.shape)}, got {tuple(estimate_latents.shape)}"
+            )
 
     def _run(self, layer: nn.Module, *args) -> torch.Tensor:
         if torch.is_grad_enabled() and self.gradient_checkpointing:
@@ -343,6 +374,7 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
         previous_latent: torch.Tensor | None = None,
         text_states: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        estimate_latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the noise (or v) of every frame.
 
@@ -354,20 +386,24 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
                 the clip; ``None`` means zeros. Must be ``None`` when ``use_previous_frame=False``.
             text_states (`torch.Tensor`, *optional*): ``(B, L, D)``; required iff ``use_text``.
             text_mask (`torch.Tensor`, *optional*): ``(B, L)`` bool, True on real tokens (all if ``None``).
+            estimate_latents (`torch.Tensor`, *optional*): ``(B, N, C, h, w)``, latents of an event-based
+                estimate of every frame; required iff ``use_estimate``.
 
         Returns:
             `torch.Tensor`: ``(B, N, C, h, w)``, same dtype as the model.
         """
-        self._check_inputs(noisy_latents, event_features, previous_latent, text_states, text_mask)
+        self._check_inputs(noisy_latents, event_features, previous_latent, text_states, text_mask, estimate_latents)
         batch, num_frames = noisy_latents.shape[:2]
         dtype = self.dtype
-        # 1. Input: [z_1..z_N, z_0, z_e] per frame, flattened to (B*N, C_in, h, w)
+        # 1. Input: [z_1..z_N, z_0, z_e (, z_est)] per frame, flattened to (B*N, C_in, h, w)
         inputs = [noisy_latents.to(dtype)]
         if self.config.use_previous_frame:
             if previous_latent is None:
                 previous_latent = torch.zeros_like(noisy_latents[:, 0])
             inputs.append(previous_latent.to(dtype)[:, None].expand_as(noisy_latents))
         inputs.append(event_features.to(dtype))
+        if estimate_latents is not None:
+            inputs.append(estimate_latents.to(dtype))
         hidden = self.conv_in(torch.cat(inputs, dim=2).flatten(0, 1))
         # 2. Timestep embedding per frame
         timesteps = torch.as_tensor(timesteps, device=hidden.device).reshape(-1).expand(batch)

@@ -1,13 +1,36 @@
-"""Reconstruction pipelines; ``load_reconstructor(method)`` builds a peer reconstructor by name.
+"""Reconstruction pipelines: events -> frames, all under one contract (:class:`ReconstructionPipeline`).
 
-``load_reconstructor`` is imported on first use, so ``lase_e2v.pipelines.output`` / ``writers``
-stay light (no torch/diffusers import).
+``from lase_e2v.pipelines import LaSeE2VPipeline, load_method`` and the names below work; each is
+imported on first use, so ``lase_e2v.pipelines.output`` / ``writers`` / ``registry`` stay light (no
+torch/diffusers import until a pipeline is needed).
 """
+
+from __future__ import annotations
+
+import importlib
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "ReconstructionPipeline": "output",
+    "ReconstructionOutput": "output",
+    "ReconstructedFrame": "output",
+    "LaSeE2VPipeline": "lase",
+    "SamplingOptions": "lase",
+    "load_lase_pipeline": "lase",
+    "RecurrentReconstructionPipeline": "recurrent",
+    "IntegratorPipeline": "integrator",
+    "load_reconstructor": "baselines",
+    "METHODS": "registry",
+    "MethodSpec": "registry",
+    "get_method": "registry",
+    "load_method": "registry",
+    "method_names": "registry",
+    "write_frames": "writers",
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name == "load_reconstructor":
-        from lase_e2v.pipelines.baselines import load_reconstructor
-
-        return load_reconstructor
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"lase_e2v.pipelines.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'lase_e2v.pipelines' has no attribute '{name}'")

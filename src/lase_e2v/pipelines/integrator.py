@@ -103,6 +103,8 @@ class IntegratorPipeline(ReconstructionPipeline):
     """
 
     name = "integrate"
+    #: reads raw events, not voxel grids
+    num_bins = None
 
     def __init__(
         self,
@@ -145,6 +147,9 @@ class IntegratorPipeline(ReconstructionPipeline):
             )
         return self.to_image(self.integrator.update(events, t_end_us))
 
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
+        """One frame per window; ``caption`` is ignored (no text input)."""
         for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
             yield ReconstructedFrame(window, self.reconstruct(window.events, window.t_end_us))

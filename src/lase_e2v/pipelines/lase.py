@@ -34,6 +34,11 @@ Choices where the paper is silent:
   ``E[z | events, estimate]``. One sample's noise leaves random detail that no pixel metric
   rewards; on the held-out synthetic sets M = 4 raised SSIM by 0.02 and lowered LPIPS by 0.01-0.015
   at EI 0.1 (the bundled checkpoint's README). The clip chains on the averaged latent.
+* Detail transfer (``detail_transfer`` d, default 0): a tiny autoencoder loses fine texture even of
+  its own input (ECD slider_depth: PIE-Net-Lite's frames lose 0.013 SSIM through TAEF2 and back),
+  so the decoded frame gets back ``d`` times what the autoencoder loses of the estimate,
+  ``D(z) + d * (estimate - D(E(estimate)))``. With ``z = E(estimate)`` and ``d = 1`` that is the
+  estimate itself; the denoiser's change of ``z`` is kept on top.
 * Voxel grids: 5 bins by default (the encoder's ``num_bins``), E2VID convention, non-zero voxels
   normalised to zero mean / unit std per window.
 """
@@ -93,13 +98,19 @@ class SamplingOptions:
 
     Args:
         prompt: caption of the scene; edit it to steer the result. ``""`` = the recording's own
-            caption (``scene_caption``) if it has one, else no text.
+            caption (the ``caption`` argument of :meth:`LaSeE2VPipeline.iter_frames`) if it has one,
+            else no text.
         num_inference_steps: sampler steps K for a full schedule (EI runs about ``s*K`` of them).
         guidance_scale: classifier-free guidance weight on the text (1 = conditional pass only).
-        ei_strength: EI strength ``s`` in (0, 1]; 1 starts from pure noise.
+        ei_strength: EI strength ``s`` in [0, 1]; 1 starts from pure noise; 0 runs no denoising step,
+            so the output is the EI estimate through the autoencoder (the reference every strength
+            above 0 must beat: what the diffusion model adds to its estimate).
         estimate: EI estimate source (see the module docstring).
         num_samples: noise draws per clip whose final latents are averaged (module docstring);
             costs that many U-Net passes per step.
+        detail_transfer: weight ``d`` of the estimate's detail that the autoencoder loses, added back
+            to the decoded frame: ``D(z) + d * (estimate - D(E(estimate)))`` (module docstring);
+            0 = off. Needs an estimate source other than ``"previous"``; costs one decode per frame.
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         clip_length: N, windows reconstructed together per clip.
         seed: seed of the noise generator (reset per recording), ``None`` for a random one.
@@ -114,6 +125,7 @@ class SamplingOptions:
     ei_strength: float = 0.8
     estimate: EstimateSource = "previous"
     num_samples: int = 1
+    detail_transfer: float = 0.0
     sampler: str = "ddim"
     clip_length: int = 4
     seed: int | None = 0
@@ -124,14 +136,16 @@ class SamplingOptions:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.guidance_scale < 1:
             raise ConfigError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
-        if not 0 < self.ei_strength <= 1:
-            raise ConfigError(f"ei_strength must be in (0, 1], got {self.ei_strength}")
+        if not 0 <= self.ei_strength <= 1:
+            raise ConfigError(f"ei_strength must be in [0, 1], got {self.ei_strength}")
         if isinstance(self.estimate, str) and self.estimate != "previous":
             raise ConfigError(
                 f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
             )
         if self.num_samples < 1:
             raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
+        if not 0 <= self.detail_transfer <= 1:
+            raise ConfigError(f"detail_transfer must be in [0, 1], got {self.detail_transfer}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
         if self.clip_length < 1:
@@ -445,6 +459,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         sampler.set_timesteps(num_inference_steps, device=self.device)
         if ei_strength >= 1:
             return sampler.timesteps
+        if ei_strength == 0:
+            return sampler.timesteps[:0]
         kept = min(max(round(num_inference_steps * ei_strength), 1), num_inference_steps)
         start = (num_inference_steps - kept) * sampler.order
         if hasattr(sampler, "set_begin_index"):
@@ -476,8 +492,10 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         previous_latent: torch.Tensor,
         text: TextEmbeddings | None,
         guidance_scale: float,
+        estimate_latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The U-Net's prediction with classifier-free guidance on the text (one batched pass)."""
+        """The U-Net's prediction with classifier-free guidance on the text (one batched pass);
+        ``estimate_latents`` reach a U-Net built with ``use_estimate`` only."""
         guided = guidance_scale != 1
         repeat = 2 if guided else 1
         prediction = self.unet(
@@ -487,6 +505,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             previous_latent.repeat(repeat, 1, 1, 1) if self.unet.config.use_previous_frame else None,
             text.states if text is not None else None,
             text.mask if text is not None else None,
+            estimate_latents.repeat(repeat, 1, 1, 1, 1) if self.unet.config.use_estimate else None,
         ).float()
         if not guided:
             return prediction
@@ -560,25 +579,33 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             # 5. Timesteps and initial latents (EI)
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
-            latents = self.prepare_latents(
-                scheduler, timesteps[0], estimate_latents.repeat_interleave(samples, 0), options.ei_strength,
-                generator,
-            )
+            sample_estimates = estimate_latents.repeat_interleave(samples, 0)
+            latents = (self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+                       if len(timesteps) else sample_estimates)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
             # 6. Denoising loop
             for timestep in tqdm(timesteps, desc="denoising", leave=False, disable=not progress):
                 model_input = scheduler.scale_model_input(latents, timestep)
                 prediction = self.predict(
-                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale
+                    model_input, timestep, event_features, sample_previous, text, options.guidance_scale,
+                    sample_estimates,
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)
-            # 7. Decode
+            # 7. Decode (and put back the estimate's detail the autoencoder loses)
             frames_out = self.decode_latents(latents, (height, width))
+            if options.detail_transfer > 0 and estimate is not None:
+                lost = estimate.to(frames_out) - self.decode_latents(estimate_latents, (height, width))
+                frames_out = (frames_out + options.detail_transfer * lost).clamp(0, 1)
         return ClipOutput(frames_out, latents)
 
     # -- streaming over a recording ---------------------------------------------------------------
+    @property
+    def num_bins(self) -> int:
+        """Voxel-grid bins per window: the event encoder's input channels."""
+        return self.event_encoder.config.num_bins
+
     def reset(self) -> None:
         """Forget the previous frame, restart the noise generator and the estimate source."""
         self._previous_latent: torch.Tensor | None = None
@@ -592,35 +619,41 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         grids = [events_to_voxel_grid(window.events, bins, normalize=True) for window in windows]
         return torch.from_numpy(np.stack(grids))[None]
 
-    def _reconstruct_clip(self, windows: list[Window], estimates: list[np.ndarray | None]) -> torch.Tensor:
+    def _reconstruct_clip(
+        self, windows: list[Window], estimates: list[np.ndarray | None], prompt: str
+    ) -> torch.Tensor:
         voxels = self.voxelize(windows)
         estimate = None
         if estimates[0] is not None:
             estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
         clip = self.generate_clip(
             voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
-            prompt=self.options.prompt or self.scene_caption or "",
+            prompt=prompt,
         )
         self._previous_latent = clip.latents[:, -1]
         return clip.frames[0, :, 0].cpu()
 
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
         """Clips of ``options.clip_length`` windows, each conditioned on the previous clip's last frame.
 
-        Holds one clip's windows and voxels plus one latent, so memory does not grow with the
-        recording; a shorter last clip reconstructs the remaining windows.
+        The text is ``options.prompt``, else ``caption`` (the recording's own), else none. Holds one
+        clip's windows and voxels plus one latent, so memory does not grow with the recording; a
+        shorter last clip reconstructs the remaining windows.
         """
+        prompt = self.options.prompt or caption or ""
         clip_windows: list[Window] = []
         clip_estimates: list[np.ndarray | None] = []
         for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
             clip_windows.append(window)
             clip_estimates.append(self._estimates(window))
             if len(clip_windows) == self.options.clip_length:
-                frames = self._reconstruct_clip(clip_windows, clip_estimates)
+                frames = self._reconstruct_clip(clip_windows, clip_estimates, prompt)
                 yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
                 clip_windows, clip_estimates = [], []
         if clip_windows:
-            frames = self._reconstruct_clip(clip_windows, clip_estimates)
+            frames = self._reconstruct_clip(clip_windows, clip_estimates, prompt)
             yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
 
     def __call__(self, events, windowing, progress: bool = False, **options):
@@ -666,7 +699,7 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
     from lase_e2v.pipelines.baselines import load_reconstructor
 
     pipeline = LaSeE2VPipeline.from_pretrained(folder, **{**options, "estimate": "previous"})
-    dtype = pipeline.options.dtype if estimate != "integrate" else "float32"
-    peer = load_reconstructor(estimate, device=device, dtype=dtype)
+    precision = {} if estimate == "integrate" else {"dtype": pipeline.options.dtype}  # numpy float64
+    peer = load_reconstructor(estimate, device=device, **precision)
     pipeline.options = replace(pipeline.options, estimate=peer)
     return pipeline.to(device)  # to() resets: the estimate feeder picks up the peer

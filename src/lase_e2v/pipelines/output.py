@@ -42,22 +42,40 @@ class ReconstructedFrame:
 
 
 class ReconstructionPipeline(ABC):
-    """Base of all reconstructors (classical, recurrent CNNs, LaSe-E2V)."""
+    """Base of all reconstructors (classical, recurrent CNNs, LaSe-E2V): the contract the CLI, the API
+    and the evaluation rely on, and nothing else.
+
+    * :attr:`num_bins`: the voxel-grid bins the pipeline reads, or ``None`` if it reads raw events;
+      the evaluation checks it against its protocol.
+    * :meth:`reset`: forget everything about the previous recording, so that the object then behaves
+      exactly like a freshly built one (recurrent state, previous frame, noise generator, estimate
+      source).
+    * :meth:`iter_frames`: one frame per window, in order; the recording's ``caption`` is an argument,
+      never state, so nothing of one recording reaches the next.
+    * ``pipeline(events, windowing)``: reset, then every window of the recording.
+    """
 
     #: short name used by the CLI and in benchmark tables
     name: str = "base"
-    #: the recording's own description (:attr:`EventReader.caption`); text-conditioned pipelines use
-    #: it when the user gave no prompt, the others ignore it. Set per recording by :meth:`__call__`
-    #: (from a reader), the API and the evaluation.
-    scene_caption: str | None = None
+
+    @property
+    @abstractmethod
+    def num_bins(self) -> int | None:
+        """Voxel-grid bins per window this pipeline reads; ``None`` if it does not use voxel grids."""
 
     @abstractmethod
     def reset(self) -> None:
-        """Forget the recurrent state (call between recordings)."""
+        """Forget everything about the previous recording (call between recordings)."""
 
     @abstractmethod
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
-        """Yield one reconstructed frame per window, in order, carrying state across windows."""
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
+        """Yield one reconstructed frame per window, in order, carrying state across windows.
+
+        ``caption``: the recording's own description (:attr:`EventReader.caption`); text-conditioned
+        pipelines use it when the user gave no prompt, the others ignore it.
+        """
 
     def __call__(
         self,
@@ -65,13 +83,14 @@ class ReconstructionPipeline(ABC):
         windowing: Windowing,
         progress: bool = False,
     ) -> ReconstructionOutput:
-        """Reconstruct every window of ``events`` (a stream in memory or a chunked reader)."""
-        chunks = events.iter_chunks() if isinstance(events, EventReader) else [events]
-        if isinstance(events, EventReader):
-            self.scene_caption = events.caption
+        """Reconstruct every window of ``events`` (a stream in memory or a chunked reader, whose
+        caption is passed on)."""
+        is_reader = isinstance(events, EventReader)
+        chunks = events.iter_chunks() if is_reader else [events]
+        caption = events.caption if is_reader else None
         self.reset()
         frames, stamps = [], []
-        for item in self.iter_frames(windowing.iter_windows(chunks), progress=progress):
+        for item in self.iter_frames(windowing.iter_windows(chunks), caption=caption, progress=progress):
             frames.append(item.image)
             stamps.append(item.window.t_end_us)
         if not frames:

@@ -71,12 +71,16 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
             raise ConfigError(f"num_bins {num_bins} does not match the model's {model_bins} input channels")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.num_bins = model_bins
         self.normalize = model.config.voxel_normalization == "nonzero" if normalize is None else normalize
         self.postprocess = postprocess
         self.name = name or type(model).__name__.lower()
         self.dtype = dtype
         self.reset()
+
+    @property
+    def num_bins(self) -> int:
+        """The model's input channels."""
+        return self.model.config.num_bins
 
     def reset(self) -> None:
         self._state = None
@@ -85,8 +89,10 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
     # -- steps ---------------------------------------------------------------------------------
     def prepare_voxel(self, events: EventStream) -> torch.Tensor:
         """Voxel grid ``(1, bins, H', W')`` on the device, normalised and padded to the model's multiple."""
-        x, y, t, p = (  # copies: readers may hand out read-only arrays, which torch warns about
-            torch.from_numpy(np.array(a, dtype=np.int64)).to(self.device)
+        # writable int64 (a copy only where needed): torch refuses to share read-only memory, and
+        # readers may hand out read-only arrays (evlib's EVT decoding)
+        x, y, t, p = (
+            torch.from_numpy(np.require(a, dtype=np.int64, requirements="W")).to(self.device)
             for a in (events.x, events.y, events.t, events.p)
         )
         voxel = to_voxel_grid(x, y, t, p, self.num_bins, events.sensor_size, normalize=self.normalize)
@@ -113,6 +119,9 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
             image = display_postprocess(image)
         return image.clamp(0.0, 1.0).float().cpu().numpy()
 
-    def iter_frames(self, windows: Iterable[Window], progress: bool = False) -> Iterator[ReconstructedFrame]:
+    def iter_frames(
+        self, windows: Iterable[Window], caption: str | None = None, progress: bool = False
+    ) -> Iterator[ReconstructedFrame]:
+        """One frame per window; ``caption`` is ignored (no text input)."""
         for window in tqdm(windows, desc=self.name, unit="frame", disable=not progress):
             yield ReconstructedFrame(window, self.reconstruct(window.events))

@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.errors import ConfigError
+from lase_e2v.errors import ConfigError, quoted
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -90,14 +90,27 @@ def write_hdf5_frames(path: str | Path, frames: Iterable[np.ndarray], timestamps
     return count
 
 
+def frames_output_kind(path: str | Path) -> str:
+    """``"video"``, ``"hdf5"`` or ``"png"`` (a folder) for an output path, from its suffix; a
+    :class:`ConfigError` for any other suffix, so a command can refuse it before reconstructing."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in HDF5_SUFFIXES:
+        return "hdf5"
+    if suffix:
+        raise ConfigError(
+            f"{path}: unknown output type {quoted(suffix)}; use {', '.join(VIDEO_SUFFIXES + HDF5_SUFFIXES)} "
+            "or a folder name"
+        )
+    return "png"
+
+
 def write_frames(path: str | Path, frames: np.ndarray, timestamps_us: np.ndarray, fps: float = 25.0) -> int:
     """Write ``frames`` ``(N,H,W)`` in [0,1] to ``path``; the format follows the suffix (see module doc)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
+    kind = frames_output_kind(path)
+    if kind == "video":
         return write_video(path, frames, fps)
-    if suffix in HDF5_SUFFIXES:
+    if kind == "hdf5":
         return write_hdf5_frames(path, frames, timestamps_us)
-    if suffix:
-        raise ConfigError(f"{path}: unknown output type '{suffix}'; use .mp4, .h5 or a folder name")
     return write_png_folder(path, frames, timestamps_us)

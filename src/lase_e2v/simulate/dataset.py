@@ -5,7 +5,9 @@
 and generation parameters as root attributes) and a ``manifest.json`` listing, per sequence, its
 file, split, captions, source photo ids, simulator parameters and the frame timestamps / event
 indices that :class:`lase_e2v.training.clips.SyntheticClipDataset` needs to cut clips. Train and
-val never share a photo (neither as background nor as a cut-out).
+val never share a photo (neither as background nor as a cut-out). A sequence's ``captions`` are its
+photo's COCO sentences (``photo_captions``) followed by the ``scene_words`` that say how it was
+rendered (lighting, camera speed; :func:`~lase_e2v.simulate.scenes.scene_words`).
 
 Each scene is rendered at an adaptive rate (enough sub-steps that no pixel moves more than
 ``max_step_px`` between two renders, ESIM's idea), every render is fed to the
@@ -30,22 +32,36 @@ from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.streams import EventStream, Frames
 from lase_e2v.paths import default_coco_dir
 from lase_e2v.simulate.esim import EventSimulator, SimulatorConfig
-from lase_e2v.simulate.scenes import Scene, load_photos, random_scene, split_photos
+from lase_e2v.simulate.scenes import (
+    PHOTOMETRY,
+    Scene,
+    caption_with_words,
+    load_photos,
+    random_scene,
+    scene_words,
+    split_photos,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 
 
 def random_simulator_config(rng: np.random.Generator) -> SimulatorConfig:
-    """Per-sequence sensor randomisation (so a model sees many cameras).
+    """Per-sequence sensor randomisation (so a model sees many cameras), calibrated on real recordings.
 
-    C+ log-uniform in [0.12, 0.6] (E2VID's ESIM data used ~0.18; Stoffregen et al., ECCV 2020,
-    show real cameras need wider and higher ranges), C- = C+ x U(0.8, 1.25), per-pixel sigma
-    U(0.01, 0.05); each half of the time: refractory U(50, 500) us, photoreceptor cut-off
-    U(30, 300) Hz, leak U(0.01, 0.5) Hz, shot noise U(0.05, 2) Hz; 30%: hot pixels (1e-5..2e-4 of
-    the sensor, 100..2000 Hz).
+    The ranges were set so that the event statistics of ``make-dataset`` output match those of the
+    real DAVIS240C, DVXplorer and Prophesee Gen4 recordings in ../shared
+    (``benchmarks/event_statistics.py``: events per active pixel per frame ~1.3-1.6, isolated-event
+    share 0.13-0.35, median per-pixel interval 18-56 ms), never on reconstruction scores:
+
+    C+ log-uniform in [0.25, 1.5] (Stoffregen et al., ECCV 2020, found real cameras need thresholds
+    far above ESIM's usual 0.18), C- = C+ x U(0.8, 1.25), per-pixel sigma U(0.01, 0.05); shot
+    noise always, log-uniform 0.1..2 Hz per pixel (real sensors' background activity); each half
+    of the time: refractory U(50, 500) us, photoreceptor cut-off U(30, 300) Hz, leak U(0.01, 0.5)
+    Hz; 30%: hot pixels (1e-5..2e-4 of the sensor, 100..2000 Hz).
     """
-    threshold_on = float(np.exp(rng.uniform(np.log(0.12), np.log(0.6))))
+    threshold_on = float(np.exp(rng.uniform(np.log(0.25), np.log(1.5))))
+    shot_noise_rate_hz = float(np.exp(rng.uniform(np.log(0.1), np.log(2.0))))
 
     def maybe(low: float, high: float, probability: float = 0.5) -> float:
         return float(rng.uniform(low, high)) if rng.random() < probability else 0.0
@@ -57,7 +73,7 @@ def random_simulator_config(rng: np.random.Generator) -> SimulatorConfig:
         refractory_us=maybe(50, 500),
         cutoff_hz=maybe(30, 300),
         leak_rate_hz=maybe(0.01, 0.5),
-        shot_noise_rate_hz=maybe(0.05, 2.0),
+        shot_noise_rate_hz=shot_noise_rate_hz,
         hot_pixel_fraction=maybe(1e-5, 2e-4, probability=0.3),
         hot_pixel_rate_hz=float(rng.uniform(100, 2000)),
     )
@@ -129,6 +145,7 @@ def make_dataset(
     max_objects: int = 3,
     simulator: SimulatorConfig | None = None,
     max_step_px: float = 1.0,
+    photometry: str = "linear",
 ) -> Path:
     """Write ``num_sequences`` synthetic captioned event sequences to the new folder ``out_dir``.
 
@@ -149,10 +166,14 @@ def make_dataset(
         simulator: one fixed sensor for all sequences; default ``None`` randomises it per
             sequence (:func:`random_simulator_config`).
         max_step_px: render sub-step bound on pixel motion (smaller = more accurate, slower).
+        photometry: ``"linear"`` (photos decoded from sRGB to linear intensity, like a DAVIS's APS
+            frames) or ``"srgb"`` (encoded values as intensity); see :mod:`lase_e2v.simulate.scenes`.
 
     Returns the path of ``manifest.json``.
     """
     _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
+    if photometry not in PHOTOMETRY:
+        raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"{out_dir}: already exists and is not an empty folder; choose a new one")
@@ -178,7 +199,7 @@ def make_dataset(
             background = group[int(photo_order[split][used[split] % len(group)])]
             used[split] += 1
             rng = np.random.default_rng(sequence_seeds[index])
-            scene = random_scene(rng, background, group, size, duration_s, max_objects)
+            scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry)
             config = simulator or random_simulator_config(rng)
             sim = EventSimulator(config, seed=int(rng.integers(2**31)))
             chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px)
@@ -186,10 +207,13 @@ def make_dataset(
             event_indices = np.searchsorted(event_t, frame_t_us, side="left")
             by_id = {p.coco_id: p for p in group}
             object_captions = [list(by_id[i].captions) for i in scene.info["object_ids"]]
+            words = scene_words(scene.info)
             record = {
                 "file": f"seq_{index:05d}.h5",
                 "split": split,
-                "captions": list(background.captions),
+                "captions": [caption_with_words(c, words) for c in background.captions],
+                "photo_captions": list(background.captions),
+                "scene_words": list(words),
                 "source_photo_id": background.coco_id,
                 "object_photo_ids": scene.info["object_ids"],
                 "object_captions": object_captions,
@@ -201,8 +225,8 @@ def make_dataset(
                 "frame_event_indices": event_indices.tolist(),
             }
             attrs = {
-                "caption": background.captions[0],
-                "captions": list(background.captions),
+                "caption": record["captions"][0],
+                "captions": record["captions"],
                 "split": split,
                 "source_photo_id": background.coco_id,
                 "generator": json.dumps({k: record[k] for k in ("object_photo_ids", "simulator", "scene")}),
@@ -217,6 +241,7 @@ def make_dataset(
             "duration_s": duration_s,
             "seed": seed,
             "val_fraction": val_fraction,
+            "photometry": photometry,
             "photos": {name: sorted(p.coco_id for p in group) for name, group in photos.items()},
             "sequences": records,
         }

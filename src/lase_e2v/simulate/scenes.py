@@ -5,15 +5,26 @@ zoom) plus 0..K foreground objects, each a soft-edged ellipse or polygon cut fro
 and moving on its own. Lighting adds a global exposure (normal / dark / bright), optionally a
 static illumination field of high dynamic range (``hdr``), and a slow global brightness drift.
 
-Photometry: pixel values of the (sRGB-encoded) photos are used as intensity, as ESIM and v2e do
-with video frames; colour is reduced to ITU-R BT.601 luma (event cameras are monochrome).
+Photometry (``photometry``, default ``"linear"``): the photos' sRGB values are decoded to linear
+intensity (the sRGB transfer function) before anything else, because both a DVS pixel (log of the
+photocurrent) and a DAVIS APS frame (the frames real datasets score against) respond to linear
+irradiance; APS frames are therefore darker and higher in contrast than the same scene as a photo
+(ECD slider_depth's frames average 0.23, COCO photos 0.44 as sRGB and about 0.22 linearised), and
+a log-intensity edge is about 2.2 times stronger. ``"srgb"`` uses the encoded values as intensity,
+as ESIM and v2e do with video frames. Colour is reduced to ITU-R BT.601 luma (event cameras are
+monochrome).
 
 Two images come out of a scene at any time: the ``radiance`` the event sensor sees (exposure and
 illumination field included, may exceed 1) and the ``target`` a reconstruction should produce
-(the scene under the drifting light, exposure and illumination field removed, clipped to [0, 1]).
-The two agree in log intensity up to a static offset, so events and targets are consistent; what
-differs in dark / HDR scenes is only what a real sensor does differently there (lin-log response,
-shot noise, slower photoreceptor).
+(the scene under the drifting light with the illumination field removed and a *display* exposure
+``display_gain = gain ** 0.35`` in place of the sensor's exposure ``gain``, clipped to [0, 1]). Dark
+scenes therefore look dark and bright ones bright, but less so than the sensor sees them (an
+auto-exposure that compensates part of the light), and an HDR scene looks evenly lit. The two agree
+in log intensity up to a static offset, so events and targets are consistent; what differs in dark
+/ HDR scenes is only what a real sensor does differently there (lin-log response, shot noise, slower
+photoreceptor). Since events carry no absolute brightness, a dark target can only be told from a
+normal one by the caption: :func:`scene_words` names the lighting (and the camera's speed) so that
+the captions say it (LaSe-E2V's prompt editing, "at night, dark" vs "bright daylight").
 """
 
 from __future__ import annotations
@@ -32,6 +43,15 @@ from lase_e2v.simulate.esim import to_luma
 from lase_e2v.simulate.motion import CONSTANT, Layer, LayerMotion, SmoothSignal, composite, max_displacement
 
 LIGHTING_KINDS = ("normal", "dark", "bright", "hdr")
+PHOTOMETRY = ("linear", "srgb")
+#: words added to a scene's captions per lighting kind (normal lighting adds none, like real captions)
+LIGHTING_WORDS = {"normal": (), "dark": ("at night", "dark"), "bright": ("bright daylight",),
+                  "hdr": ("high dynamic range",)}
+#: camera speeds (px/s, the scene's ``camera_max_speed_px_s``) at and above / at and below which the
+#: captions say "fast motion" / "slow motion"
+FAST_MOTION_PX_S, SLOW_MOTION_PX_S = 200.0, 50.0
+#: how much of the sensor exposure the target keeps (``display_gain = gain ** DISPLAY_EXPOSURE_POWER``)
+DISPLAY_EXPOSURE_POWER = 0.35
 
 
 # -- photos ------------------------------------------------------------------------------------
@@ -43,18 +63,28 @@ class Photo:
     path: Path
     captions: tuple[str, ...]
 
-    def load_gray(self) -> np.ndarray:
-        """The photo as BT.601 luma, float32 ``(H, W)`` in [0, 1] (cached)."""
-        return _load_gray(self.path)
+    def load_gray(self, photometry: str = "linear") -> np.ndarray:
+        """The photo as BT.601 luma of linear (``"linear"``) or sRGB-encoded (``"srgb"``) values,
+        float32 ``(H, W)`` in [0, 1] (cached)."""
+        if photometry not in PHOTOMETRY:
+            raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
+        return _load_gray(self.path, photometry)
 
 
-@lru_cache(maxsize=16)
-def _load_gray(path: Path) -> np.ndarray:
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1): encoded [0, 1] -> linear [0, 1]."""
+    return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+@lru_cache(maxsize=32)
+def _load_gray(path: Path, photometry: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except OSError as error:
         raise EventFormatError(f"{path}: not a readable image ({error})") from None
+    if photometry == "linear":
+        pixels = srgb_to_linear(pixels)
     return to_luma(pixels).astype(np.float32)
 
 
@@ -141,17 +171,19 @@ def adjust_tone(image: np.ndarray, gamma: float, contrast: float) -> np.ndarray:
 # -- lighting ------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Lighting:
-    """Exposure ``gain``, optional static ``illumination`` field (H, W) and a log-brightness drift."""
+    """Exposure ``gain``, optional static ``illumination`` field (H, W) and a log-brightness drift;
+    ``display_gain`` is the exposure of the target (module docstring)."""
 
     kind: str
     gain: float
     log_drift: SmoothSignal
     illumination: np.ndarray | None = None
+    display_gain: float = 1.0
 
     def target(self, reflectance: np.ndarray, t_s: np.ndarray) -> np.ndarray:
         """What a reconstruction should show: ``(N, H, W)`` float32 in [0, 1]."""
         drift = np.exp(self.log_drift(t_s)).astype(np.float32)[:, None, None]
-        return np.clip(reflectance * drift, 0.0, 1.0)
+        return np.clip(reflectance * (drift * np.float32(self.display_gain)), 0.0, 1.0)
 
     def radiance(self, reflectance: np.ndarray, t_s: np.ndarray) -> np.ndarray:
         """What the sensor sees: ``(N, H, W)`` float, 1.0 = the white of a normal exposure."""
@@ -160,7 +192,8 @@ class Lighting:
         return reflectance * light
 
     def describe(self) -> dict:
-        info = {"kind": self.kind, "gain": self.gain, "drift_max_log_speed": self.log_drift.max_speed}
+        info = {"kind": self.kind, "gain": self.gain, "display_gain": self.display_gain,
+                "drift_max_log_speed": self.log_drift.max_speed}
         if self.illumination is not None:
             info["illumination_range"] = float(self.illumination.max() / self.illumination.min())
         return info
@@ -169,7 +202,8 @@ class Lighting:
 def random_lighting(rng: np.random.Generator, size: tuple[int, int]) -> Lighting:
     """Normal (50%), dark (20%, gain 0.03..0.25), bright (10%, gain 1.5..4) or HDR (20%: a smooth
     illumination field spanning 8..40x, a soft spotlight on a gradient); 60% get a brightness drift
-    of up to 0.6 log units per second."""
+    of up to 0.6 log units per second. Dark and bright targets keep part of the exposure
+    (``display_gain``, module docstring)."""
     kind = str(rng.choice(LIGHTING_KINDS, p=(0.5, 0.2, 0.1, 0.2)))
     gain = {"normal": 1.0, "dark": rng.uniform(0.03, 0.25), "bright": rng.uniform(1.5, 4.0), "hdr": 1.0}[kind]
     drift = SmoothSignal.random(rng, rng.uniform(0.0, 0.6), frequency_range_hz=(0.1, 1.0)) if rng.random() < 0.6 else CONSTANT
@@ -184,7 +218,27 @@ def random_lighting(rng: np.random.Generator, size: tuple[int, int]) -> Lighting
         shape = ramp - ramp.min() + 2 * spot
         shape = (shape - shape.min()) / (shape.max() - shape.min())
         illumination = np.exp(np.log(rng.uniform(8, 40)) * (shape - 1)).astype(np.float32)  # in [1/range, 1]
-    return Lighting(kind, float(gain), drift, illumination)
+    display_gain = float(gain) ** DISPLAY_EXPOSURE_POWER if kind in ("dark", "bright") else 1.0
+    return Lighting(kind, float(gain), drift, illumination, display_gain)
+
+
+def scene_words(info: dict) -> tuple[str, ...]:
+    """Caption words that say how a scene was rendered: its lighting (:data:`LIGHTING_WORDS`) and the
+    camera's speed ("fast motion" / "slow motion", :data:`FAST_MOTION_PX_S`), from ``Scene.info``."""
+    words = list(LIGHTING_WORDS[info["lighting"]["kind"]])
+    speed = info["camera_max_speed_px_s"]
+    if speed >= FAST_MOTION_PX_S:
+        words.append("fast motion")
+    elif speed <= SLOW_MOTION_PX_S:
+        words.append("slow motion")
+    return tuple(words)
+
+
+def caption_with_words(sentence: str, words: tuple[str, ...] | list[str]) -> str:
+    """``"A cat on a sofa", ("at night", "dark")`` -> ``"A cat on a sofa, at night, dark"``; a sentence
+    without words is returned unchanged, an empty sentence gives the words alone."""
+    parts = [sentence.strip().rstrip(".")] if sentence.strip() else []
+    return ", ".join(parts + list(words)) if words else sentence
 
 
 # -- scenes --------------------------------------------------------------------------------------
@@ -229,10 +283,12 @@ def random_scene(
     size: tuple[int, int],
     duration_s: float,
     max_objects: int = 3,
+    photometry: str = "linear",
 ) -> Scene:
     """Sample a scene: camera motion over ``background``, 0..``max_objects`` cut-outs from
     ``object_photos``, tone and lighting. Motion speeds: camera up to 20..400 px/s (log-uniform),
-    rotation up to 0.35 rad/s, zoom up to 0.3 log/s; objects up to 30..300 px/s.
+    rotation up to 0.35 rad/s, zoom up to 0.3 log/s; objects up to 30..300 px/s. ``photometry``:
+    ``"linear"`` or ``"srgb"`` photo values (module docstring).
     """
     height, width = size
     # 1. camera motion, then the photo scale that keeps the view inside the photo all the time
@@ -249,7 +305,7 @@ def random_scene(
     inverse = relative.inverse_affine(t_s)  # layer coordinates relative to the anchor
     corners = np.einsum("nij,pj->npi", inverse[:, :, :2], view) + inverse[:, None, :, 2]
     extent_x, extent_y = np.abs(corners[..., 0]).max() + 2, np.abs(corners[..., 1]).max() + 2
-    photo = background.load_gray()
+    photo = background.load_gray(photometry)
     min_scale = max(2 * extent_x / photo.shape[1], 2 * extent_y / photo.shape[0])
     scale = min_scale * rng.uniform(1.0, max(1.0, min(1.6, 1.0 / min_scale)))  # > min: a random crop
     layer_size = (int(np.ceil(photo.shape[0] * scale)), int(np.ceil(photo.shape[1] * scale)))
@@ -266,7 +322,7 @@ def random_scene(
     others = [p for p in object_photos if p.coco_id != background.coco_id]
     for _ in range(int(rng.integers(0, max_objects + 1)) if others else 0):
         source = others[int(rng.integers(len(others)))]
-        objects.append(_random_object(rng, source.load_gray(), size))
+        objects.append(_random_object(rng, source.load_gray(photometry), size))
         object_ids.append(source.coco_id)
     info = {
         "background_id": background.coco_id,
@@ -274,6 +330,7 @@ def random_scene(
         "camera_max_speed_px_s": speed,
         "photo_scale": float(scale),
         "tone": {"gamma": gamma, "contrast": contrast},
+        "photometry": photometry,
     }
     lighting = random_lighting(rng, size)
     info["lighting"] = lighting.describe()

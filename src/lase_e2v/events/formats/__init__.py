@@ -8,11 +8,14 @@ hdf5        event_utils/HQF or flat ``events/x,y,t,p``  ``.h5``, ``.hdf5``      
 evreal      EVREAL numpy folder (memory-mapped)         folder                     yes
 aedat4      iniVation AEDAT 4 (events + APS frames)     ``.aedat4``                no
 evt2/evt3   Prophesee RAW EVT 2.0 / EVT 3.0             ``.raw``                   no
+rosbag      ROS1/ROS2 bag: ``dvs_msgs/EventArray``      ``.bag``, ``.mcap``,       no
+            events + ``sensor_msgs/Image`` frames       ``.db3``, folder
 ==========  ==========================================  =========================  ======
 
 The format is found from the file's content (``sniff``), preferring the formats its extension
-names; ``format=`` forces one by name. A folder is read as EVREAL if it has ``events_ts.npy`` and as
-an ECD folder if it has ``events.txt``.
+names; ``format=`` forces one by name. A folder is read as EVREAL if it has ``events_ts.npy``, as
+an ECD folder if it has ``events.txt`` and as a ROS2 bag if it has ``metadata.yaml``. ``topic=``
+chooses a bag's event topic (the readers of single-stream formats take no topic).
 """
 
 from __future__ import annotations
@@ -20,18 +23,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from lase_e2v.errors import EventFormatError
+from lase_e2v.errors import ConfigError, EventFormatError, quoted
 from lase_e2v.events.formats.aedat4 import Aedat4Reader
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.formats.evreal import EvrealReader, write_evreal
 from lase_e2v.events.formats.hdf5 import Hdf5Reader, write_hdf5
 from lase_e2v.events.formats.prophesee import Evt2Reader, Evt3Reader
+from lase_e2v.events.formats.rosbag import RosbagReader
 from lase_e2v.events.formats.text import TextReader, write_text
 from lase_e2v.events.streams import EventStream, Frames
 
 READERS: dict[str, type[EventReader]] = {
     reader.format_name: reader
-    for reader in (TextReader, Hdf5Reader, EvrealReader, Aedat4Reader, Evt2Reader, Evt3Reader)
+    for reader in (TextReader, Hdf5Reader, EvrealReader, Aedat4Reader, Evt2Reader, Evt3Reader, RosbagReader)
 }
 WRITERS: dict[str, Callable[..., None]] = {"text": write_text, "hdf5": write_hdf5, "evreal": write_evreal}
 _SNIFF_BYTES = 4096
@@ -44,6 +48,7 @@ __all__ = [
     "describe",
     "detect_format",
     "open_events",
+    "output_format",
     "read_events",
     "write_events",
     "write_evreal",
@@ -55,7 +60,7 @@ __all__ = [
 def _check_name(format: str, known: Iterable[str], path: Path) -> str:
     if format not in known:
         raise EventFormatError(
-            f"{path}: unknown format '{format}'; known formats: {', '.join(sorted(known))}"
+            f"{path}: unknown format {quoted(format)}; known formats: {', '.join(sorted(known))}"
         )
     return format
 
@@ -70,7 +75,12 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
             return "evreal", path
         if (path / "events.txt").is_file():
             return "text", path / "events.txt"
-        raise EventFormatError(f"{path}: folder holds neither events_ts.npy (EVREAL) nor events.txt (ECD)")
+        if RosbagReader.sniff(path, b""):
+            return "rosbag", path
+        raise EventFormatError(
+            f"{path}: folder holds neither events_ts.npy (EVREAL), events.txt (ECD) "
+            "nor metadata.yaml (ROS2 bag)"
+        )
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if not head:
@@ -88,7 +98,10 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
 
 
 def open_events(
-    path: str | Path, format: str | None = None, sensor_size: tuple[int, int] | None = None
+    path: str | Path,
+    format: str | None = None,
+    sensor_size: tuple[int, int] | None = None,
+    topic: str | None = None,
 ) -> EventReader:
     """Open a recording lazily; iterate it with ``reader.iter_chunks()`` or load it with ``reader.read()``.
 
@@ -96,6 +109,7 @@ def open_events(
         path: file or folder.
         format: force a format by name (see the module table); ``None`` detects it.
         sensor_size: ``(height, width)``, overriding what the file says or what would be inferred.
+        topic: the event topic of a ROS bag (default: found in the bag); an error for other formats.
     """
     path = Path(path)
     if format is None:
@@ -104,14 +118,21 @@ def open_events(
         _check_name(format, READERS, path)
         if format == "text" and path.is_dir():
             path = path / "events.txt"
-    return READERS[format](path, sensor_size=sensor_size)
+    if topic is None:
+        return READERS[format](path, sensor_size=sensor_size)
+    if format != RosbagReader.format_name:
+        raise ConfigError(f"{path}: a topic applies to ROS bags only, not to {format} files")
+    return RosbagReader(path, sensor_size=sensor_size, topic=topic)
 
 
 def read_events(
-    path: str | Path, format: str | None = None, sensor_size: tuple[int, int] | None = None
+    path: str | Path,
+    format: str | None = None,
+    sensor_size: tuple[int, int] | None = None,
+    topic: str | None = None,
 ) -> EventStream:
     """All events of a recording in memory, validated (sorted, non-negative, inside the sensor)."""
-    return open_events(path, format, sensor_size).read()
+    return open_events(path, format, sensor_size, topic).read()
 
 
 def _writer_format(path: Path) -> str:
@@ -122,9 +143,18 @@ def _writer_format(path: Path) -> str:
     if not suffix:
         return "evreal"
     raise EventFormatError(
-        f"{path}: cannot tell the output format from '{suffix}'; use .txt, .h5/.hdf5, "
+        f"{path}: cannot tell the output format from {quoted(suffix)}; use .txt, .h5/.hdf5, "
         "a folder name without extension (EVREAL) or pass format="
     )
+
+
+def output_format(path: str | Path, format: str | None = None) -> str:
+    """The writer :func:`write_events` uses for ``path``: ``format`` if given, else from the suffix.
+
+    An unknown format or suffix raises :class:`EventFormatError`, so a command can refuse its output
+    before reading any input."""
+    path = Path(path)
+    return _check_name(format, WRITERS, path) if format is not None else _writer_format(path)
 
 
 def write_events(
@@ -138,9 +168,7 @@ def write_events(
     The format comes from ``format`` or the extension: ``.txt`` text, ``.h5``/``.hdf5`` HDF5, no
     extension an EVREAL folder. The output appears only once complete.
     """
-    path = Path(path)
-    name = _check_name(format, WRITERS, path) if format is not None else _writer_format(path)
-    WRITERS[name](path, events, frames)
+    WRITERS[output_format(path, format)](Path(path), events, frames)
 
 
 def _progress(reader: EventReader, progress: bool, what: str) -> Iterator[EventStream]:
@@ -161,16 +189,18 @@ def convert(
     format: str | None = None,
     source_format: str | None = None,
     progress: bool = True,
+    topic: str | None = None,
 ) -> int:
     """Copy a recording into another format, chunk by chunk, events and APS frames losslessly.
 
     Args:
         source, destination: paths; ``format``/``source_format`` force the formats by name.
         progress: show a tqdm bar of events converted (on stderr).
+        topic: the event topic of a ROS bag source (see :func:`open_events`).
 
     Returns the number of events written.
     """
-    reader = open_events(source, source_format)
+    reader = open_events(source, source_format, topic=topic)
     count = 0
 
     def counted() -> Iterator[EventStream]:
@@ -183,12 +213,15 @@ def convert(
     return count
 
 
-def describe(path: str | Path, format: str | None = None, progress: bool = True) -> dict[str, str]:
-    """What ``lase-e2v info`` prints: format, sensor, event count, time span, rate, ON share, frames.
+def describe(
+    path: str | Path, format: str | None = None, progress: bool = True, topic: str | None = None
+) -> dict[str, str]:
+    """What ``lase-e2v info`` prints: format, chosen streams, sensor, event count, time span, rate,
+    ON share, frames.
 
     Reads the whole recording once, chunk by chunk (validating it on the way).
     """
-    reader = open_events(path, format)
+    reader = open_events(path, format, topic=topic)
     count = num_on = 0
     t_first = t_last = None
     for chunk in _progress(reader, progress, f"reading {Path(path).name}"):
@@ -202,6 +235,7 @@ def describe(path: str | Path, format: str | None = None, progress: bool = True)
     info = {
         "path": str(reader.path),
         "format": reader.format_name,
+        **reader.streams,
         "sensor": f"{width}x{height}",
         "events": f"{count:,}",
     }

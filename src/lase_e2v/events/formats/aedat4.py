@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from lase_e2v.errors import EventFormatError
-from lase_e2v.events.formats.base import EventReader
+from lase_e2v.events.formats.base import EventReader, group_packets, to_gray
 from lase_e2v.events.streams import EventStream, Frames
 
 AEDAT4_SIGNATURE = b"#!AER-DAT4.0"
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _decoder(path: Path):
@@ -34,15 +33,6 @@ def _decoder(path: Path):
         return aedat.Decoder(str(path))
     except (RuntimeError, OSError, ValueError) as error:
         raise EventFormatError(f"{path}: not a readable AEDAT 4 file ({error})") from None
-
-
-def _gray(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 2:
-        return pixels
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        return pixels[..., 0]
-    luma = np.rint(pixels[..., :3].astype(np.float64) @ _LUMA)
-    return luma.astype(pixels.dtype)
 
 
 class Aedat4Reader(EventReader):
@@ -80,18 +70,9 @@ class Aedat4Reader(EventReader):
         if self._event_stream is None:
             return
         size = self.sensor_size
-        pending: list[np.ndarray] = []
-        count = 0
-        for packet in self._packets():
-            if packet["stream_id"] != self._event_stream or "events" not in packet:
-                continue
-            pending.append(packet["events"])
-            count += len(packet["events"])
-            if count >= chunk_events:
-                yield self._to_stream(pending, size)
-                pending, count = [], 0
-        if pending:
-            yield self._to_stream(pending, size)
+        packets = (p["events"] for p in self._packets() if p["stream_id"] == self._event_stream and "events" in p)
+        for group in group_packets(packets, chunk_events):
+            yield self._to_stream(group, size)
 
     @staticmethod
     def _to_stream(packets: list[np.ndarray], sensor_size: tuple[int, int]) -> EventStream:
@@ -106,7 +87,7 @@ class Aedat4Reader(EventReader):
         for packet in self._packets():
             frame = packet.get("frame")
             if frame is not None:
-                images.append(_gray(np.asarray(frame["pixels"])))
+                images.append(to_gray(np.asarray(frame["pixels"])))
                 stamps.append(int(frame["t"]))
         if not images:
             return None

@@ -9,9 +9,9 @@ the message, so every format reports bad data the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from lase_e2v.errors import EventDataError, EventFormatError
 from lase_e2v.events.streams import EventStream, Frames, concatenate
 
 DEFAULT_CHUNK_EVENTS = 1_000_000
+T = TypeVar("T")
 
 
 class EventReader(ABC):
@@ -60,6 +61,11 @@ class EventReader(ABC):
         prompt), or ``None``."""
         return None
 
+    @property
+    def streams(self) -> dict[str, str]:
+        """Which streams of a multi-stream file were chosen (e.g. ROS topics), for ``info``."""
+        return {}
+
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
         """True if the first bytes (or folder layout) look like this format."""
@@ -68,19 +74,7 @@ class EventReader(ABC):
     # -- shared behaviour ---------------------------------------------------------------------
     def iter_chunks(self, chunk_events: int = DEFAULT_CHUNK_EVENTS) -> Iterator[EventStream]:
         """Validated chunks; raises :class:`EventDataError` on the first bad event."""
-        seen = 0
-        last_t: int | None = None
-        for chunk in self._iter_raw(chunk_events):
-            if not len(chunk):
-                continue
-            chunk.validate(str(self.path), index_offset=seen)
-            if last_t is not None and chunk.t[0] < last_t:
-                raise EventDataError(
-                    f"{self.path}: timestamps decrease at event {seen} ({last_t} -> {chunk.t[0]} us)"
-                )
-            last_t = int(chunk.t[-1])
-            seen += len(chunk)
-            yield chunk
+        return validated_chunks(self._iter_raw(chunk_events), str(self.path))
 
     def read(self) -> EventStream:
         """All events in memory (use :meth:`iter_chunks` for files larger than memory)."""
@@ -91,6 +85,47 @@ class EventReader(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self.path}', sensor {self.sensor_size})"
+
+
+def group_packets(
+    packets: Iterable[T], chunk_events: int, length: Callable[[T], int] = len
+) -> Iterator[list[T]]:
+    """Consecutive packets (of ``length(packet)`` events each) in groups of at least ``chunk_events``
+    events, the last group maybe fewer: how packet-based formats make their chunks."""
+    group: list[T] = []
+    count = 0
+    for packet in packets:
+        group.append(packet)
+        count += length(packet)
+        if count >= chunk_events:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+class ChunkValidator:
+    """Checks consecutive chunks of one stream: bounds, negative time, and time decreasing within a
+    chunk or across chunk borders, with the global event index and ``source`` in the error."""
+
+    def __init__(self, source: str) -> None:
+        self.source, self.seen, self.last_t = source, 0, None
+
+    def __call__(self, chunk: EventStream) -> EventStream:
+        chunk.validate(self.source, index_offset=self.seen)
+        if len(chunk):
+            if self.last_t is not None and chunk.t[0] < self.last_t:
+                raise EventDataError(f"{self.source}: timestamps decrease at event {self.seen} "
+                                     f"({self.last_t} -> {chunk.t[0]} us)")
+            self.last_t = int(chunk.t[-1])
+            self.seen += len(chunk)
+        return chunk
+
+
+def validated_chunks(chunks: Iterable[EventStream], source: str) -> Iterator[EventStream]:
+    """``chunks`` without empty ones, each checked by one :class:`ChunkValidator`."""
+    check = ChunkValidator(source)
+    return (check(chunk) for chunk in chunks if len(chunk))
 
 
 def check_sensor_size(size: tuple[int, int] | None, source: Path) -> tuple[int, int]:
@@ -108,6 +143,22 @@ def infer_sensor_size(x_max: int, y_max: int) -> tuple[int, int]:
         if x_max < w and y_max < h:
             return h, w
     return int(y_max) + 1, int(x_max) + 1
+
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W)``, ``(H, W, 1)`` or colour ``(H, W, 3|4)`` pixels -> ``(H, W)`` of the same dtype.
+
+    Colour becomes ITU-R 601 luma (rounded), as PIL's ``convert("L")`` does; alpha is ignored.
+    """
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return pixels[..., 0]
+    luma = np.rint(pixels[..., :3].astype(np.float64) @ _LUMA)
+    return luma.astype(pixels.dtype)
 
 
 def as_microseconds(seconds: np.ndarray) -> np.ndarray:

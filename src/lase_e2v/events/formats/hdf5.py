@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.errors import EventFormatError
+from lase_e2v.errors import EventFormatError, quoted
 from lase_e2v.events.formats.base import EventReader, as_microseconds, infer_sensor_size, iter_event_chunks
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -146,7 +146,7 @@ class Hdf5Reader(EventReader):
             names = sorted(group)
             missing = [n for n in names if "timestamp" not in group[n].attrs]
             if missing:
-                raise EventFormatError(f"{self.path}: image '{missing[0]}' has no 'timestamp' attribute")
+                raise EventFormatError(f"{self.path}: image {quoted(missing[0])} has no 'timestamp' attribute")
             images = np.stack([group[n][()] for n in names])
             stamps = np.array([group[n].attrs["timestamp"] for n in names])
             t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps

@@ -19,7 +19,6 @@ sensor that fits the largest coordinates (one extra pass over the file).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -33,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.errors import EventDataError, EventFormatError
+from lase_e2v.errors import EventDataError, EventFormatError, quoted
 from lase_e2v.events.formats.base import (
     EventReader,
     as_microseconds,
@@ -53,6 +52,20 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     if len(fields) == 2 and all(f.isdigit() for f in fields):
         return int(fields[1]), int(fields[0])
     return None
+
+
+def _describe(error: pa.ArrowInvalid) -> str:
+    """pyarrow's parse error with the offending input quoted (escaped, shortened): a row can be
+    binary garbage, megabytes long or hold newlines and terminal escapes."""
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    problem, separator, value = message.partition(": invalid value '")  # a field that is no number
+    if separator:
+        return f"{problem}: invalid value {quoted(value.removesuffix(chr(39)))}"
+    problem, separator, rest = message.partition(" columns, got ")  # a row with too few/many fields
+    if separator and ": " in rest:
+        count, row = rest.split(": ", 1)
+        return f"{problem}{separator}{count}: {quoted(row)}"
+    return quoted(message, limit=120)
 
 
 class _Source:
@@ -85,13 +98,20 @@ class _Source:
         with zipfile.ZipFile(self.path) as archive, archive.open(member) as handle:
             yield handle
 
-    def open_events_file(self) -> contextlib.AbstractContextManager:
-        """The events file for arrow: a native file when plain (read without the GIL, and no
-        read-ahead thread left calling into Python when a parse error ends the read early, which
-        could abort the interpreter at exit), the zip member's Python handle otherwise."""
-        if self.zip_member is None:
-            return pa.OSFile(str(self.path), "rb")
-        return self.open()
+    @contextmanager
+    def open_for_csv(self) -> Iterator[IO[bytes] | pa.NativeFile]:
+        """The events file for pyarrow's CSV reader: opened by pyarrow itself when it is a plain file.
+
+        Why: the reader reads ahead on a background thread; when that thread reads a Python file
+        object, a parse error can leave it calling into Python while the interpreter exits, which
+        aborts the process ("terminate called without an active exception", seen with torch loaded).
+        """
+        if self.zip_member is not None:
+            with self.open() as handle:
+                yield handle
+            return
+        with pa.OSFile(str(self.path)) as handle:
+            yield handle
 
     def exists(self, name: str) -> bool:
         if self.zip_member is None:
@@ -165,7 +185,7 @@ class TextReader(EventReader):
         parse_options = pa_csv.ParseOptions(delimiter=" ", quote_char=False, double_quote=False, escape_char=False)
         convert_options = pa_csv.ConvertOptions(column_types=_COLUMN_TYPES, null_values=[])
         pending: list[pa.RecordBatch] = []
-        with self._source.open_events_file() as handle:
+        with self._source.open_for_csv() as handle:
             try:
                 for batch in pa_csv.open_csv(handle, read_options, parse_options, convert_options):
                     pending.append(batch)
@@ -174,8 +194,7 @@ class TextReader(EventReader):
                         pending = []
             except pa.ArrowInvalid as error:
                 if "Empty CSV file" not in str(error):
-                    message = str(error).splitlines()[0]
-                    raise EventFormatError(f"{self.path}: expected lines 't x y p' ({message})") from None
+                    raise EventFormatError(f"{self.path}: expected lines 't x y p' ({_describe(error)})") from None
         if pending:
             yield self._to_stream(pending, size)
 
@@ -216,7 +235,7 @@ class TextReader(EventReader):
         images = []
         for _, name in lines:
             if not self._source.exists(name):
-                raise EventFormatError(f"{self.path}: frame image '{name}' listed in images.txt is missing")
+                raise EventFormatError(f"{self.path}: frame image {quoted(name)} listed in images.txt is missing")
             with self._source.open(name) as handle:
                 image = Image.open(io.BytesIO(handle.read()))
                 images.append(np.asarray(image.convert("L") if image.mode != "L" else image))
