@@ -121,7 +121,9 @@ def test_empty_stream_writes_header_only(tmp_path):
     assert len(read_events(tmp_path / "e.txt")) == 0
 
 
-@pytest.mark.parametrize("line", ["0.2 3  1", "0.2 3 4 ", "0.2 3 x 1", "0.2 3 4"])
+@pytest.mark.parametrize(
+    "line", ["0.2 3  1", "0.2 3 4 ", "0.2 3 x 1", "0.2 3 4", "0.2 -3 4 1", "0.2 70000 4 1"]
+)
 def test_malformed_lines_raise_one_format_error(tmp_path, line):
     (tmp_path / "e.txt").write_text(f"4 3\n0.1 1 2 1\n{line}\n")
     with pytest.raises(EventFormatError, match=r"e.txt: expected lines 't x y p' \(.*Row #3"):
