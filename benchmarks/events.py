@@ -2,9 +2,9 @@
 
 Reads: every format on slider_depth (text, and its HDF5 / EVREAL conversions) and the shared AEDAT4
 and Prophesee RAW files, in events/s, next to ``np.loadtxt`` (the naive text parser), pandas'
-``read_csv`` (C engine, typed columns) and evlib's loader (the peers). Voxel grids (E2VID convention): lase-e2v numpy and torch (1 thread) next to a
-naive ``np.add.at`` of the same formula and evlib's ``create_voxel_grid`` (a different convention:
-its values differ; timed for speed only).
+``read_csv`` (C engine, typed columns) and evlib's loader (the peers). Voxel grids (E2VID
+convention): lase-e2v numpy and torch (1 thread) next to a naive ``np.add.at`` of the same formula
+and evlib's ``create_voxel_grid`` (a different convention: its values differ; timed for speed only).
 
     python benchmarks/events.py [--out benchmarks/results/events.json] [--voxel-events 2000000]
 

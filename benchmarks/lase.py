@@ -155,7 +155,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     windows = read_windows(args.data, args.frames)
     firenet, note = firenet_or_note(args.device)
-    defaults = default_rows(args.dtypes, windows, firenet, args.device, args.repeat) if firenet and args.dtypes else []
+    defaults = []
+    if firenet is not None and args.dtypes:
+        defaults = default_rows(args.dtypes, windows, firenet, args.device, args.repeat)
     torch.manual_seed(0)
     lase = LaSeE2VPipeline.from_preset(args.preset).to(args.device)
     firenet_ms = ms_per_frame(firenet, windows)[0] if firenet is not None else None

@@ -92,7 +92,8 @@ def load(method: str, device: str, dtype: str):
         return RecurrentReconstructionPipeline(E2VID().eval(), device=device, name="e2vid", dtype=dtype)
     from lase_e2v.pipelines.baselines import load_reconstructor
 
-    return load_reconstructor(method, device=device, dtype="float32" if method == "integrate" else dtype)
+    precision = {} if method == "integrate" else {"dtype": dtype}  # the integrator: numpy float64
+    return load_reconstructor(method, device=device, **precision)
 
 
 def worker(method: str, sensor: str, device: str, dtype: str, threads: int) -> dict:
@@ -184,8 +185,8 @@ def main() -> None:
             raise SystemExit(f"{method} at {sensor} failed:\n{done.stderr[-2000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         row = rows[-1]
-        print(f"  {method} {sensor}: {row['cpu_ms_per_frame']:.0f} CPU ms/frame, peak {row['peak_rss_mb']:.0f} MB",
-              flush=True)
+        print(f"  {method} {sensor}: {row['cpu_ms_per_frame']:.0f} CPU ms/frame, "
+              f"peak {row['peak_rss_mb']:.0f} MB", flush=True)
     growth = {
         method: {
             "time": growth_exponent([r for r in rows if r["method"] == method], "cpu_ms_per_frame"),

@@ -85,7 +85,9 @@ def test_sizes_that_are_not_multiples_of_the_stride(pipeline, size):
     """Latents and event features are ceil(H/8) x ceil(W/8); frames are cropped back to the sensor."""
     clip = torch.randn(1, 2, 5, *size, generator=torch.Generator().manual_seed(0))
     estimate = torch.rand(1, 2, 1, *size, generator=torch.Generator().manual_seed(1))
-    out = pipeline.generate_clip(clip, estimate=estimate, ei_strength=0.5, generator=torch.Generator().manual_seed(0))
+    out = pipeline.generate_clip(
+        clip, estimate=estimate, ei_strength=0.5, generator=torch.Generator().manual_seed(0)
+    )
     assert out.frames.shape == (1, 2, 1, *size)
     assert out.latents.shape[-2:] == (-(-size[0] // 8), -(-size[1] // 8))
     assert out.frames.std() > 0
@@ -168,7 +170,7 @@ def test_frames_go_through_the_autoencoder_one_at_a_time_with_the_batched_result
     frames = torch.rand(2, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
     seen = []
     encode = pipeline.autoencoder.encode
-    monkeypatch.setattr(pipeline.autoencoder, "encode", lambda batch: seen.append(len(batch)) or encode(batch))
+    monkeypatch.setattr(pipeline.autoencoder, "encode", lambda b: seen.append(len(b)) or encode(b))
     with torch.no_grad():
         latents = pipeline.encode_frames(frames)
         batched = encode(frames.flatten(0, 1)).unflatten(0, (2, FRAMES))
@@ -185,7 +187,7 @@ def test_first_clip_reuses_the_estimate_latent_as_previous_frame(pipeline, monke
     explicit = generate(pipeline, estimate=estimate, previous_frame=estimate[:, 0])
     encoded = []
     encode = pipeline.encode_frames
-    monkeypatch.setattr(pipeline, "encode_frames", lambda frames: encoded.append(frames.shape[1]) or encode(frames))
+    monkeypatch.setattr(pipeline, "encode_frames", lambda f: encoded.append(f.shape[1]) or encode(f))
     implicit = generate(pipeline, estimate=estimate)
     assert encoded == [FRAMES]
     assert torch.allclose(implicit, explicit, atol=1e-5)

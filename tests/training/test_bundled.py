@@ -32,7 +32,8 @@ def test_a_named_estimate_peer_runs_in_the_pipelines_precision():
     assert load_lase_pipeline().options.estimate.dtype == "float32"
     pipeline = load_lase_pipeline(dtype="bfloat16")
     assert (pipeline.options.dtype, pipeline.options.estimate.dtype) == ("bfloat16", "bfloat16")
-    assert isinstance(load_lase_pipeline(dtype="bfloat16", estimate="integrate").options.estimate, IntegratorPipeline)
+    integrator = load_lase_pipeline(dtype="bfloat16", estimate="integrate").options.estimate
+    assert isinstance(integrator, IntegratorPipeline)
 
 
 def test_bundled_weights_come_from_the_documented_recipe():

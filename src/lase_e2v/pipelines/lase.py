@@ -289,7 +289,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             autoencoder = load_autoencoder(autoencoder)
         if isinstance(text_encoder, str):
             text_encoder = load_text_encoder(text_encoder)
-        event_encoder = EventEncoder.from_preset(preset, num_bins=num_bins, **(event_encoder_options or {})).eval()
+        event_encoder = EventEncoder.from_preset(preset, num_bins=num_bins, **(event_encoder_options or {}))
+        event_encoder.eval()
         unet_values = {
             "latent_channels": autoencoder.latent_channels,
             "event_channels": event_encoder.config.out_channels,
