@@ -16,7 +16,7 @@ before encoding; pass ``size=(H, W)`` to :meth:`decode` to crop the padding away
 
 Speed: TAEF2 is a stack of 64-channel 3x3 convs, most of them at full and half resolution, so it
 costs about 90% of LaSe-E2V's time on a CPU. It runs in channels-last layout (oneDNN's native NHWC:
-24% faster convs on one AVX-512 core than NCHW, same values up to float rounding,
+24% less time than NCHW on one AVX-512 core, same values up to float rounding,
 ``benchmarks/lase.py``).
 """
 

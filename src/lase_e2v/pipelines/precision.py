@@ -5,10 +5,10 @@ default. ``"bfloat16"`` and ``"float16"`` run the networks under :func:`torch.au
 float32, convolutions and matrix products run in the lower precision, numerically sensitive ops
 (norms, softmax) stay float32, and frames come back as float32 in [0, 1].
 
-Where each pays off (measured on slider_depth, one AMD EPYC Zen 4 core, ``benchmarks/lase.py``):
-``bfloat16`` on CPUs with AVX512-BF16 or AMX and on GPUs (LaSe-E2V 1.6x, FireNet 2.3x faster on the
-CPU; LaSe-E2V's slider_depth scores move by less than 0.001); ``float16`` on GPUs only (CPUs
-without AVX512-FP16 emulate it, 14x slower than float32 here).
+Where each pays off (measured on slider_depth, one AMD EPYC Zen 4 core, ``docs/performance.md``):
+``bfloat16`` on CPUs with AVX512-BF16 or AMX and on GPUs (on the CPU LaSe-E2V about 1.7x and
+FireNet 2x faster; LaSe-E2V's slider_depth scores move by less than 0.001); ``float16`` on GPUs
+only (CPUs without AVX512-FP16 emulate it: FireNet 14x slower than float32 here).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ Layout (Event Camera Dataset, rpg_e2vid): ``t`` in float seconds, ``x`` column, 
 :class:`~lase_e2v.events.streams.Frames`.
 
 Parsing uses pyarrow's streaming CSV reader on one thread, without quoting or null markers (event
-files have neither): measured fastest of the correct options on slider_depth (12 M events/s of CPU
-time on one core, against 1.6 M/s for ``np.loadtxt``, 11.6 M/s for pandas' C parser and 4.8 M/s for
-evlib, see ``benchmarks/events.py``), and it reads fixed-size byte blocks split at line ends, so
+files have neither): measured fastest of the correct options on slider_depth (12.5 M events/s of
+CPU time on one core, against 1.6 M/s for ``np.loadtxt``, 12.0 M/s for pandas' C parser and 4.9 M/s
+for evlib, see ``benchmarks/events.py``), and it reads fixed-size byte blocks split at line ends, so
 memory stays bounded. Timestamps are parsed as float64 seconds (correctly rounded) and rounded to
 the nearest microsecond. A malformed line is one :class:`EventFormatError` naming its line number.
 
