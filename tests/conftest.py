@@ -118,3 +118,79 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# -- tiny random transformers vision models, built and saved here (nothing downloads) -------------
+
+#: the words of the tiny captioner's vocabulary after BERT's special tokens and BLIP's [DEC]
+TINY_WORDS = ("a", "cat", "dog", "on", "the", "sofa", "street", "night", "desk", "of")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory) -> Path:
+    """A BLIP captioner (BlipForConditionalGeneration + BlipProcessor, PIL image processor) of random
+    weights at a tiny size, saved as a Hugging Face snapshot is."""
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    folder = tmp_path_factory.mktemp("tiny_blip")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *TINY_WORDS]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]")
+    size = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = BlipConfig(
+        vision_config={**size, "image_size": 32, "patch_size": 16},
+        text_config={**size, "vocab_size": len(words), "encoder_hidden_size": 16, "max_position_embeddings": 40,
+                     "bos_token_id": 5, "pad_token_id": 0, "sep_token_id": 3, "eos_token_id": 3},
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    BlipProcessor(BlipImageProcessorPil(size={"height": 32, "width": 32}), tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tmp_path_factory) -> Path:
+    """A RAM-style tagger: a tiny multi-label ViT image classifier whose labels are words."""
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    folder = tmp_path_factory.mktemp("tiny_tagger")
+    config = ViTConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       image_size=32, patch_size=16, problem_type="multi_label_classification",
+                       id2label=dict(enumerate(TINY_WORDS)), label2id={w: i for i, w in enumerate(TINY_WORDS)})
+    torch.manual_seed(0)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A CLIP model (both towers, as a CLIP snapshot) of random weights with its PIL image processor."""
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    size = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(text_config={**size, "vocab_size": 10}, vision_config={**size, "image_size": 32, "patch_size": 8},
+                        projection_dim=8)
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(folder)
+    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dino(tmp_path_factory) -> Path:
+    """A ViT backbone (DINO's architecture in transformers) of random weights with its PIL image processor."""
+    from transformers import ViTConfig, ViTModel
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    folder = tmp_path_factory.mktemp("tiny_dino")
+    torch.manual_seed(0)
+    ViTModel(ViTConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       image_size=32, patch_size=8), add_pooling_layer=False).save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder

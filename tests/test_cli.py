@@ -225,6 +225,9 @@ def test_make_dataset_preview_and_train(capsys, tmp_path, shared_dir):
     assert code == 0 and (tmp_path / "run" / "log.csv").read_text().splitlines()[-1].startswith("3,")
 
     assert_one_line_error(*run(capsys, "make-dataset", data, "-n", "1")[::2], "already exists")
+    assert_one_line_error(*run(capsys, "make-dataset", tmp_path / "new", "-n", "1", "--photometry", "gamma",
+                               "--coco-dir", shared_dir / "data" / "coco_mini")[::2], "photometry 'gamma' unknown")
+    assert not (tmp_path / "new").exists()
     assert_one_line_error(*run(capsys, "train", "--config", tmp_path / "none.json")[::2], "none.json")
     config.write_text('{"max_steps": "many"')
     assert_one_line_error(*run(capsys, "train", "--config", config)[::2], "train.json")

@@ -6,12 +6,14 @@ library's objects; the work happens in :mod:`lase_e2v.events`, :mod:`lase_e2v.pi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.windows import Windowing, parse_window_spec
+from lase_e2v.pipelines.captions import CaptionedPipeline, build_caption_source, check_caption_source
 from lase_e2v.pipelines.output import ReconstructionOutput
 from lase_e2v.pipelines.registry import DEFAULT_LIVE_METHOD, load_method
 
@@ -41,6 +43,8 @@ def reconstruct(
     event_format: str | None = None,
     progress: bool = False,
     topic: str | None = None,
+    caption: str = "stored",
+    captioner: str | Path | None = None,
     **options: Any,
 ) -> ReconstructionOutput:
     """Reconstruct the recording at ``path`` into frames (one per window).
@@ -48,13 +52,21 @@ def reconstruct(
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
     ``topic``: the event topic of a ROS bag (default: found in the bag).
     ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
+    ``caption``: the text a text-conditioned method gets: ``stored`` (the recording's own caption),
+    ``auto`` (generated from a first reconstruction by the local ``captioner`` model folder, see
+    :mod:`lase_e2v.pipelines.captions`) or ``empty``; the output's ``caption`` says which text it was.
     ``options``: the method's keyword options (:meth:`~lase_e2v.pipelines.registry.MethodSpec.defaults`),
-    e.g. for LaSe-E2V ``prompt`` (default: the recording's caption, if it has one),
+    e.g. for LaSe-E2V ``prompt`` (replaces the caption; refused with ``caption`` other than ``stored``),
     ``num_inference_steps``, ``guidance_scale``, ``seed``, ``ei_strength``, ``estimate``...
     """
+    check_caption_source(caption, method, [captioner] if captioner else [], prompt=options.get("prompt"))
     reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
-    return load_method(method, checkpoint, device, **options)(reader, windowing, progress=progress)
+    pipeline = load_method(method, checkpoint, device, **options)
+    given: list[str | None] = []
+    captioned = CaptionedPipeline(pipeline, build_caption_source(caption, captioner, device),
+                                  on_caption=lambda stored, text: given.append(text))
+    return replace(captioned(reader, windowing, progress=progress), caption=given[-1])
 
 
 def live(

@@ -38,11 +38,19 @@ DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
               "about 1.7x faster), float16 (GPUs); default float32; not for integrate")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
-DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf (or ecd/slider_depth,...), "
+DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
+CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
+                "FireNet+ reconstruction by --captioner) or empty")
+EVAL_CAPTION_HELP = ("comma-separated caption sources, one row each for text-conditioned methods: stored, "
+                     "empty, other (another sequence's caption), auto (one row per --captioner)")
+EVAL_CAPTIONER_HELP = "local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)"
+DINO_HELP = "local DINO / ViT model folder: adds VBench's subject consistency"
+CLIP_HELP = "local CLIP model folder: adds VBench's background consistency"
+CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
 OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
 LIBRARY_LOGGERS = ("diffusers", "transformers", "accelerate", "torch", "h5py", "PIL", "matplotlib")
@@ -121,6 +129,8 @@ def reconstruct(
     method: str = typer.Option("lase", help=METHOD_HELP),
     checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    caption: str = typer.Option("stored", help=CAPTION_HELP),
+    captioner: Optional[Path] = typer.Option(None, help=CAPTIONER_HELP),
     window: str = typer.Option("auto", help="frames | events:N | ms:T (auto: frames if the file has APS, else ms:40)"),
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time)"),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
@@ -133,17 +143,21 @@ def reconstruct(
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events."""
+    """Reconstruct video frames from events; the method and caption go into the output's metadata."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import frames_output_kind, write_frames
 
     frames_output_kind(output)
     check_output(output, overwrite)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                topic=topic, **lase_options(prompt, steps, guidance, seed, samples),
+                                topic=topic, caption=caption, captioner=captioner,
+                                **lase_options(prompt, steps, guidance, seed, samples),
                                 **({"dtype": dtype} if dtype else {}))
-    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second)
-    done(f"wrote {count} frames ({method}) to {output}")
+    metadata = {"method": method, "caption_source": caption, "caption": result.caption, "prompt": prompt}
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second, metadata)
+    generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
+    done(f"wrote {count} frames ({method}) to {output}{generated}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
@@ -246,12 +260,15 @@ def make_dataset(
     width: int = typer.Option(240),
     seed: int = typer.Option(0),
     coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
+    photometry: str = typer.Option("linear", help="photo values as linear intensity like APS frames (linear) "
+                                                  "or as encoded (srgb)"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
-    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir)
+    manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
+                    photometry=photometry)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
 
@@ -294,14 +311,22 @@ def evaluate(
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal)."""
     from lase_e2v.evaluation import evaluate as run_evaluate
+    from lase_e2v.evaluation.consistency import ConsistencyModels
 
     check_output(output, overwrite)
-    summary = run_evaluate(method, data, output, dataset=dataset, checkpoint=checkpoint, device=device)
+    checkpoints = {method: checkpoint} if checkpoint else None
+    factories = evaluation_rows([method], caption, captioner, data, dataset, checkpoints, device)
+    summary = run_evaluate(factories, data, output, dataset=dataset, device=device,
+                           consistency=ConsistencyModels(dino, clip))
     typer.echo(summary)
     done(f"results in {output}")
 
@@ -313,18 +338,36 @@ def benchmark(
                                 help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
     dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
+    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
+    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
+    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
+    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
+    from lase_e2v.evaluation.consistency import ConsistencyModels
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
-    report = run_benchmark(names, data, output, dataset=dataset, device=device)
+    factories = evaluation_rows(names, caption, captioner, data, dataset, None, device)
+    report = run_benchmark(factories, data, output, dataset=dataset, device=device,
+                           consistency=ConsistencyModels(dino, clip))
     done(f"report: {report}")
+
+
+def evaluation_rows(methods: list[str], caption: str, captioners: list[Path] | None, data: Path,
+                    dataset: str | None, checkpoints: dict | None, device: str) -> dict:
+    """The rows of ``evaluate`` / ``benchmark``: each method, once per ``--caption`` source if it reads text."""
+    from lase_e2v.evaluation.captions import caption_factories, parse_caption_sources
+    from lase_e2v.evaluation.datasets import resolve_data
+
+    sources = parse_caption_sources(caption)
+    sequences = resolve_data(data, dataset) if "other" in sources else []
+    return caption_factories(methods, sources, captioners or [], sequences, checkpoints, device)
 
 
 @app.command()

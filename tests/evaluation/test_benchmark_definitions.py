@@ -29,7 +29,7 @@ ECD_CUTS = {
 
 
 def test_packaged_definitions_are_listed():
-    assert available("datasets") == ["ecd", "hqf", "mvsec"]
+    assert available("datasets") == ["bsergb", "ecd", "hqf", "hsergb", "mvsec"]
     assert {"firenet", "firenet_plus", "e2vid", "pienet_lite", "pienet", "integrate", "lase"} <= set(available("methods"))
     assert "std" in available("eval")
     with pytest.raises(ConfigError):
@@ -71,7 +71,7 @@ def test_user_json_definitions(tmp_path):
     bad.write_text(json.dumps({"sequences": {"a": {"start_time_s": 3.0}}}))
     with pytest.raises(ConfigError, match="start_time_s"):
         load_dataset(bad)
-    with pytest.raises(ConfigError, match="packaged: ecd, hqf, mvsec"):
+    with pytest.raises(ConfigError, match="packaged: bsergb, ecd, hqf, hsergb, mvsec"):
         load_dataset("dsec")
 
 

@@ -36,26 +36,26 @@ def autoencoder():
 def cached(root, autoencoder):
     sequences = [s for s in json.loads((root / "manifest.json").read_text())["sequences"] if s["split"] == "train"]
     cache_estimates(root, "integrate", sequences)
-    cache_latents(root, autoencoder, sequences, estimate_method="integrate", progress=False)
+    cache_latents(root, autoencoder, sequences, estimate_method="integrate", flips=tuple(FLIPS), progress=False)
     return sequences
 
 
 def test_cached_latents_are_the_encoded_flipped_frames(root, autoencoder, cached):
     sequence = cached[0]
-    stored = np.load(latents_path(root, "tae", "frames", sequence["file"]))
     images = open_events(root / sequence["file"]).read_frames().images
-    assert stored.shape == (4, len(images), 32, 4, 5) and stored.dtype == np.float16  # ceil(28/8), 40/8
     frames = torch.from_numpy(images.astype(np.float32) / 255)[:, None]
-    for index, (horizontal, vertical) in enumerate(FLIPS):
-        dims = [d for d, flip in ((-1, horizontal), (-2, vertical)) if flip]
+    for flip, (horizontal, vertical) in FLIPS.items():
+        stored = np.load(latents_path(root, "tae", "frames", flip, sequence["file"]))
+        assert stored.shape == (len(images), 32, 4, 5) and stored.dtype == np.float16  # ceil(28/8), 40/8
+        dims = [d for d, flipped in ((-1, horizontal), (-2, vertical)) if flipped]
         expected = autoencoder.encode(frames.flip(dims) if dims else frames)
-        torch.testing.assert_close(torch.from_numpy(stored[index].astype(np.float32)), expected, atol=5e-3, rtol=1e-3)
+        torch.testing.assert_close(torch.from_numpy(stored.astype(np.float32)), expected, atol=5e-3, rtol=1e-3)
 
 
 def _find_crop(item_frames: np.ndarray, clip_frames: np.ndarray, crop: tuple[int, int]):
-    """``(flip index, reversed, top, left)`` of the 8-aligned crop of a flipped (maybe reversed) clip
+    """``(flip name, reversed, top, left)`` of the 8-aligned crop of a flipped (maybe reversed) clip
     that equals ``item_frames``; None if there is none."""
-    for index, (horizontal, vertical) in enumerate(FLIPS):
+    for index, (horizontal, vertical) in FLIPS.items():
         flipped = clip_frames[..., :: -1 if vertical else 1, :: -1 if horizontal else 1]
         for reverse in (False, True):
             ordered = flipped[::-1] if reverse else flipped
@@ -69,7 +69,7 @@ def _find_crop(item_frames: np.ndarray, clip_frames: np.ndarray, crop: tuple[int
 def test_items_carry_the_latents_of_their_crop(root, cached):
     crop = (16, 24)
     dataset = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=crop, estimate_method="integrate",
-                                   latents_key="tae", seed=3)
+                                   latents_key="tae", seed=3, latent_flips=tuple(FLIPS))
     found_flips = set()
     for index in range(len(dataset)):
         item = dataset[index]
@@ -84,8 +84,8 @@ def test_items_carry_the_latents_of_their_crop(root, cached):
         flip, reverse, top, left = match
         found_flips.add(flip)
         for kind, key in (("frames", "latents"), ("integrate", "estimate_latents")):
-            stored = np.load(latents_path(root, "tae", kind, sequence["file"]))
-            window = stored[flip, start - 1 : start + CLIP, :, top // 8 : top // 8 + 2, left // 8 : left // 8 + 3]
+            stored = np.load(latents_path(root, "tae", kind, flip, sequence["file"]))
+            window = stored[start - 1 : start + CLIP, :, top // 8 : top // 8 + 2, left // 8 : left // 8 + 3]
             window = window[::-1] if reverse else window
             expected = torch.from_numpy(window.astype(np.float32))
             assert torch.equal(item[key], expected[1:])
@@ -94,7 +94,21 @@ def test_items_carry_the_latents_of_their_crop(root, cached):
     assert len(found_flips) > 1  # augmentation did flip
 
 
+def test_flips_are_drawn_among_the_cached_variants_only(root, cached):
+    crop = (16, 24)
+    dataset = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=crop, latents_key="tae", seed=1,
+                                   latent_flips=("none",))
+    for index in range(len(dataset)):
+        sequence_index, start = dataset._clips[index]
+        images = open_events(root / dataset.sequences[sequence_index]["file"]).read_frames().images
+        item = dataset[index]
+        pixels = np.concatenate([item["previous_frame"].numpy(), item["frames"][:, 0].numpy()])
+        assert _find_crop(np.round(pixels * 255).astype(np.uint8), images[start - 1 : start + CLIP], crop)[0] == "none"
+
+
 def test_autoencoder_key_and_missing_cache(root, autoencoder, cached):
     assert autoencoder_key(autoencoder) == "tae"
     with pytest.raises(ConfigError, match="no cached other latents"):
         SyntheticClipDataset(root, "train", clip_frames=CLIP, latents_key="other")
+    with pytest.raises(ConfigError, match="latent flips"):
+        SyntheticClipDataset(root, "train", clip_frames=CLIP, latents_key="tae", latent_flips=("x",))

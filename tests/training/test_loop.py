@@ -171,3 +171,17 @@ def test_estimate_conditioning_from_cached_latents_extends_a_pipeline(straight_r
         expected = source.unet(*args)
         got = extended.unet(*args, estimate_latents=torch.randn_like(latents))
     assert torch.allclose(expected, got, atol=1e-5)
+
+
+def test_mask_loss_window_cuts_matching_latent_and_pixel_windows():
+    torch.manual_seed(0)
+    index = torch.arange(16.0).reshape(4, 4)  # latent cell ids
+    latents = index.expand(1, 2, 3, 4, 4).clone()
+    pixels = index.repeat_interleave(8, 0).repeat_interleave(8, 1).expand(1, 2, 1, 32, 32).clone()
+    for _ in range(5):
+        window, (crop,) = loop.mask_loss_window(latents, [pixels], 2, 8)
+        assert window.shape == (1, 2, 3, 2, 2) and crop.shape == (1, 2, 1, 16, 16)
+        expected = window[0, 0, 0].repeat_interleave(8, 0).repeat_interleave(8, 1)
+        assert torch.equal(crop[0, 0, 0], expected)  # every pixel sits under its own latent cell
+    whole, kept = loop.mask_loss_window(latents, [pixels], 0, 8)
+    assert whole is latents and kept[0] is pixels

@@ -5,8 +5,9 @@
   :func:`benchmark`, what the CLI calls (method names, data path, dataset name);
 * :mod:`.layout` — the file names of a benchmark folder; :mod:`.report`, :mod:`.tables` —
   Markdown/CSV/HTML, plot and videos;
-* :mod:`.metrics`, :mod:`.lpips`, :mod:`.temporal` — the scores; :mod:`.datasets` — packaged
-  benchmark definitions (``configs/``).
+* :mod:`.metrics`, :mod:`.lpips`, :mod:`.temporal`, :mod:`.consistency` (VBench's, from local
+  DINO / CLIP) — the scores; :mod:`.datasets` — packaged benchmark definitions (``configs/``);
+* :mod:`.captions` — one benchmark row per caption source (stored, empty, other, auto).
 """
 
 from lase_e2v.evaluation.datasets import (
@@ -20,12 +21,15 @@ from lase_e2v.evaluation.datasets import (
 )
 from lase_e2v.evaluation.metrics import LpipsMetric, MseMetric, SsimMetric, mse, ssim
 from lase_e2v.evaluation.benchmark import BenchmarkResult, benchmark, evaluate, run_benchmark
+from lase_e2v.evaluation.consistency import ConsistencyModels, FeatureConsistency
 from lase_e2v.evaluation.protocol import SequenceResult, evaluate_method
 from lase_e2v.evaluation.temporal import TemporalMetrics, flicker, temporal_error
 
 __all__ = [
     "BenchmarkResult",
+    "ConsistencyModels",
     "EvalConfig",
+    "FeatureConsistency",
     "LpipsMetric",
     "MseMetric",
     "SequenceResult",

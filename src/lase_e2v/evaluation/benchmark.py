@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
+from lase_e2v.evaluation.consistency import ConsistencyModels
 from lase_e2v.evaluation.datasets import (
     EvalConfig,
     SequenceSpec,
@@ -93,6 +94,7 @@ def run_benchmark(
     videos: bool = True,
     video_max_frames: int = 600,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> BenchmarkResult:
     """Evaluate every method on every sequence and write results, tables, plot, videos and HTML report.
 
@@ -103,6 +105,7 @@ def run_benchmark(
         eval_config: the protocol (default: EVREAL's ``std``).
         videos: write ``videos/<dataset>_<sequence>.mp4`` (events | each method | reference) of at
             most ``video_max_frames`` scored frames.
+        consistency: DINO / CLIP folders of VBench's subject / background consistency (:mod:`.consistency`).
     """
     if not methods:
         raise ConfigError("no methods to benchmark")
@@ -111,6 +114,7 @@ def run_benchmark(
     config = eval_config or EvalConfig()
     out_dir = Path(out_dir)
     metric_objects = build_metrics(config.metrics, lpips_weights=lpips_weights, device=device)
+    metric_objects += consistency.metrics(device) if consistency else []
     results: list[SequenceResult] = []
     with atomic_path(out_dir) as temporary:
         temporary.mkdir(parents=True)
@@ -206,11 +210,13 @@ def benchmark(
     lpips_weights: str | Path | None = None,
     videos: bool = True,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> Path:
     """Benchmark ``methods`` on ``data`` (a sequence, or a root with ``dataset`` = ``ecd``/``mvsec``/``hqf``,
     optionally ``ecd/slider_depth,...``); returns the path of the HTML report in ``out_dir``."""
     factories = methods if isinstance(methods, dict) else method_factories(methods, checkpoints, device)
-    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress).html
+    return evaluate(factories, data, out_dir, dataset, None, device, eval_config, lpips_weights, videos, progress,
+                    consistency).html
 
 
 def evaluate(
@@ -224,6 +230,7 @@ def evaluate(
     lpips_weights: str | Path | None = None,
     videos: bool = True,
     progress: bool = True,
+    consistency: ConsistencyModels | None = None,
 ) -> BenchmarkResult:
     """Evaluate one method (a name as for :func:`benchmark`, a pipeline, or ``{name: factory}``) on
     ``data``; same outputs as :func:`benchmark`. Returns the :class:`BenchmarkResult`; ``str()`` of it
@@ -244,4 +251,5 @@ def evaluate(
         lpips_weights=lpips_weights,
         videos=videos,
         progress=progress,
+        consistency=consistency,
     )

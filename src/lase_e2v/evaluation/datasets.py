@@ -1,7 +1,8 @@
 """Benchmark definitions (EVREAL's three axes as packaged JSON) and sequence resolution.
 
 ``configs/datasets/*.json`` name a dataset's sequences and each one's evaluation cut
-(``start_time_s``/``end_time_s``, seconds from the recording's start); ``configs/eval/*.json``
+(``start_time_s``/``end_time_s``, seconds from the recording's start), or name the split folders
+(``sequence_folders``) whose every sequence is evaluated whole; ``configs/eval/*.json``
 give the protocol (windowing, voxel bins, timestamp tolerance, warm-up, metrics). Either can also be
 a path to a JSON file. Methods are the names of :mod:`lase_e2v.pipelines.registry`, or a JSON file
 holding only what differs from a registered method's defaults (:func:`load_method_config`).
@@ -72,18 +73,22 @@ class SequenceSpec:
 
 @dataclass(frozen=True)
 class DatasetDefinition:
-    """A dataset's sequences: ``sequences[name] = (cut_s or None, aliases)``."""
+    """A dataset's sequences: ``sequences[name] = (cut_s or None, aliases)``, or ``sequence_folders``:
+    folders under the root whose every sequence (a file or folder, named by its stem) is evaluated whole."""
 
     key: str
     name: str
     sequences: dict[str, tuple[tuple[float, float] | None, tuple[str, ...]]]
     description: str = ""
+    sequence_folders: tuple[str, ...] = ()
 
     def resolve(self, root: str | Path, names: list[str] | None = None) -> list[SequenceSpec]:
         """The sequences ``names`` (default: all) found under ``root``; raises listing any not found."""
         root = Path(root)
         if not root.is_dir():
             raise ConfigError(f"{root}: {self.name} data root is not a folder")
+        if self.sequence_folders:
+            return self._discover(root, names)
         names = list(self.sequences) if names is None else names
         unknown = [n for n in names if n not in self.sequences]
         if unknown:
@@ -103,6 +108,27 @@ class DatasetDefinition:
             )
         return specs
 
+    def _discover(self, root: Path, names: list[str] | None) -> list[SequenceSpec]:
+        """Every sequence (a folder, or a file with an event suffix) in each ``root/<sequence folder>``,
+        sorted by name, evaluated whole; ``names`` selects among them."""
+        found: dict[str, Path] = {}
+        for folder in self.sequence_folders:
+            if not (root / folder).is_dir():
+                raise ConfigError(f"{root}: {self.name} needs the folder {folder}/ holding its sequences")
+            for path in sorted((root / folder).iterdir()):
+                if path.name.startswith(".") or not (path.is_dir() or path.suffix in SEQUENCE_SUFFIXES[1:]):
+                    continue
+                stem = path.name if path.is_dir() else path.stem
+                if stem in found:
+                    raise ConfigError(f"{root}: {self.name} sequence {quoted(stem)} found twice: {found[stem]}, {path}")
+                found[stem] = path
+        if not found:
+            raise ConfigError(f"{root}: no {self.name} sequences in {', '.join(self.sequence_folders)}")
+        unknown = [n for n in names or [] if n not in found]
+        if unknown:
+            raise ConfigError(f"{root}: {self.name} has no sequence(s) {unknown}; found: {', '.join(found)}")
+        return [SequenceSpec(name, found[name], self.name) for name in (names or found)]
+
 
 def find_sequence(root: Path, names: tuple[str, ...]) -> Path | None:
     """First existing ``root/<name><suffix>`` over ``names`` x :data:`SEQUENCE_SUFFIXES`."""
@@ -117,9 +143,12 @@ def find_sequence(root: Path, names: tuple[str, ...]) -> Path | None:
 def load_dataset(name_or_path: str | Path) -> DatasetDefinition:
     """A dataset definition by packaged name (``ecd``, ``mvsec``, ``hqf``; any case) or JSON path."""
     key, content = _read_definition("datasets", name_or_path)
-    sequences = content.get("sequences")
-    if not isinstance(sequences, dict) or not sequences:
-        raise ConfigError(f"dataset definition {quoted(str(name_or_path))}: 'sequences' must be a non-empty object")
+    sequences = content.get("sequences", {})
+    folders = content.get("sequence_folders", [])
+    valid_folders = isinstance(folders, list) and all(isinstance(f, str) and f for f in folders)
+    if not isinstance(sequences, dict) or not valid_folders or bool(sequences) == bool(folders):
+        raise ConfigError(f"dataset definition {quoted(str(name_or_path))}: give either 'sequences' (a non-empty "
+                          "object) or 'sequence_folders' (a list of folders under the root)")
     parsed = {}
     for name, entry in sequences.items():
         start, end = entry.get("start_time_s"), entry.get("end_time_s")
@@ -129,7 +158,7 @@ def load_dataset(name_or_path: str | Path) -> DatasetDefinition:
             )
         cut = (float(start), float(end)) if start is not None else None
         parsed[name] = (cut, tuple(entry.get("aliases", ())))
-    return DatasetDefinition(key, content.get("name", key), parsed, content.get("description", ""))
+    return DatasetDefinition(key, content.get("name", key), parsed, content.get("description", ""), tuple(folders))
 
 
 def parse_dataset_spec(spec: str) -> tuple[DatasetDefinition, list[str] | None]:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 IMAGE_METRICS = ("mse", "ssim", "lpips")
-TEMPORAL_SCORES = ("flicker", "reference_flicker", "temporal_error", "frames_per_second")
+TEMPORAL_SCORES = ("flicker", "reference_flicker", "temporal_error", "subject_consistency", "background_consistency",
+                   "frames_per_second")
 #: True: lower is better, False: higher is better, None: not ranked (a property of the data)
 LOWER_IS_BETTER = {
     "mse": True,
@@ -26,6 +27,8 @@ LOWER_IS_BETTER = {
     "flicker": True,
     "reference_flicker": None,
     "temporal_error": True,
+    "subject_consistency": False,
+    "background_consistency": False,
     "frames_per_second": False,
 }
 _DIGITS = {"mse": 4, "frames_per_second": 1, "num_frames": 0}
@@ -33,6 +36,8 @@ _LABELS = {
     "flicker": "flicker",
     "reference_flicker": "APS flicker",
     "temporal_error": "temporal err",
+    "subject_consistency": "subject cons.",
+    "background_consistency": "background cons.",
     "frames_per_second": "frames/s",
 }
 

@@ -26,6 +26,8 @@ _EXPORTS = {
     "load_method": "registry",
     "method_names": "registry",
     "write_frames": "writers",
+    "read_frames_metadata": "writers",
+    "CaptionedPipeline": "captions",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -22,10 +22,13 @@ from lase_e2v.pipelines.writers import real_time_fps
 
 @dataclass
 class ReconstructionOutput:
-    """``frames``: ``(N, H, W)`` float32 in [0, 1]; ``timestamps_us``: ``(N,)`` int64, each frame's window end."""
+    """``frames``: ``(N, H, W)`` float32 in [0, 1]; ``timestamps_us``: ``(N,)`` int64, each frame's window end;
+    ``caption``: the caption the pipeline was given (the recording's own, or a caption source's, see
+    :mod:`lase_e2v.pipelines.captions`); text-conditioned pipelines read it unless their prompt is set."""
 
     frames: np.ndarray
     timestamps_us: np.ndarray
+    caption: str | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -95,4 +98,4 @@ class ReconstructionPipeline(ABC):
             stamps.append(item.window.t_end_us)
         if not frames:
             raise EventDataError("no windows to reconstruct: the event stream is empty")
-        return ReconstructionOutput(np.stack(frames).astype(np.float32), np.asarray(stamps, dtype=np.int64))
+        return ReconstructionOutput(np.stack(frames).astype(np.float32), np.asarray(stamps, dtype=np.int64), caption)

@@ -5,12 +5,18 @@
   and ``t_us``, the HQF layout the readers understand;
 * anything else: a folder of ``frame_%06d.png`` plus ``timestamps.txt`` (``index t_us``).
 
+``metadata`` (``{key: text}``, e.g. the method and the caption the frames were made with) goes where
+each format keeps it: the mp4 container's ``comment`` tag (as one JSON object), root attributes of the
+HDF5 file, ``metadata.json`` in the PNG folder; :func:`read_frames_metadata` reads it back.
+
 Every writer goes through :func:`lase_e2v.atomic.atomic_path`, so an interrupted run leaves
 nothing behind.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -21,6 +27,12 @@ from lase_e2v.errors import ConfigError, quoted
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 HDF5_SUFFIXES = (".h5", ".hdf5")
+#: the metadata file of a PNG folder
+METADATA_FILE = "metadata.json"
+#: the video container tag holding the metadata (as JSON)
+VIDEO_METADATA_TAG = "comment"
+#: HDF5 root attributes the frame writer sets itself (not metadata)
+_HDF5_OWN_ATTRIBUTES = ("num_imgs",)
 
 
 def real_time_fps(timestamps_us: np.ndarray) -> float:
@@ -42,16 +54,19 @@ def even_size(image: np.ndarray) -> np.ndarray:
     return np.pad(image, pad, mode="edge") if (h % 2 or w % 2) else image
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> int:
+def write_video(
+    path: str | Path, frames: Iterable[np.ndarray], fps: float, metadata: dict[str, str] | None = None
+) -> int:
     """Write float [0,1] gray ``(H,W)`` or RGB ``(H,W,3)`` frames to a video file; returns the frame count."""
     import imageio.v2 as imageio
 
     if fps <= 0:
         raise ConfigError(f"fps must be > 0, got {fps}")
+    tags = ["-metadata", f"{VIDEO_METADATA_TAG}={json.dumps(metadata, sort_keys=True)}"] if metadata else []
     count = 0
     with atomic_path(path) as temporary:
         writer = imageio.get_writer(temporary, fps=fps, codec="libx264", quality=8, macro_block_size=1,
-                                    ffmpeg_log_level="error", pixelformat="yuv420p")
+                                    ffmpeg_log_level="error", pixelformat="yuv420p", output_params=tags)
         try:
             for frame in frames:
                 writer.append_data(even_size(to_uint8(frame)))
@@ -61,7 +76,9 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> i
     return count
 
 
-def write_png_folder(path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int]) -> int:
+def write_png_folder(
+    path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int], metadata: dict[str, str] | None = None
+) -> int:
     from PIL import Image
 
     count = 0
@@ -72,10 +89,14 @@ def write_png_folder(path: str | Path, frames: Iterable[np.ndarray], timestamps_
             Image.fromarray(to_uint8(frame)).save(temporary / f"frame_{count - 1:06d}.png")
             lines.append(f"{count - 1} {int(t_us)}\n")
         (temporary / "timestamps.txt").write_text("".join(lines))
+        if metadata:
+            (temporary / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
     return count
 
 
-def write_hdf5_frames(path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int]) -> int:
+def write_hdf5_frames(
+    path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int], metadata: dict[str, str] | None = None
+) -> int:
     import h5py
 
     count = 0
@@ -87,6 +108,8 @@ def write_hdf5_frames(path: str | Path, frames: Iterable[np.ndarray], timestamps
                 ds.attrs["timestamp"] = int(t_us) / 1e6
                 ds.attrs["t_us"] = int(t_us)
             f.attrs["num_imgs"] = count
+            for key, value in (metadata or {}).items():
+                f.attrs[key] = value
     return count
 
 
@@ -106,11 +129,45 @@ def frames_output_kind(path: str | Path) -> str:
     return "png"
 
 
-def write_frames(path: str | Path, frames: np.ndarray, timestamps_us: np.ndarray, fps: float = 25.0) -> int:
+def write_frames(
+    path: str | Path, frames: np.ndarray, timestamps_us: np.ndarray, fps: float = 25.0,
+    metadata: dict[str, str] | None = None,
+) -> int:
     """Write ``frames`` ``(N,H,W)`` in [0,1] to ``path``; the format follows the suffix (see module doc)."""
     kind = frames_output_kind(path)
     if kind == "video":
-        return write_video(path, frames, fps)
+        return write_video(path, frames, fps, metadata)
     if kind == "hdf5":
-        return write_hdf5_frames(path, frames, timestamps_us)
-    return write_png_folder(path, frames, timestamps_us)
+        return write_hdf5_frames(path, frames, timestamps_us, metadata)
+    return write_png_folder(path, frames, timestamps_us, metadata)
+
+
+def read_frames_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata`` :func:`write_frames` stored with the frames at ``path`` (``{}`` if none)."""
+    kind = frames_output_kind(path)
+    if kind == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return {key: str(value) for key, value in f.attrs.items() if key not in _HDF5_OWN_ATTRIBUTES}
+    if kind == "png":
+        file = Path(path) / METADATA_FILE
+        return json.loads(file.read_text()) if file.is_file() else {}
+    import subprocess
+
+    import imageio_ffmpeg
+
+    listing = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    for line in listing.splitlines():
+        if line.startswith(f"{VIDEO_METADATA_TAG}="):
+            value = line.split("=", 1)[1]
+            return json.loads(_ffmetadata_unescape(value))
+    return {}
+
+
+def _ffmetadata_unescape(value: str) -> str:
+    """Undo ffmpeg's FFMETADATA escaping: a backslash before ``=``, ``;``, ``#``, a backslash or a newline."""
+    return re.sub(r"\\(.)", r"\1", value, flags=re.DOTALL)

@@ -26,9 +26,10 @@ frames (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip 
 forward-time estimate (still an estimate of that frame, with a peer's kind of error).
 
 With ``latents_key`` set, items also carry the cached autoencoder latents (:mod:`.latents`) of the
-clip's frames, previous frame and estimates, so training needs no encoder pass. Crops are then
-aligned to the latent grid (multiples of 8 pixels) in the flipped frame, where the latents were
-computed; their offsets are drawn in the flipped frame in every case, so both modes crop alike.
+clip's frames, previous frame and estimates, so training needs no encoder pass. Flips are then
+drawn among the cached variants (``latent_flips``, each equally likely) instead of by two coin
+flips, and crops are aligned to the latent grid (multiples of 8 pixels) in the flipped frame, where
+the latents were computed; crop offsets are drawn in the flipped frame in every case.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from lase_e2v.simulate.dataset import MANIFEST_NAME
 from lase_e2v.simulate.scenes import caption_with_words
 from lase_e2v.models.autoencoder import SCALE_FACTOR
 from lase_e2v.training.estimates import estimate_path, missing_estimates
-from lase_e2v.training.latents import FRAMES_KIND, flip_index, latents_path, missing_latents
+from lase_e2v.training.latents import FLIPS, FRAMES_KIND, check_flips, latents_path, missing_latents
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -92,6 +93,8 @@ class SyntheticClipDataset(Dataset):
         latents_key (`str`, *optional*): the autoencoder whose cached latents
             (:func:`~lase_e2v.training.latents.cache_latents`) items carry as ``latents``,
             ``previous_latent`` and (with ``estimate_method``) ``estimate_latents``.
+        latent_flips (`tuple[str, ...]`, *optional*, defaults to ``("none", "h")``): the cached flip
+            variants augmentation draws from (with ``latents_key``).
 
     Items are dicts: ``frames`` (N, 1, h, w) float32 in [0, 1]; ``voxels`` (N, B, h, w) float32,
     ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
@@ -114,6 +117,7 @@ class SyntheticClipDataset(Dataset):
         estimate_method: str | None = None,
         sentence_dropout: float = 0.0,
         latents_key: str | None = None,
+        latent_flips: tuple[str, ...] = ("none", "h"),
     ) -> None:
         self.root = Path(root)
         manifest_path = self.root / MANIFEST_NAME
@@ -131,17 +135,19 @@ class SyntheticClipDataset(Dataset):
         self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
         self.estimate_method, self.sentence_dropout, self.latents_key = estimate_method, sentence_dropout, latents_key
+        self.latent_flips = check_flips(latent_flips)
         if estimate_method is not None:
             missing = missing_estimates(self.root, estimate_method, self.sequences)
             if missing:
                 raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]['file']} "
                                   f"(and {len(missing) - 1} more); run cache_estimates first")
         if latents_key is not None:
-            missing_kinds = missing_latents(self.root, latents_key, self._latent_kinds(), self.sequences)
+            missing_kinds = missing_latents(self.root, latents_key, self._latent_kinds(), self.latent_flips,
+                                            self.sequences)
             if missing_kinds:
-                raise ConfigError(f"{self.root}: no cached {latents_key} latents ({missing_kinds[0][0]}) for "
-                                  f"{missing_kinds[0][1]['file']} (and {len(missing_kinds) - 1} more); "
-                                  f"run cache_latents first")
+                kind, flip, sequence = missing_kinds[0]
+                raise ConfigError(f"{self.root}: no cached {latents_key} latents ({kind}, flip {flip}) for "
+                                  f"{sequence['file']} (and {len(missing_kinds) - 1} more); run cache_latents first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [
             (s, start)
@@ -180,7 +186,7 @@ class SyntheticClipDataset(Dataset):
         if reverse:
             frames, voxels = _reverse_time(frames, count + 1), -voxels[::-1, ::-1]
         crop_origin = self._crop_origin(rng)  # (top, left) in the flipped frame
-        horizontal, vertical = (self.augment and rng.random() < 0.5), (self.augment and rng.random() < 0.5)
+        horizontal, vertical = self._draw_flips(rng)
         window = self._crop_window(crop_origin, horizontal, vertical)
         frames, voxels = frames[window], voxels[window]
         if horizontal:
@@ -211,6 +217,14 @@ class SyntheticClipDataset(Dataset):
         if self.latents_key is not None:
             item.update(self._latents(sequence["file"], start, reverse, crop_origin, horizontal, vertical))
         return item
+
+    def _draw_flips(self, rng: np.random.Generator) -> tuple[bool, bool]:
+        """``(horizontal, vertical)``: two coin flips, or one of the cached latent variants."""
+        if not self.augment:
+            return False, False
+        if self.latents_key is not None:
+            return FLIPS[self.latent_flips[int(rng.integers(len(self.latent_flips)))]]
+        return rng.random() < 0.5, rng.random() < 0.5
 
     def _latent_kinds(self) -> list[str]:
         return [FRAMES_KIND] + ([self.estimate_method] if self.estimate_method else [])
@@ -245,10 +259,10 @@ class SyntheticClipDataset(Dataset):
         rows = slice(top, top + -(-crop_h // SCALE_FACTOR))
         columns = slice(left, left + -(-crop_w // SCALE_FACTOR))
         out = {}
+        flip = next(name for name, flips in FLIPS.items() if flips == (horizontal, vertical))
         for kind in self._latent_kinds():
-            cached = np.load(latents_path(self.root, self.latents_key, kind, sequence_file), mmap_mode="r")
-            window = np.asarray(cached[flip_index(horizontal, vertical), start - 1 : start + self.clip_frames,
-                                       :, rows, columns], dtype=np.float32)
+            cached = np.load(latents_path(self.root, self.latents_key, kind, flip, sequence_file), mmap_mode="r")
+            window = np.asarray(cached[start - 1 : start + self.clip_frames, :, rows, columns], dtype=np.float32)
             if reverse:
                 window = window[::-1]
             window = torch.from_numpy(np.ascontiguousarray(window))

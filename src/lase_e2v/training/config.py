@@ -17,6 +17,7 @@ from typing import Any
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
+from lase_e2v.training.latents import check_flips
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("cosine", "constant")
@@ -49,6 +50,7 @@ class TrainingConfig:
     augment: bool = True  # random flips / polarity flip / time reversal (the clip dataset's own)
     caption_sentence_dropout: float = 0.0  # share of clips captioned by their scene words alone
     cache_latents: bool = False  # encode frames/estimates once (data_dir/latents) instead of every step
+    latent_flips: list[str] = field(default_factory=lambda: ["none", "h"])  # cached flip variants (none h v hv)
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
 
     # -- optimisation -------------------------------------------------------------------------
@@ -68,6 +70,7 @@ class TrainingConfig:
     # -- losses and conditioning dropout ------------------------------------------------------
     mask_loss_weight: float = 0.1  # weight of the event-aware mask loss (0: off)
     mask_loss_max_timestep: int = 400  # mask loss only on clips noised at t < this (x0 is reliable there)
+    mask_loss_latent_crop: int = 0  # mask loss on a random window of this many latents square (0: whole clip)
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     ema_decay: float = 0.999  # EMA of the trainable weights (0: no EMA)
@@ -104,7 +107,8 @@ class TrainingConfig:
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"training config: {name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep"):
+        for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep",
+                     "mask_loss_latent_crop"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
@@ -131,6 +135,7 @@ class TrainingConfig:
             raise ConfigError(f"training config: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if len(self.crop) != 2 or any(not isinstance(s, int) or s < 8 or s % 8 for s in self.crop):
             raise ConfigError(f"training config: crop must be [H, W], multiples of 8, got {self.crop!r}")
+        check_flips(self.latent_flips)
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"training config: adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.mask_loss_max_timestep > self.num_train_timesteps:

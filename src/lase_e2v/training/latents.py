@@ -3,9 +3,13 @@
 The image autoencoder is frozen, so the latent of a frame never changes during training; encoding
 the clip's frames, its previous frame and its peer estimates every step cost more than the tiny
 denoiser itself. This module encodes every frame (and every cached peer estimate,
-:mod:`.estimates`) of a sequence once, for each of the four flips the clip dataset draws, and stores
-``<data_dir>/latents/<autoencoder>/<kind>/<sequence>.npy``: float16 ``(4, F, C, h, w)`` in
-:data:`FLIPS` order, ``kind`` being ``frames`` or the estimate's method.
+:mod:`.estimates`) of a sequence once per flip variant (``none``, ``h``, ``v``, ``hv``, see
+:data:`FLIPS`) and stores ``<data_dir>/latents/<autoencoder>/<kind>/<flip>/<sequence>.npy``: float16
+``(F, C, h, w)``, ``kind`` being ``frames`` or the estimate's method. Encoding is the expensive
+part (TAEF2 at 180x240 costs about as much as a training step), so only the variants a run asks for
+are cached (``latent_flips``, default ``none`` and ``h``) and the clip dataset draws among those; a
+flipped latent is *not* the latent of the flipped frame (TAEF2 decodes a flipped latent to SSIM 0.87
+of the flipped frame, against 0.98 for the frame's own latent), so flips cannot be made afterwards.
 
 Latents are of the whole (padded) frame, flipped before encoding (a convolutional encoder is not
 flip-equivariant). A training crop aligned to the autoencoder's scale factor *in the flipped frame*
@@ -30,12 +34,16 @@ from lase_e2v.training.estimates import estimate_path
 
 LATENTS_FOLDER = "latents"
 FRAMES_KIND = "frames"
-#: flip variants ``(horizontal, vertical)``; the index is ``horizontal + 2 * vertical``
-FLIPS = ((False, False), (True, False), (False, True), (True, True))
+#: flip variants by name: ``(horizontal, vertical)``
+FLIPS = {"none": (False, False), "h": (True, False), "v": (False, True), "hv": (True, True)}
 
 
-def flip_index(horizontal: bool, vertical: bool) -> int:
-    return int(horizontal) + 2 * int(vertical)
+def check_flips(flips: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The flip variant names, checked (at least one, all known, no repeats)."""
+    unknown = [name for name in flips if name not in FLIPS]
+    if not flips or unknown or len(set(flips)) != len(flips):
+        raise ConfigError(f"latent flips must be distinct names from {sorted(FLIPS)}, got {list(flips)}")
+    return tuple(flips)
 
 
 def autoencoder_key(autoencoder: ImageAutoencoder) -> str:
@@ -45,45 +53,45 @@ def autoencoder_key(autoencoder: ImageAutoencoder) -> str:
     return Path(autoencoder.source).name
 
 
-def latents_path(data_dir: str | Path, key: str, kind: str, sequence_file: str) -> Path:
-    """Where the cached latents of one sequence live (``kind``: ``frames`` or an estimate method)."""
-    return Path(data_dir) / LATENTS_FOLDER / key / kind / f"{Path(sequence_file).stem}.npy"
+def latents_path(data_dir: str | Path, key: str, kind: str, flip: str, sequence_file: str) -> Path:
+    """Where the cached latents of one sequence and flip live (``kind``: ``frames`` or an estimate method)."""
+    return Path(data_dir) / LATENTS_FOLDER / key / kind / flip / f"{Path(sequence_file).stem}.npy"
 
 
-def missing_latents(data_dir: str | Path, key: str, kinds: list[str], sequences: list[dict]) -> list[tuple[str, dict]]:
-    """``(kind, sequence)`` pairs whose latent file is not cached yet."""
-    return [(kind, s) for kind in kinds for s in sequences
-            if not latents_path(data_dir, key, kind, s["file"]).is_file()]
+def missing_latents(data_dir: str | Path, key: str, kinds: list[str], flips: tuple[str, ...],
+                    sequences: list[dict]) -> list[tuple[str, str, dict]]:
+    """``(kind, flip, sequence)`` triples whose latent file is not cached yet."""
+    return [(kind, flip, s) for kind in kinds for flip in flips for s in sequences
+            if not latents_path(data_dir, key, kind, flip, s["file"]).is_file()]
 
 
 @torch.no_grad()
-def encode_all_flips(autoencoder: ImageAutoencoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """``(F, H, W)`` uint8 frames -> float16 ``(4, F, C, h, w)`` latents of every :data:`FLIPS` variant."""
+def encode_flipped(autoencoder: ImageAutoencoder, images: np.ndarray, flip: str, batch_size: int = 8) -> np.ndarray:
+    """``(F, H, W)`` uint8 frames -> float16 ``(F, C, h, w)`` latents of the frames flipped as ``flip`` says."""
+    horizontal, vertical = FLIPS[flip]
     frames = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
-    variants = []
-    for horizontal, vertical in FLIPS:
-        dims = [d for d, flip in ((-1, horizontal), (-2, vertical)) if flip]
-        flipped = frames.flip(dims) if dims else frames
-        variants.append(torch.cat([autoencoder.encode(flipped[i : i + batch_size]).float()
-                                   for i in range(0, len(flipped), batch_size)]))
-    return torch.stack(variants).to(torch.float16).numpy()
+    dims = [d for d, flipped in ((-1, horizontal), (-2, vertical)) if flipped]
+    frames = frames.flip(dims) if dims else frames
+    latents = [autoencoder.encode(frames[i : i + batch_size]).float() for i in range(0, len(frames), batch_size)]
+    return torch.cat(latents).to(torch.float16).numpy()
 
 
 def cache_latents(
     data_dir: str | Path, autoencoder: ImageAutoencoder, sequences: list[dict], estimate_method: str | None = None,
-    progress: bool = True,
+    flips: tuple[str, ...] = ("none", "h"), progress: bool = True,
 ) -> None:
-    """Compute the missing latent files of ``sequences`` (manifest entries): their frames and, with
-    ``estimate_method``, that peer's cached estimates (which must exist); each file written atomically."""
+    """Compute the missing latent files of ``sequences`` (manifest entries) for each of ``flips``: their
+    frames and, with ``estimate_method``, that peer's cached estimates (which must exist); each file
+    is written atomically, so an interrupted run resumes where it stopped."""
     key = autoencoder_key(autoencoder)
     kinds = [FRAMES_KIND] + ([estimate_method] if estimate_method else [])
-    missing = missing_latents(data_dir, key, kinds, sequences)
-    for kind, sequence in tqdm(missing, desc="latents", unit="seq", disable=not progress):
+    missing = missing_latents(data_dir, key, kinds, check_flips(flips), sequences)
+    for kind, flip, sequence in tqdm(missing, desc="latents", unit="file", disable=not progress):
         if kind == FRAMES_KIND:
             images = open_events(Path(data_dir) / sequence["file"]).read_frames().images
         else:
             images = np.load(estimate_path(data_dir, kind, sequence["file"]))
-        latents = encode_all_flips(autoencoder, images)
-        with atomic_path(latents_path(data_dir, key, kind, sequence["file"])) as tmp:
+        latents = encode_flipped(autoencoder, images, flip)
+        with atomic_path(latents_path(data_dir, key, kind, flip, sequence["file"])) as tmp:
             with open(tmp, "wb") as file:
                 np.save(file, latents)

@@ -10,7 +10,8 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
    the previous frame (-> zero latent, the U-Net's "no previous frame") with ``previous_frame_dropout``;
 3. noise the latents at random timesteps, predict epsilon or v, diffusion loss = MSE to the target;
 4. event-aware mask loss (:mod:`.losses`) on frames decoded from the predicted clean latents, for
-   clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight``;
+   clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight`` (optionally on a
+   random ``mask_loss_latent_crop`` window only: decoding with gradients is the step's largest cost);
 5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
 
 Fine-tuning for EI sampling (our choice; the paper does not say how EI relates to training).
@@ -135,7 +136,8 @@ def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = N
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
-                                latents_key=latents_key if split == "train" else None)
+                                latents_key=latents_key if split == "train" else None,
+                                latent_flips=tuple(config.latent_flips))
 
 
 def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +161,28 @@ def corrective_target(alphas_cumprod: torch.Tensor, noisy: torch.Tensor, clean: 
     alpha = alphas_cumprod.to(noisy.device)[timesteps].view(-1, *([1] * (noisy.dim() - 1))).float()
     epsilon = (noisy - alpha.sqrt() * clean) / (1 - alpha).sqrt()
     return epsilon if prediction_type == "epsilon" else alpha.sqrt() * epsilon - (1 - alpha).sqrt() * clean
+
+
+def mask_loss_window(
+    latents: torch.Tensor, pixels: list[torch.Tensor], size: int, scale_factor: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A random ``size`` x ``size`` latent window of ``latents`` ``(B, N, C, h, w)`` and the matching
+    pixel window of each ``(B, n, c, H, W)`` tensor; ``size`` 0 (or the whole clip) keeps everything.
+
+    Decoding through the frozen autoencoder with gradients costs most of a training step (TAEF2 at
+    128x128: about 4x the denoiser's forward and backward), so the mask loss may look at a window:
+    an unbiased sample of its pixel means, the decoder's borders aside.
+    """
+    height, width = latents.shape[-2:]
+    if size == 0 or (size >= height and size >= width):
+        return latents, pixels
+    rows, columns = min(size, height), min(size, width)
+    top = int(torch.randint(height - rows + 1, ()))
+    left = int(torch.randint(width - columns + 1, ()))
+    window = latents[..., top : top + rows, left : left + columns]
+    crop = [p[..., top * scale_factor : (top + rows) * scale_factor, left * scale_factor : (left + columns) * scale_factor]
+            for p in pixels]
+    return window, crop
 
 
 def compute_losses(
@@ -210,10 +234,13 @@ def compute_losses(
     if config.mask_loss_weight > 0 and bool(low_noise.any()):
         clean = predicted_clean_latents(scheduler.alphas_cumprod, noisy_latents[low_noise], prediction[low_noise],
                                         timesteps[low_noise], config.prediction_type)
-        decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=tuple(frames.shape[-2:])).float()
+        pixels = [frames[low_noise], batch["previous_frame"].to(device)[low_noise][:, None],
+                  batch["event_mask"].to(device)[low_noise]]
+        clean, pixels = mask_loss_window(clean, pixels, config.mask_loss_latent_crop, pipeline.autoencoder.scale_factor)
+        target_frames, previous_frame, event_mask = pixels
+        decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=tuple(target_frames.shape[-2:])).float()
         decoded = decoded.unflatten(0, (-1, num_frames))
-        mask_loss = event_mask_loss(decoded, frames[low_noise], batch["previous_frame"].to(device)[low_noise],
-                                    batch["event_mask"].to(device)[low_noise])
+        mask_loss = event_mask_loss(decoded, target_frames, previous_frame[:, 0], event_mask)
         # mean over the batch: clips above the threshold contribute zero
         mask_loss = mask_loss * low_noise.float().mean()
     loss = diffusion_loss + config.mask_loss_weight * mask_loss
@@ -232,7 +259,8 @@ def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
         for split in ("train", "val") if config.use_estimate else ("train",):
             cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
     if config.cache_latents:
-        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method)
+        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
+                      tuple(config.latent_flips))
 
 
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
