@@ -36,6 +36,8 @@ app = typer.Typer(
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect"
 TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
+DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
+              "about 1.7x faster), float16 (GPUs); default float32; not for integrate")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
@@ -139,6 +141,7 @@ def reconstruct(
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
     color: Optional[bool] = typer.Option(None, "--color/--no-color",
@@ -158,7 +161,8 @@ def reconstruct(
         check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
-                                **lase_options(prompt, steps, guidance, seed, samples))
+                                **lase_options(prompt, steps, guidance, seed, samples),
+                                **({"dtype": dtype} if dtype else {}))
     metadata = {"method": method, "caption_source": caption, "caption": result.caption, "prompt": prompt}
     metadata = {key: value for key, value in metadata.items() if value is not None}
     count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second, metadata)

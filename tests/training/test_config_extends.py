@@ -21,7 +21,7 @@ FULL = {"run_dir": "runs/ablation_full", "data_dir": "data_synth", "model_preset
         "val_inference_steps": 10, "ei_strength": 0.8, "seed": 0}
 #: the recipe of the current bundled model that the ablation base took on (EI and conditioning from PIE-Net-Lite)
 RECIPE = {"use_estimate": True, "ei_training_estimate": "pienet_lite", "ei_training_fraction": 0.5,
-          "ei_training_timesteps": [20, 300], "low_noise_fraction": 0.5, "low_noise_max_timestep": 300,
+          "ei_training_timesteps": [50, 300], "low_noise_fraction": 0.5, "low_noise_max_timestep": 300,
           "cache_latents": True, "latent_flips": ["none"], "caption_sentence_dropout": 0.25, "ei_strength": 0.2}
 #: what each former full copy changed
 CHANGES = {
