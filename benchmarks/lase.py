@@ -4,7 +4,7 @@ Both reconstruct the same real windows of ECD slider_depth (240x180, 10 ms each)
 streaming path (voxel grids, networks, decoding).
 
 1. The default: :func:`load_lase_pipeline` as shipped (bundled checkpoint and its ``sampling.json``:
-   EI from FireNet+ at 0.1 of 10 DDIM steps, 4 samples averaged), once per ``--dtypes`` value
+   EI from PIE-Net-Lite at 0.1 of 10 DDIM steps, 4 samples averaged), once per ``--dtypes`` value
    (``float32`` is the exact default, ``bfloat16`` autocast the fast path on CPUs with AVX512-BF16
    or AMX and on GPUs). Runs are interleaved with FireNet's and repeated ``--repeat`` times; the
    table shows medians, frames/s and the ratio to FireNet.

@@ -17,7 +17,9 @@ def test_bundled_checkpoint_loads_with_recommended_sampling():
     pipeline = load_lase_pipeline()
     assert (pipeline.options.ei_strength, pipeline.options.num_samples) == (0.1, 4)
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
-    assert pipeline.options.estimate.name == "firenet_plus"
+    assert pipeline.options.estimate.name == "pienet_lite"
+    assert pipeline.options.detail_transfer == 0
+    assert pipeline.unet.config.use_estimate  # the estimate's latent is a U-Net input
     assert pipeline.unet.config.prediction_type == "v_prediction"
     assert pipeline.autoencoder.source == "tae" and pipeline.text_encoder.source == "minilm"
 
@@ -37,15 +39,18 @@ def test_a_named_estimate_peer_runs_in_the_pipelines_precision():
 
 
 def test_bundled_weights_come_from_the_documented_recipe():
-    # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, then fine-tuned for EI
-    # sampling with tiny_ei.json (see the asset's README)
+    # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, fine-tuned for EI sampling
+    # with tiny_ei.json, then for PIE-Net-Lite estimates with tiny_pienet.json (see the asset's README)
     recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
     assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
     finetune = load_config(REPO / "configs/train/tiny_ei.json")
     assert load_config(LASE_TINY_DIR / "finetune_config.json") == finetune
     assert finetune.init_from == "runs/tiny/pipeline" and finetune.ei_training_estimate == "firenet_plus"
-    for log, config in (("training_log.csv", recipe), ("finetune_log.csv", finetune)):
+    estimate = load_config(REPO / "configs/train/tiny_pienet.json")
+    assert load_config(LASE_TINY_DIR / "estimate_config.json") == estimate
+    assert estimate.init_from == "runs/tiny_ei/pipeline" and estimate.use_estimate
+    for log, config in (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate)):
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
-        "ei_strength": 0.1, "estimate": "firenet_plus", "num_samples": 4}
+        "ei_strength": 0.1, "estimate": "pienet_lite", "num_samples": 4}
