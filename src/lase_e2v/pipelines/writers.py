@@ -9,8 +9,11 @@
 each format keeps it: the mp4 container's ``comment`` tag (as one JSON object), root attributes of the
 HDF5 file, ``metadata.json`` in the PNG folder; :func:`read_frames_metadata` reads it back.
 
-Every writer goes through :func:`lase_e2v.atomic.atomic_path`, so an interrupted run leaves
-nothing behind.
+Every writer takes frames as they come (any iterable, e.g. a generator reconstructing them) and
+writes each before asking for the next (ffmpeg's stdin, one PNG file, one HDF5 dataset), so memory
+does not grow with the number of frames; :func:`write_frame_stream` is the path ``reconstruct`` and
+``live`` share. Every writer goes through :func:`lase_e2v.atomic.atomic_path`, so an interrupted
+run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -54,14 +57,19 @@ def even_size(image: np.ndarray) -> np.ndarray:
     return np.pad(image, pad, mode="edge") if (h % 2 or w % 2) else image
 
 
+def check_fps(fps: float | None) -> None:
+    """Refuse a video frame rate that is not > 0 (``None`` = the default), before any work."""
+    if fps is not None and not fps > 0:
+        raise ConfigError(f"fps must be > 0, got {fps}")
+
+
 def write_video(
     path: str | Path, frames: Iterable[np.ndarray], fps: float, metadata: dict[str, str] | None = None
 ) -> int:
     """Write float [0,1] gray ``(H,W)`` or RGB ``(H,W,3)`` frames to a video file; returns the frame count."""
     import imageio.v2 as imageio
 
-    if fps <= 0:
-        raise ConfigError(f"fps must be > 0, got {fps}")
+    check_fps(fps)
     tags = ["-metadata", f"{VIDEO_METADATA_TAG}={json.dumps(metadata, sort_keys=True)}"] if metadata else []
     count = 0
     with atomic_path(path) as temporary:
@@ -77,33 +85,34 @@ def write_video(
 
 
 def write_png_folder(
-    path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int], metadata: dict[str, str] | None = None
+    path: str | Path, items: Iterable[tuple[np.ndarray, int]], metadata: dict[str, str] | None = None
 ) -> int:
+    """Write ``(image, t_us)`` pairs as ``frame_%06d.png`` plus ``timestamps.txt``, each as it comes."""
     from PIL import Image
 
     count = 0
     with atomic_path(path) as temporary:
         temporary.mkdir(parents=True)
-        lines = []
-        for count, (frame, t_us) in enumerate(zip(frames, timestamps_us), start=1):
-            Image.fromarray(to_uint8(frame)).save(temporary / f"frame_{count - 1:06d}.png")
-            lines.append(f"{count - 1} {int(t_us)}\n")
-        (temporary / "timestamps.txt").write_text("".join(lines))
+        with open(temporary / "timestamps.txt", "w") as timestamps:
+            for count, (frame, t_us) in enumerate(items, start=1):
+                Image.fromarray(to_uint8(frame)).save(temporary / f"frame_{count - 1:06d}.png")
+                timestamps.write(f"{count - 1} {int(t_us)}\n")
         if metadata:
             (temporary / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
     return count
 
 
 def write_hdf5_frames(
-    path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int], metadata: dict[str, str] | None = None
+    path: str | Path, items: Iterable[tuple[np.ndarray, int]], metadata: dict[str, str] | None = None
 ) -> int:
+    """Write ``(image, t_us)`` pairs as HQF ``images/image%09d`` datasets, one per frame as it comes."""
     import h5py
 
     count = 0
     with atomic_path(path) as temporary:
         with h5py.File(temporary, "w") as f:
             group = f.create_group("images")
-            for count, (frame, t_us) in enumerate(zip(frames, timestamps_us), start=1):
+            for count, (frame, t_us) in enumerate(items, start=1):
                 ds = group.create_dataset(f"image{count - 1:09d}", data=to_uint8(frame), compression="gzip")
                 ds.attrs["timestamp"] = int(t_us) / 1e6
                 ds.attrs["t_us"] = int(t_us)
@@ -129,17 +138,28 @@ def frames_output_kind(path: str | Path) -> str:
     return "png"
 
 
-def write_frames(
-    path: str | Path, frames: np.ndarray, timestamps_us: np.ndarray, fps: float = 25.0,
+def write_frame_stream(
+    path: str | Path, items: Iterable[tuple[np.ndarray, int]], fps: float = 25.0,
     metadata: dict[str, str] | None = None,
 ) -> int:
-    """Write ``frames`` ``(N,H,W)`` in [0,1] to ``path``; the format follows the suffix (see module doc)."""
+    """Write ``(image, t_us)`` pairs (float ``(H, W)`` in [0, 1], window end) to ``path`` as they come:
+    each frame is written before the next is asked for, so a generator that makes them holds one at a
+    time and memory does not grow with the recording. The format follows the suffix (see module doc);
+    returns the frame count."""
     kind = frames_output_kind(path)
     if kind == "video":
-        return write_video(path, frames, fps, metadata)
+        return write_video(path, (image for image, _ in items), fps, metadata)
     if kind == "hdf5":
-        return write_hdf5_frames(path, frames, timestamps_us, metadata)
-    return write_png_folder(path, frames, timestamps_us, metadata)
+        return write_hdf5_frames(path, items, metadata)
+    return write_png_folder(path, items, metadata)
+
+
+def write_frames(
+    path: str | Path, frames: Iterable[np.ndarray], timestamps_us: Iterable[int], fps: float = 25.0,
+    metadata: dict[str, str] | None = None,
+) -> int:
+    """Write ``frames`` ``(N,H,W)`` in [0,1] with their ``timestamps_us`` to ``path`` (see :func:`write_frame_stream`)."""
+    return write_frame_stream(path, zip(frames, timestamps_us), fps, metadata)
 
 
 def read_frames_metadata(path: str | Path) -> dict[str, str]:

@@ -55,6 +55,13 @@ class EventReader(ABC):
         """APS frames with timestamps, or ``None`` if the format/file has none."""
         return None
 
+    def read_frame_times(self) -> np.ndarray | None:
+        """Timestamps (int64 us) of the APS frames, or ``None``: what frame windows need. Formats that
+        store the times apart from the images override this, so that windowing an hour-long recording
+        does not read its frames into memory."""
+        frames = self.read_frames()
+        return None if frames is None else frames.t_us
+
     @property
     def caption(self) -> str | None:
         """A plain-words description of the scene stored with the recording (LaSe-E2V's default

@@ -111,19 +111,25 @@ class EvrealReader(EventReader):
             yield EventStream(xy[:, 0], xy[:, 1], t_us, self._p[start:stop], size)
 
     def read_frames(self) -> Frames | None:
-        if not (self.path / "images.npy").is_file():
+        t_us = self.read_frame_times()
+        if t_us is None:
             return None
         images = np.asarray(_load(self.path / "images.npy"))
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
+        indices = None
+        if (self.path / "image_event_indices.npy").is_file():
+            indices = np.asarray(_load(self.path / "image_event_indices.npy")).reshape(len(t_us), -1)[:, 0]
+        return Frames(images, t_us, indices)
+
+    def read_frame_times(self) -> np.ndarray | None:
+        """``images_ts.npy`` alone: ``images.npy`` is not read."""
+        if not (self.path / "images.npy").is_file():
+            return None
         if not (self.path / "images_ts.npy").is_file():
             raise EventFormatError(f"{self.path}: images.npy without images_ts.npy")
         stamps = _column(np.asarray(_load(self.path / "images_ts.npy")), self.path / "images_ts.npy")
-        t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps
-        indices = None
-        if (self.path / "image_event_indices.npy").is_file():
-            indices = np.asarray(_load(self.path / "image_event_indices.npy")).reshape(len(stamps), -1)[:, 0]
-        return Frames(images, t_us, indices)
+        return as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else np.asarray(stamps, np.int64)
 
 
 class _NpyAppender:

@@ -140,22 +140,40 @@ class Hdf5Reader(EventReader):
     def read_frames(self) -> Frames | None:
         """Datasets of the ``images`` group in name order, with their ``timestamp`` (s) and ``event_idx``."""
         with _open_hdf5(self.path) as file:
-            group = file.get("images")
-            if not isinstance(group, h5py.Group) or not len(group):
+            names = self._image_names(file)
+            if names is None:
                 return None
-            names = sorted(group)
-            missing = [n for n in names if "timestamp" not in group[n].attrs]
-            if missing:
-                raise EventFormatError(f"{self.path}: image {quoted(missing[0])} has no 'timestamp' attribute")
+            group = file["images"]
             images = np.stack([group[n][()] for n in names])
-            stamps = np.array([group[n].attrs["timestamp"] for n in names])
-            t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps
+            t_us = self._image_times(group, names)
             indices = None
             if all("event_idx" in group[n].attrs for n in names):
                 indices = np.array([int(group[n].attrs["event_idx"]) for n in names], dtype=np.int64)
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
-        return Frames(images, np.asarray(t_us, dtype=np.int64) + self._t_offset_us, indices)
+        return Frames(images, t_us, indices)
+
+    def read_frame_times(self) -> np.ndarray | None:
+        """The ``timestamp`` attributes alone: no image is read."""
+        with _open_hdf5(self.path) as file:
+            names = self._image_names(file)
+            return None if names is None else self._image_times(file["images"], names)
+
+    def _image_names(self, file: h5py.File) -> list[str] | None:
+        """The ``images`` datasets in name order (``None`` if there are none), each with a ``timestamp``."""
+        group = file.get("images")
+        if not isinstance(group, h5py.Group) or not len(group):
+            return None
+        names = sorted(group)
+        missing = [n for n in names if "timestamp" not in group[n].attrs]
+        if missing:
+            raise EventFormatError(f"{self.path}: image {quoted(missing[0])} has no 'timestamp' attribute")
+        return names
+
+    def _image_times(self, group: h5py.Group, names: list[str]) -> np.ndarray:
+        stamps = np.array([group[n].attrs["timestamp"] for n in names])
+        t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps
+        return np.asarray(t_us, dtype=np.int64) + self._t_offset_us
 
 
 def _attribute_value(value: Any) -> Any:
