@@ -1,14 +1,23 @@
-"""Milliseconds per frame of LaSe-E2V against sampler steps and samples on CPU, next to FireNet in the same run.
+"""Milliseconds per frame of LaSe-E2V on CPU (or ``--device cuda``), next to FireNet in the same run.
 
 Both reconstruct the same real windows of ECD slider_depth (240x180, 10 ms each) through their full
-streaming path (voxel grids, networks, decoding). LaSe-E2V uses random weights of the chosen preset
-(the cost does not depend on the values), the bundled TAEF2 autoencoder, MiniLM text, DDIM,
-guidance 1 and EI off (``ei_strength=1``) so every step runs; clips of ``--clip-length`` frames;
-``--samples`` M noise draws averaged per clip (``num_samples``, one batched U-Net pass per step).
-``--memory`` adds a run over the whole recording (1 step, a tiny random autoencoder) that reports
-Python-traced memory and RSS after a third of the frames and at the end.
+streaming path (voxel grids, networks, decoding).
 
-    python benchmarks/lase.py [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--memory]
+1. The default: :func:`load_lase_pipeline` as shipped (bundled checkpoint and its ``sampling.json``:
+   EI from FireNet+ at 0.1 of 10 DDIM steps, 4 samples averaged), once per ``--dtypes`` value
+   (``float32`` is the exact default, ``bfloat16`` autocast the fast path on CPUs with AVX512-BF16
+   or AMX and on GPUs). Runs are interleaved with FireNet's and repeated ``--repeat`` times; the
+   table shows medians, frames/s and the ratio to FireNet.
+2. Sampler cost: random weights of the chosen preset (the cost does not depend on the values), the
+   bundled TAEF2 autoencoder, MiniLM text, DDIM, guidance 1 and EI off (``ei_strength=1``) so every
+   step runs; clips of ``--clip-length`` frames; ``--samples`` M noise draws averaged per clip.
+
+``--memory`` adds a run over the whole recording (1 step, a tiny random autoencoder) that reports
+Python-traced memory and RSS after a third of the frames and at the end. Use one thread for the CPU
+numbers (``OMP_NUM_THREADS=1``; the script also calls ``torch.set_num_threads(--threads)``).
+
+    OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes float32 bfloat16] [--repeat 3]
+        [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--device cpu] [--memory]
         [--out benchmarks/results/lase.json]
 """
 
@@ -17,20 +26,21 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import os
 import time
 import tracemalloc
 from pathlib import Path
 
+import statistics
+
 import psutil
 import torch
+from _common import write_results
 
-from lase_e2v.atomic import atomic_path
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions, load_lase_pipeline
 from lase_e2v.pipelines.output import ReconstructionPipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,20 +53,53 @@ def read_windows(data: Path, count: int | None) -> list[Window]:
     return list(itertools.islice(windows, count))
 
 
-def ms_per_frame(pipeline: ReconstructionPipeline, windows: list[Window]) -> float:
+def ms_per_frame(pipeline: ReconstructionPipeline, windows: list[Window]) -> tuple[float, float]:
+    """Wall-clock and process CPU milliseconds per frame (CPU time is what other jobs disturb least)."""
     pipeline.reset()
-    start = time.perf_counter()
-    frames = sum(1 for _ in pipeline.iter_frames(iter(windows)))
-    return 1000 * (time.perf_counter() - start) / frames
+    start, start_cpu = time.perf_counter(), time.process_time()
+    frames = sum(1 for _ in pipeline.iter_frames(iter(windows)))  # frames arrive on the CPU: synchronised
+    return 1000 * (time.perf_counter() - start) / frames, 1000 * (time.process_time() - start_cpu) / frames
 
 
-def firenet_or_note() -> tuple[ReconstructionPipeline | None, str]:
+def firenet_or_note(device: str) -> tuple[ReconstructionPipeline | None, str]:
     try:
         from lase_e2v.pipelines import load_reconstructor
 
-        return load_reconstructor("firenet"), ""
+        return load_reconstructor("firenet", device=device), ""
     except (ImportError, AttributeError) as error:
         return None, f"FireNet not available ({error})"
+
+
+def default_rows(
+    dtypes: list[str], windows: list[Window], firenet: ReconstructionPipeline, device: str, repeat: int
+) -> list[dict]:
+    """The shipped default per dtype, each run followed by a FireNet run (medians of ``repeat``)."""
+    rows = []
+    print(f"{'default':<8}{'dtype':>9} {'ms/frame':>9} {'frames/s':>9} {'FireNet ms':>11} {'ratio':>6}"
+          f" {'CPU ms':>7} {'FireNet CPU ms':>15} {'CPU ratio':>10}")
+    for dtype in dtypes:
+        lase = load_lase_pipeline(device=device, dtype=dtype)
+        ms_per_frame(lase, windows[: lase.options.clip_length])  # warm-up: first-call allocations
+        runs = [(ms_per_frame(lase, windows), ms_per_frame(firenet, windows)) for _ in range(repeat)]
+        lase_ms, lase_cpu_ms = (statistics.median(run[0][k] for run in runs) for k in (0, 1))
+        firenet_ms, firenet_cpu_ms = (statistics.median(run[1][k] for run in runs) for k in (0, 1))
+        row = {
+            "dtype": dtype,
+            "lase_ms_per_frame": lase_ms,
+            "frames_per_second": 1000 / lase_ms,
+            "firenet_ms_per_frame": firenet_ms,
+            "ratio": lase_ms / firenet_ms,
+            "lase_cpu_ms_per_frame": lase_cpu_ms,
+            "firenet_cpu_ms_per_frame": firenet_cpu_ms,
+            "cpu_ratio": lase_cpu_ms / firenet_cpu_ms,
+            "runs_wall_and_cpu_ms": runs,
+        }
+        rows.append(row)
+        print(
+            f"{'':<8}{dtype:>9} {lase_ms:9.1f} {row['frames_per_second']:9.2f} {firenet_ms:11.1f} "
+            f"{row['ratio']:5.1f}x {lase_cpu_ms:7.1f} {firenet_cpu_ms:15.1f} {row['cpu_ratio']:9.1f}x"
+        )
+    return rows
 
 
 def memory_run(data: Path) -> dict:
@@ -94,7 +137,12 @@ def memory_run(data: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 20])
+    parser.add_argument("--dtypes", nargs="*", default=["float32", "bfloat16"],
+                        help="dtypes of the default pipeline to time (none: skip it)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the default pipeline (median)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
+    parser.add_argument("--steps", type=int, nargs="*", default=[1, 2, 4, 8, 20])
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 4], help="num_samples values")
     parser.add_argument("--frames", type=int, default=8, help="windows reconstructed per measurement")
     parser.add_argument("--clip-length", type=int, default=4)
@@ -104,18 +152,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "lase.json")
     args = parser.parse_args()
 
+    torch.set_num_threads(args.threads)
     windows = read_windows(args.data, args.frames)
+    firenet, note = firenet_or_note(args.device)
+    defaults = []
+    if firenet is not None and args.dtypes:
+        defaults = default_rows(args.dtypes, windows, firenet, args.device, args.repeat)
     torch.manual_seed(0)
-    lase = LaSeE2VPipeline.from_preset(args.preset)
-    firenet, note = firenet_or_note()
-    firenet_ms = ms_per_frame(firenet, windows) if firenet is not None else None
+    lase = LaSeE2VPipeline.from_preset(args.preset).to(args.device)
+    firenet_ms = ms_per_frame(firenet, windows)[0] if firenet is not None else None
     rows = []
     print(f"{'steps':>5} {'samples':>7} {'LaSe-E2V ms/frame':>18} {'FireNet ms/frame':>17} {'ratio':>7}")
     for steps, samples in itertools.product(args.steps, args.samples):
         lase.options = SamplingOptions(
             num_inference_steps=steps, ei_strength=1.0, clip_length=args.clip_length, num_samples=samples
         )
-        lase_ms = ms_per_frame(lase, windows)
+        lase_ms = ms_per_frame(lase, windows)[0]
         ratio = lase_ms / firenet_ms if firenet_ms else None
         rows.append(
             {"steps": steps, "samples": samples, "lase_ms_per_frame": lase_ms, "firenet_ms_per_frame": firenet_ms, "ratio": ratio}
@@ -126,8 +178,10 @@ def main() -> None:
     if note:
         print(note)
     result = {
-        "device": "cpu",
+        "device": args.device,
         "torch_threads": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew the numbers
+        "default": defaults,
         "sensor": "240x180 (ECD slider_depth)",
         "window_us": WINDOW_US,
         "frames": len(windows),
@@ -145,9 +199,7 @@ def main() -> None:
             f"memory over {memory['frames']} frames: traced growth {memory['traced_growth_bytes']} B, "
             f"RSS growth {memory['rss_growth_bytes'] / 1e6:.1f} MB (1/3 -> end)"
         )
-    with atomic_path(args.out) as temporary:
-        temporary.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def color_dataset(tmp_path_factory, shared_dir) -> Path:
+    """make-dataset --color: 4 RGGB sequences of COCO photos (3 train, 1 val), 90x120, 1.5 s at 30 Hz."""
+    from lase_e2v.simulate.dataset import make_dataset
+
+    folder = tmp_path_factory.mktemp("color") / "data"
+    make_dataset(folder, 4, duration_s=1.5, size=(90, 120), seed=0, coco_dir=shared_dir / "data" / "coco_mini",
+                 progress=False, color_filter="RGGB")
+    return folder
+
+
 # -- tiny random transformers vision models, built and saved here (nothing downloads) -------------
 
 #: the words of the tiny captioner's vocabulary after BERT's special tokens and BLIP's [DEC]

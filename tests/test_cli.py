@@ -99,10 +99,11 @@ def test_convert_bad_output_leaves_nothing(capsys, short_clip, tmp_path):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("method", ["integrate", "firenet_plus"])
-def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method):
+@pytest.mark.parametrize("method, precision", [("integrate", []), ("firenet_plus", []),
+                                               ("firenet_plus", ["--dtype", "bfloat16"])])
+def test_reconstruct_peers_to_png_folder(capsys, short_clip, tmp_path, method, precision):
     out = tmp_path / "frames"
-    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method)
+    code, stdout, _ = run(capsys, "reconstruct", short_clip, "-o", out, "--method", method, *precision)
     assert code == 0 and f"wrote 6 frames ({method})" in stdout
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 6
@@ -153,6 +154,11 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
         "takes no option(s) prompt")
     assert_one_line_error(
         *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--window", "ms:-3")[::2])
+    assert_one_line_error(
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "firenet", "--dtype", "half")[::2], "half")
+    assert_one_line_error(
+        *run(capsys, "reconstruct", short_clip, "-o", out, "--method", "integrate", "--dtype", "bfloat16")[::2],
+        "takes no option(s) dtype")
     wrong = tmp_path / "not_a_checkpoint"
     wrong.mkdir()
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--checkpoint", wrong)[::2],

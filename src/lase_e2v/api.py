@@ -7,15 +7,22 @@ library's objects; the work happens in :mod:`lase_e2v.events`, :mod:`lase_e2v.pi
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lase_e2v.events.color import resolve_color_filter
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.windows import Windowing, parse_window_spec
 from lase_e2v.pipelines.captions import CaptionedPipeline, build_caption_source, check_caption_source
-from lase_e2v.pipelines.output import ReconstructionOutput, WrittenReconstruction, playback_fps
+from lase_e2v.pipelines.color import load_color_method
+from lase_e2v.pipelines.output import (
+    ReconstructionOutput,
+    WrittenReconstruction,
+    frames_for_playback_fps,
+    playback_fps,
+)
 from lase_e2v.pipelines.registry import DEFAULT_LIVE_METHOD, load_method
 from lase_e2v.pipelines.writers import check_fps, frames_output_kind, write_frame_stream
 
@@ -46,6 +53,8 @@ def reconstruct(
     event_format: str | None = None,
     progress: bool = False,
     topic: str | None = None,
+    color: bool | None = None,
+    bayer: str | None = None,
     caption: str = "stored",
     captioner: str | Path | None = None,
     output: str | Path | None = None,
@@ -64,6 +73,11 @@ def reconstruct(
 
     ``window``: ``auto`` (between APS frames if any, else 40 ms), ``frames``, ``events:N`` or ``ms:T``.
     ``topic``: the event topic of a ROS bag (default: found in the bag).
+    ``color``: ``None`` reconstructs in colour when the file says it comes from a colour camera
+    (:attr:`~lase_e2v.events.formats.base.EventReader.color_filter`), ``True`` always, ``False`` never;
+    ``bayer``: the Bayer pattern (default: the file's, else ``RGGB``). Colour frames are ``(N, H, W, 3)``
+    (E2VID's approach around the method: :mod:`lase_e2v.pipelines.color`), with one caption for the four
+    Bayer sites (``auto`` captions a gray reconstruction of all the events at full resolution).
     ``method``: a name of :mod:`lase_e2v.pipelines.registry` (``lase-e2v methods`` lists them).
     ``caption``: the text a text-conditioned method gets: ``stored`` (the recording's own caption),
     ``auto`` (generated from a first reconstruction by the local ``captioner`` model folder, see
@@ -79,20 +93,26 @@ def reconstruct(
     check_fps(fps)
     reader = open_events(path, format=event_format, topic=topic)
     windowing = resolve_windowing(reader, window)
-    pipeline = load_method(method, checkpoint, device, **options)
+    pattern = resolve_color_filter(reader.color_filter, color, bayer)
+    if pattern is None:
+        pipeline = load_method(method, checkpoint, device, **options)
+    else:  # inside the caption wrapper: one caption per recording, given to every Bayer site
+        pipeline = load_color_method(method, pattern, checkpoint, device, **options)
     given: list[str | None] = []
     captioned = CaptionedPipeline(pipeline, build_caption_source(caption, captioner, device),
                                   on_caption=lambda stored, text: given.append(text))
     if output is None:
         return replace(captioned(reader, windowing, progress=progress), caption=given[-1])
     frames = captioned.iter_recording(reader, windowing, progress=progress)
-    first = next(frames)  # the caption, which the metadata holds, is known once the first frame is made
+    # the first frame fixes the caption, which the metadata holds; windows of N events, the video's rate
+    head = list(islice(frames, max(1, frames_for_playback_fps(windowing))))
     metadata = {"method": method, "caption_source": caption, "caption": given[-1], "prompt": options.get("prompt")}
     metadata = {key: value for key, value in metadata.items() if value is not None}
-    fps = fps or playback_fps(windowing)
-    count = write_frame_stream(output, ((item.image, item.window.t_end_us) for item in chain([first], frames)),
+    fps = fps or playback_fps(windowing, [item.window.t_end_us for item in head])
+    color = head[0].image.ndim == 3
+    count = write_frame_stream(output, ((item.image, item.window.t_end_us) for item in chain(head, frames)),
                                fps, metadata)
-    return WrittenReconstruction(Path(output), count, given[-1], fps)
+    return WrittenReconstruction(Path(output), count, given[-1], fps, color)
 
 
 def live(

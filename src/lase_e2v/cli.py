@@ -22,6 +22,7 @@ import typer
 
 from lase_e2v.atomic import check_output
 from lase_e2v.errors import ConfigError, LaseError
+from lase_e2v.events.color import BAYER_PATTERNS, check_pattern
 from lase_e2v.pipelines.registry import DEFAULT_BENCHMARK_METHODS, DEFAULT_LIVE_METHOD, iter_methods, method_names
 
 app = typer.Typer(
@@ -35,11 +36,15 @@ app = typer.Typer(
 FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect"
 TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
+DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
+              "about 1.7x faster), float16 (GPUs); default float32; not for integrate")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
                 "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
 
 
+EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma, our convention), std_rgb "
+                    "(colour scored in RGB) or an eval JSON file")
 PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
                 "FireNet+ reconstruction by --captioner) or empty")
@@ -136,22 +141,31 @@ def reconstruct(
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
     event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color",
+                                         help="colour camera (Bayer filter): RGB frames; default: as the file says"),
+    bayer: Optional[str] = typer.Option(None, help=f"Bayer pattern of a colour camera: {', '.join(BAYER_PATTERNS)} "
+                                                   "(default: the file's, else RGGB)"),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events, writing each as it is made (memory does not grow with the
-    recording); the method and caption go into the output's metadata."""
+    """Reconstruct video frames from events (in colour for a colour camera), writing each as it is made
+    (memory does not grow with the recording); the method and caption go into the output's metadata."""
     from lase_e2v.api import reconstruct as run_reconstruction
     from lase_e2v.pipelines.writers import frames_output_kind
 
     frames_output_kind(output)
     check_output(output, overwrite)
+    if bayer is not None:
+        check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
-                                topic=topic, caption=caption, captioner=captioner, output=output, fps=fps,
-                                **lase_options(prompt, steps, guidance, seed, samples))
+                                topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
+                                output=output, fps=fps, **lase_options(prompt, steps, guidance, seed, samples),
+                                **({"dtype": dtype} if dtype else {}))
+    kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
-    done(f"wrote {result.num_frames} frames ({method}) to {output}{generated}")
+    done(f"wrote {result.num_frames} frames ({method}{kind}) to {output}{generated}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"
@@ -256,13 +270,15 @@ def make_dataset(
     coco_dir: Optional[Path] = typer.Option(None, help="photos + captions.json (default: $LASE_SHARED/data/coco_mini)"),
     photometry: str = typer.Option("linear", help="photo values as linear intensity like APS frames (linear) "
                                                   "or as encoded (srgb)"),
+    color: bool = typer.Option(False, "--color", help="a colour camera: RGB frames, events under a Bayer filter"),
+    bayer: str = typer.Option("RGGB", help=f"Bayer pattern with --color: {', '.join(BAYER_PATTERNS)}"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
-                    photometry=photometry)
+                    photometry=photometry, color_filter=check_pattern(bayer) if color else None)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
 
 
@@ -290,12 +306,14 @@ def train(
     max_steps: Optional[int] = typer.Option(None, help="override the config's max_steps (e.g. to train a finished run longer)"),
 ) -> None:
     """Train LaSe-E2V (runs on CPU, one GPU, or many via `accelerate launch`)."""
+    from lase_e2v.processes import Processes
     from lase_e2v.training import load_config
     from lase_e2v.training import train as run_training
 
     overrides = {"max_steps": max_steps} if max_steps is not None else {}
     run_dir = run_training(load_config(config, **overrides), resume=resume)
-    done(f"training finished; checkpoints in {run_dir}")
+    if Processes.current().is_main:  # several processes (torchrun, accelerate launch): one line
+        done(f"training finished; checkpoints in {run_dir}")
 
 
 @app.command()
@@ -310,19 +328,23 @@ def evaluate(
     dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
     clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal)."""
+    """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal);
+    scales out over processes like `benchmark`."""
     from lase_e2v.evaluation import evaluate as run_evaluate
     from lase_e2v.evaluation.consistency import ConsistencyModels
+    from lase_e2v.processes import Processes
 
     check_output(output, overwrite)
     checkpoints = {method: checkpoint} if checkpoint else None
     factories = evaluation_rows([method], caption, captioner, data, dataset, checkpoints, device)
-    summary = run_evaluate(factories, data, output, dataset=dataset, device=device,
+    summary = run_evaluate(factories, data, output, dataset=dataset, device=device, eval_config=eval_config,
                            consistency=ConsistencyModels(dino, clip))
-    typer.echo(summary)
-    done(f"results in {output}")
+    if Processes.current().is_main:  # one report, printed once (several processes: see `benchmark`)
+        typer.echo(summary)
+        done(f"results in {output}")
 
 
 @app.command()
@@ -337,20 +359,26 @@ def benchmark(
     dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
     clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report."""
+    """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report.
+
+    Scales out over processes: `torchrun --nproc_per_node N -m lase_e2v.cli benchmark ...` or
+    `accelerate launch -m lase_e2v.cli benchmark ...` split the sequences and write one report."""
     from lase_e2v.evaluation import benchmark as run_benchmark
     from lase_e2v.evaluation.consistency import ConsistencyModels
+    from lase_e2v.processes import Processes
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods is empty")
     check_output(output, overwrite)
     factories = evaluation_rows(names, caption, captioner, data, dataset, None, device)
-    report = run_benchmark(factories, data, output, dataset=dataset, device=device,
+    report = run_benchmark(factories, data, output, dataset=dataset, device=device, eval_config=eval_config,
                            consistency=ConsistencyModels(dino, clip))
-    done(f"report: {report}")
+    if Processes.current().is_main:
+        done(f"report: {report}")
 
 
 def evaluation_rows(methods: list[str], caption: str, captioners: list[Path] | None, data: Path,

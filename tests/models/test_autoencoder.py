@@ -64,6 +64,18 @@ def test_gray_is_three_equal_channels_and_decode_averages(tae):
         assert torch.allclose(tae.decode(latents), rgb.mean(dim=1, keepdim=True).clamp(0, 1))
 
 
+def test_channels_last_gives_the_plain_nchw_result(tae):
+    frames = torch.rand(2, 1, 40, 56, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        latents = tae.encode(frames)
+        plain_latents = tae.encoder(frames.expand(-1, 3, -1, -1).contiguous())
+        decoded = tae.decode(latents)
+        plain_decoded = tae.decoder(latents.contiguous()).mean(dim=1, keepdim=True).clamp(0, 1)
+    assert latents.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(latents, plain_latents, atol=1e-5) and latents.abs().max() > 0.1
+    assert torch.allclose(decoded, plain_decoded, atol=1e-5)
+
+
 def test_sizes_not_divisible_by_8_are_padded_then_cropped(tae):
     frames = torch.rand(2, 1, 50, 70)
     with torch.no_grad():
@@ -71,6 +83,23 @@ def test_sizes_not_divisible_by_8_are_padded_then_cropped(tae):
         assert latents.shape[-2:] == latent_size((50, 70)) == (7, 9)
         assert tae.decode(latents, size=(50, 70)).shape == (2, 1, 50, 70)
         assert tae.decode(latents).shape == (2, 1, 56, 72)
+
+
+def test_padding_and_cropping_keep_odd_sized_frames_in_place(tae, slider_depth_dir):
+    """A 173x237 crop (not multiples of 8) comes back aligned: a one-pixel shift would cost PSNR."""
+    path = sorted((slider_depth_dir / "images").glob("*.png"))[40]
+    frame = torch.from_numpy(np.asarray(Image.open(path)) / 255.0).float()[None, None, 3:176, 2:239]
+    with torch.no_grad():
+        decoded = tae.decode(tae.encode(frame), size=(173, 237))
+    assert decoded.shape == frame.shape
+
+    def psnr(a, b):
+        return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+    aligned = psnr(decoded, frame)
+    assert aligned > 33
+    assert aligned > psnr(decoded[..., 1:, :], frame[..., :-1, :]) + 3
+    assert aligned > psnr(decoded[..., :, 1:], frame[..., :, :-1]) + 3
 
 
 def test_pad_to_multiple_replicates_the_edges():

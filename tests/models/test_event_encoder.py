@@ -32,6 +32,18 @@ def test_3d_block_mixes_neighbouring_frames_but_not_the_batch(encoder):
     assert torch.equal(before[1], after[1])  # other clips of the batch do not
 
 
+def test_channels_last_gives_the_plain_nchw_result(encoder):
+    voxels = torch.randn(1, 3, 5, 45, 61, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fast = encoder(voxels)
+        hook = encoder.conv_in.register_forward_pre_hook(lambda module, args: (args[0].contiguous(),))
+        try:
+            plain = encoder(voxels)
+        finally:
+            hook.remove()
+    assert torch.allclose(fast, plain, atol=1e-5) and fast.abs().max() > 0.1
+
+
 def test_wrong_bins_raise(encoder):
     with pytest.raises(ConfigError, match=r"\(B, N, 5, H, W\)"):
         encoder(torch.randn(1, 2, 3, 32, 32))

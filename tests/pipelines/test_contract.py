@@ -14,18 +14,22 @@ from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import TimeWindows
 from lase_e2v.models.autoencoder import TinyAutoencoder
+from lase_e2v.pipelines.color import ColorReconstructionPipeline
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.registry import get_method, iter_methods, method_names
 
 OPTIONS = {"lase": {"num_inference_steps": 1, "num_samples": 1}}  # fast; EI from FireNet+ stays on
 
 
-def random_recording(path, sensor_size, seed, caption):
+def random_recording(path, sensor_size, seed, caption, color_filter=None):
     rng = np.random.default_rng(seed)
     n = 3000
     events = EventStream(rng.integers(0, sensor_size[1], n), rng.integers(0, sensor_size[0], n),
                          np.sort(rng.integers(0, 50_000, n)), rng.choice([-1, 1], n), sensor_size)
-    write_hdf5(path, events, attrs={"caption": caption} if caption else None)
+    attrs = {"caption": caption} if caption else {}
+    if color_filter:
+        attrs["color_filter"] = color_filter
+    write_hdf5(path, events, attrs=attrs)
     return path
 
 
@@ -105,3 +109,18 @@ def test_evaluation_checks_the_contract(synthetic_sequence):
     with pytest.raises(ConfigError, match="NotAPipeline is not a ReconstructionPipeline"):
         evaluate_method(NotAPipeline(), synthetic_sequence, metrics=("mse",))
 
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_in_colour_keeps_the_contract(name, tmp_path, checkpoints):
+    """The colour wrapper (four instances of the method) declares the method's bins, and after reset()
+    reconstructs a colour recording, streamed with its caption, exactly as when it was new."""
+    first = random_recording(tmp_path / "first.h5", (32, 40), 0, "a red car on a street at night", "RGGB")
+    colour = ColorReconstructionPipeline.from_factory(lambda: build(name, checkpoints), "RGGB")
+    assert colour.num_bins == build(name, checkpoints).num_bins
+    new = colour(open_events(first), WINDOWS).frames
+    assert new.shape == (5, 32, 40, 3)
+    colour.reset()
+    streamed = [f.image for f in colour.iter_frames(WINDOWS.iter_windows(open_events(first).iter_chunks()),
+                                                    caption="a red car on a street at night")]
+    assert np.array_equal(np.stack(streamed), new)

@@ -80,6 +80,19 @@ def test_clip_shapes_and_range(pipeline):
     assert out.frames.min() >= 0 and out.frames.max() <= 1 and out.frames.std() > 0
 
 
+@pytest.mark.parametrize("size", [(45, 61), (26, 35)])
+def test_sizes_that_are_not_multiples_of_the_stride(pipeline, size):
+    """Latents and event features are ceil(H/8) x ceil(W/8); frames are cropped back to the sensor."""
+    clip = torch.randn(1, 2, 5, *size, generator=torch.Generator().manual_seed(0))
+    estimate = torch.rand(1, 2, 1, *size, generator=torch.Generator().manual_seed(1))
+    out = pipeline.generate_clip(
+        clip, estimate=estimate, ei_strength=0.5, generator=torch.Generator().manual_seed(0)
+    )
+    assert out.frames.shape == (1, 2, 1, *size)
+    assert out.latents.shape[-2:] == (-(-size[0] // 8), -(-size[1] // 8))
+    assert out.frames.std() > 0
+
+
 def test_same_seed_same_frames(pipeline):
     assert torch.equal(generate(pipeline, seed=3), generate(pipeline, seed=3))
     assert not torch.equal(
@@ -151,6 +164,33 @@ def test_num_samples_averages_the_latents_of_independent_draws(pipeline, guidanc
     assert copies.latents.std(0).mean() > 1e-3  # the draws differ, so the average is not one of them
     expected_frames = pipeline.decode_latents(copies.latents.mean(0, keepdim=True), (HEIGHT, WIDTH))
     assert torch.allclose(averaged.frames, expected_frames, atol=1e-5)
+
+
+def test_frames_go_through_the_autoencoder_one_at_a_time_with_the_batched_result(pipeline, monkeypatch):
+    frames = torch.rand(2, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
+    seen = []
+    encode = pipeline.autoencoder.encode
+    monkeypatch.setattr(pipeline.autoencoder, "encode", lambda b: seen.append(len(b)) or encode(b))
+    with torch.no_grad():
+        latents = pipeline.encode_frames(frames)
+        batched = encode(frames.flatten(0, 1)).unflatten(0, (2, FRAMES))
+        decoded = pipeline.decode_latents(latents, (HEIGHT, WIDTH))
+        batched_decoded = pipeline.autoencoder.decode(batched.flatten(0, 1), size=(HEIGHT, WIDTH))
+    assert seen == [1] * 2 * FRAMES
+    assert torch.allclose(latents, batched, atol=1e-5)
+    assert torch.allclose(decoded, batched_decoded.unflatten(0, (2, FRAMES)), atol=1e-5)
+
+
+def test_first_clip_reuses_the_estimate_latent_as_previous_frame(pipeline, monkeypatch):
+    """Without a previous frame z_0 is E(first estimate): the same as passing that frame, encoded once."""
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1))
+    explicit = generate(pipeline, estimate=estimate, previous_frame=estimate[:, 0])
+    encoded = []
+    encode = pipeline.encode_frames
+    monkeypatch.setattr(pipeline, "encode_frames", lambda f: encoded.append(f.shape[1]) or encode(f))
+    implicit = generate(pipeline, estimate=estimate)
+    assert encoded == [FRAMES]
+    assert torch.allclose(implicit, explicit, atol=1e-5)
 
 
 def test_guidance_scale_one_is_the_conditional_pass(pipeline):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from lase_e2v.events.representations import to_voxel_grid
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import FrameWindows, TimeWindows
 from lase_e2v.models.baselines import E2VID, FireNet
+from lase_e2v.pipelines.baselines import load_reconstructor
 from lase_e2v.pipelines.display import robust_normalize, unsharp_mask
 from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline, centered_padding
 
@@ -69,6 +72,27 @@ def test_crop_matches_the_unpadded_run_for_a_fully_convolutional_net():
     with torch.no_grad():
         direct = model(voxel[None])[0][0, 0].clamp(0, 1).numpy()
     assert np.allclose(pipeline.reconstruct(events), direct, atol=1e-6)
+
+
+def test_firenet_runs_channels_last_with_the_nchw_result(monkeypatch):
+    pipeline = load_reconstructor("firenet")  # trained weights: random ones clip to a black frame
+    windows = [random_events(500, (11, 17), t0_us=10_000 * k, seed=k) for k in range(3)]
+    assert pipeline.prepare_voxel(windows[0]).is_contiguous(memory_format=torch.channels_last)
+    fast = [pipeline.reconstruct(events) for events in windows]
+    monkeypatch.setattr(pipeline.model, "memory_format", torch.contiguous_format)
+    pipeline.reset()
+    assert pipeline.prepare_voxel(windows[0]).is_contiguous()
+    plain = [pipeline.reconstruct(events) for events in windows]
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(fast, plain)) and np.std(fast[-1]) > 0
+
+
+def test_read_only_event_arrays_need_no_copy_warning():
+    events = random_events(300, (12, 20))
+    for array in (events.x, events.y, events.t, events.p):
+        array.flags.writeable = False  # as memory-mapped readers hand them out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RecurrentReconstructionPipeline(tiny_e2vid()).reconstruct(events)
 
 
 def test_state_is_carried_across_windows_and_reset():

@@ -28,6 +28,14 @@ def test_user_options_override_the_recommended_ones():
     assert (pipeline.options.ei_strength, pipeline.options.prompt) == (0.5, "a desk")
 
 
+def test_a_named_estimate_peer_runs_in_the_pipelines_precision():
+    assert load_lase_pipeline().options.estimate.dtype == "float32"
+    pipeline = load_lase_pipeline(dtype="bfloat16")
+    assert (pipeline.options.dtype, pipeline.options.estimate.dtype) == ("bfloat16", "bfloat16")
+    integrator = load_lase_pipeline(dtype="bfloat16", estimate="integrate").options.estimate
+    assert isinstance(integrator, IntegratorPipeline)
+
+
 def test_bundled_weights_come_from_the_documented_recipe():
     # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, then fine-tuned for EI
     # sampling with tiny_ei.json (see the asset's README)

@@ -1,5 +1,5 @@
 """Config files that extend another: the ablations are one base plus one change each, and resolve to
-exactly the configs they were when each was a full copy."""
+exactly the full configs they stand for (the base as it was, plus the estimate-conditioning recipe)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ FULL = {"run_dir": "runs/ablation_full", "data_dir": "data_synth", "model_preset
         "mask_loss_weight": 0.1, "mask_loss_max_timestep": 400, "text_dropout": 0.1, "previous_frame_dropout": 0.1,
         "ema_decay": 0.99, "log_every": 10, "checkpoint_every": 100, "validate_every": 0, "val_clips": 8,
         "val_inference_steps": 10, "ei_strength": 0.8, "seed": 0}
+#: the recipe of the current bundled model that the ablation base took on (EI and conditioning from PIE-Net-Lite)
+RECIPE = {"use_estimate": True, "ei_training_estimate": "pienet_lite", "ei_training_fraction": 0.5,
+          "ei_training_timesteps": [50, 300], "low_noise_fraction": 0.5, "low_noise_max_timestep": 300,
+          "cache_latents": True, "latent_flips": ["none"], "caption_sentence_dropout": 0.25, "ei_strength": 0.2}
 #: what each former full copy changed
 CHANGES = {
     "full": {},
@@ -28,12 +32,13 @@ CHANGES = {
     "no_mask_loss": {"mask_loss_weight": 0.0},
     "no_previous_frame": {"use_previous_frame": False},
     "no_text": {"use_text": False},
+    "no_estimate": {"use_estimate": False},
 }
 
 
 @pytest.mark.parametrize("name", list(CHANGES))
 def test_ablations_resolve_to_the_former_full_copies(name):
-    expected = load_config({**FULL, "run_dir": f"runs/ablation_{name}", **CHANGES[name]})
+    expected = load_config({**FULL, **RECIPE, "run_dir": f"runs/ablation_{name}", **CHANGES[name]})
     assert load_config(CONFIGS / f"ablation_{name}.json") == expected
 
 

@@ -225,9 +225,14 @@ def default_sequence_name(path: Path) -> str:
     return path.parent.name if path.stem in ("events", "") else path.stem
 
 
+#: how colour frames are scored (our convention): as gray (BT.601 luma, then the gray metrics) or in RGB
+COLOR_SCORING = ("luma", "rgb")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
-    """The protocol: EVREAL's ``between_frames`` windows, voxel bins, time tolerance, warm-up, metrics."""
+    """The protocol: EVREAL's ``between_frames`` windows, voxel bins, time tolerance, warm-up, metrics,
+    and how colour frames are scored (``color_scoring``, :data:`COLOR_SCORING`)."""
 
     name: str = "std"
     num_bins: int = 5
@@ -235,8 +240,12 @@ class EvalConfig:
     warmup_s: float = 10.0
     metrics: tuple[str, ...] = ("mse", "ssim", "lpips")
     window: str = "between_frames"
+    color_scoring: str = "luma"
 
     def __post_init__(self) -> None:
+        if self.color_scoring not in COLOR_SCORING:
+            raise ConfigError(f"eval config '{self.name}': color_scoring '{self.color_scoring}' unknown; "
+                              f"use one of {', '.join(COLOR_SCORING)}")
         if self.window != "between_frames":
             raise ConfigError(
                 f"eval config '{self.name}': window '{self.window}' unsupported; use between_frames"
@@ -247,7 +256,7 @@ class EvalConfig:
 
 def load_eval_config(name_or_path: str | Path = "std") -> EvalConfig:
     key, content = _read_definition("eval", name_or_path)
-    known = {"name", "description", "window", "num_bins", "ts_tol_ms", "warmup_s", "metrics"}
+    known = {"name", "description", "window", "num_bins", "ts_tol_ms", "warmup_s", "metrics", "color_scoring"}
     unknown = sorted(set(content) - known)
     if unknown:
         raise ConfigError(f"eval config '{key}': unknown key(s) {unknown}")

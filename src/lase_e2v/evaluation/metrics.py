@@ -13,6 +13,11 @@ convolution, because skimage averages the SSIM map only over pixels at least 5 f
 whose windows never reach its padding. Arithmetic is float64 (skimage keeps float32 input in
 float32; the two agree to about 1e-6).
 
+Colour (our convention; EVREAL's methods and benchmark datasets are gray): colour frames
+``(H, W, 3)`` are scored as gray by default, on their BT.601 luma (what :func:`~lase_e2v.evaluation.protocol.evaluate_method`
+does with ``color_scoring="luma"``); given two RGB images, MSE averages over the channels too, SSIM is
+the mean of the channels' SSIMs (skimage's ``channel_axis``) and LPIPS takes the RGB image as it is.
+
 Metric objects follow EVREAL's small pattern: ``calculate`` scores one pair, ``update`` stores
 the score (non-finite scores are dropped, as in EVREAL), ``values`` keeps every per-frame score
 and ``mean`` averages them.
@@ -39,14 +44,15 @@ def clip_unit(image: np.ndarray) -> np.ndarray:
 
 
 def _check_pair(prediction: np.ndarray, reference: np.ndarray) -> None:
-    if prediction.shape != reference.shape or prediction.ndim != 2:
+    rgb = prediction.ndim == 3 and prediction.shape[-1] == 3
+    if prediction.shape != reference.shape or not (prediction.ndim == 2 or rgb):
         raise EventDataError(
-            f"metrics compare two (H, W) images of one shape, got {prediction.shape} and {reference.shape}"
+            f"metrics compare two (H, W) or (H, W, 3) images of one shape, got {prediction.shape} and {reference.shape}"
         )
 
 
 def mse(prediction: np.ndarray, reference: np.ndarray) -> float:
-    """Mean squared error of two ``(H, W)`` images (values as given; callers clip to [0, 1])."""
+    """Mean squared error of two ``(H, W)`` or ``(H, W, 3)`` images (values as given; callers clip to [0, 1])."""
     _check_pair(prediction, reference)
     difference = prediction.astype(np.float64) - reference.astype(np.float64)
     return float(np.mean(difference**2))
@@ -70,11 +76,14 @@ def _filter(image: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 
 def ssim(prediction: np.ndarray, reference: np.ndarray, data_range: float = 1.0) -> float:
-    """SSIM of two ``(H, W)`` images, Gaussian-weighted, population covariance (EVREAL/skimage settings).
+    """SSIM of two ``(H, W)`` images, Gaussian-weighted, population covariance (EVREAL/skimage settings);
+    of two ``(H, W, 3)`` images the mean over the channels.
 
     Both images must be at least 11x11 (the window).
     """
     _check_pair(prediction, reference)
+    if prediction.ndim == 3:
+        return float(np.mean([ssim(prediction[..., c], reference[..., c], data_range) for c in range(3)]))
     window = gaussian_window_1d()
     if min(prediction.shape) < len(window):
         raise EventDataError(
@@ -138,7 +147,8 @@ class SsimMetric(Metric):
 
 
 class LpipsMetric(Metric):
-    """LPIPS with AlexNet (bundled) or VGG (``weights_path``); gray images go in as 3 equal channels."""
+    """LPIPS with AlexNet (bundled) or VGG (``weights_path``); gray images go in as 3 equal channels,
+    RGB images as they are."""
 
     name = "lpips"
 
@@ -159,6 +169,8 @@ class LpipsMetric(Metric):
 
         def as_input(image: np.ndarray) -> torch.Tensor:
             tensor = torch.from_numpy(np.asarray(image, dtype=np.float32)).to(self.device)
+            if image.ndim == 3:
+                return (tensor * 2 - 1).permute(2, 0, 1)[None]
             return (tensor * 2 - 1).expand(1, 3, *image.shape)
 
         return float(self.model(as_input(prediction), as_input(reference))[0])

@@ -14,6 +14,12 @@ Per sequence (:func:`evaluate_method`):
    scores of consecutive scored frames (:mod:`.temporal`); time the reconstruction (frames/s,
    including event reading and windowing, excluding scoring).
 
+Colour (a colour camera's recording, reconstructed by :mod:`lase_e2v.pipelines.color`) is outside
+EVREAL's gray benchmarks; our convention (``color_scoring="luma"``, the default) scores an RGB
+prediction or reference by its BT.601 luma, which puts colour and gray reconstructions in one table; ``"rgb"`` scores against
+an RGB reference in RGB (:mod:`.metrics`), a gray prediction as gray on all three channels. Videos keep
+the colour either way.
+
 Differences from EVREAL, all below one frame per sequence: EVREAL also emits an empty-voxel
 prediction for the very first APS frame and never reconstructs the last one; its windows end at the
 last event *at or before* a frame instead of strictly before it.
@@ -34,9 +40,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lase_e2v.errors import ConfigError, EventDataError
-from lase_e2v.evaluation.datasets import default_sequence_name
+from lase_e2v.evaluation.datasets import COLOR_SCORING, default_sequence_name
 from lase_e2v.evaluation.metrics import Metric, build_metrics, clip_unit
 from lase_e2v.evaluation.temporal import TemporalMetrics
+from lase_e2v.events.color import as_gray
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.representations import to_polarity_image
 from lase_e2v.events.streams import Frames
@@ -50,7 +57,7 @@ CUSTOM_DATASET = "custom"
 @dataclass
 class KeptFrames:
     """Frames kept for videos: reference frame ``indices``, uint8 ``predictions``/``references`` ``(H, W)``
-    and ``event_signs`` (int8 ``(H, W)``, sign of the window's summed polarity)."""
+    (or RGB ``(H, W, 3)``) and ``event_signs`` (int8 ``(H, W)``, sign of the window's summed polarity)."""
 
     indices: list[int] = field(default_factory=list)
     t_us: list[int] = field(default_factory=list)
@@ -149,6 +156,15 @@ def _window_bounds(
     return first, frame_t_us[first:last]
 
 
+def scored_pair(prediction: np.ndarray, reference: np.ndarray, color_scoring: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two images the scores compare. ``"rgb"`` with an RGB reference: both RGB, a gray prediction
+    on all three channels (it has no colour, which RGB scores count against it); otherwise both gray,
+    an RGB one by its luma."""
+    if color_scoring == "rgb" and reference.ndim == 3:
+        return (prediction if prediction.ndim == 3 else np.repeat(prediction[..., None], 3, axis=2)), reference
+    return as_gray(prediction), as_gray(reference)
+
+
 def evaluate_method(
     pipeline: ReconstructionPipeline,
     sequence: str | Path | EventReader,
@@ -163,6 +179,7 @@ def evaluate_method(
     method_name: str | None = None,
     sequence_name: str | None = None,
     dataset: str | None = None,
+    color_scoring: str = "luma",
 ) -> SequenceResult:
     """Score ``pipeline`` on one recording with APS frames (EVREAL protocol, see the module docstring).
 
@@ -176,7 +193,11 @@ def evaluate_method(
         warmup_s: seconds reconstructed before the cut without scoring.
         metrics: names (``mse``, ``ssim``, ``lpips``) or ready metric objects (reset here).
         keep_frames: keep scored frames for videos: ``True`` all, an int at most that many.
+        color_scoring: ``"luma"`` (colour frames scored by their luma, as gray) or ``"rgb"``
+            (scored in RGB against an RGB reference); see the module docstring.
     """
+    if color_scoring not in COLOR_SCORING:
+        raise ConfigError(f"color_scoring '{color_scoring}' unknown; use one of {', '.join(COLOR_SCORING)}")
     if not isinstance(pipeline, ReconstructionPipeline):
         raise ConfigError(f"{type(pipeline).__name__} is not a ReconstructionPipeline")
     if pipeline.num_bins is not None and pipeline.num_bins != num_bins:
@@ -241,9 +262,10 @@ def evaluate_method(
             "t_us": int(frames.t_us[index]),
             "t_s": round((int(frames.t_us[index]) - origin_us) / 1e6, 6),
         }
+        scored = scored_pair(prediction, reference, color_scoring)
         for metric in metric_objects:
-            record[metric.name] = _finite_or_none(metric.update(prediction, reference))
-        scores = temporal.update(prediction, reference, events)
+            record[metric.name] = _finite_or_none(metric.update(*scored))
+        scores = temporal.update(*scored, events)
         for name in TemporalMetrics.names:
             record[name] = _finite_or_none(scores.get(name, math.nan))
         records.append(record)

@@ -58,6 +58,12 @@ def caption_strip(width: int, text: str) -> np.ndarray:
     return np.asarray(strip, np.float32) / 255.0
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """A uint8 gray ``(H, W)`` or RGB ``(H, W, 3)`` image as float RGB ``(H, W, 3)`` in [0, 1]."""
+    image = np.asarray(image, dtype=np.float32) / 255.0
+    return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+
+
 def write_side_by_side(
     frames_dir: Path, methods: Sequence[str], path: Path, fps: float | None = None
 ) -> Path:
@@ -78,8 +84,8 @@ def write_side_by_side(
     def compose(i: int) -> np.ndarray:
         tiles = [polarity_image_rgb(events[i], saturation=1.0)]
         for method, (_, stack) in predictions.items():
-            tiles.append(np.repeat(stack[lookup[method][int(indices[i])]][..., None] / 255.0, 3, axis=2))
-        tiles.append(np.repeat(references[i][..., None] / 255.0, 3, axis=2))
+            tiles.append(as_rgb(stack[lookup[method][int(indices[i])]]))
+        tiles.append(as_rgb(references[i]))
         return np.concatenate([captions, np.concatenate(tiles, axis=1)], axis=0)
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -26,9 +26,10 @@ from lase_e2v.pipelines.writers import real_time_fps
 
 @dataclass
 class ReconstructionOutput:
-    """``frames``: ``(N, H, W)`` float32 in [0, 1]; ``timestamps_us``: ``(N,)`` int64, each frame's window end;
-    ``caption``: the caption the pipeline was given (the recording's own, or a caption source's, see
-    :mod:`lase_e2v.pipelines.captions`); text-conditioned pipelines read it unless their prompt is set."""
+    """``frames``: ``(N, H, W)`` float32 in [0, 1] (``(N, H, W, 3)`` RGB in colour); ``timestamps_us``:
+    ``(N,)`` int64, each frame's window end; ``caption``: the caption the pipeline was given (the
+    recording's own, or a caption source's, see :mod:`lase_e2v.pipelines.captions`); text-conditioned
+    pipelines read it unless their prompt is set."""
 
     frames: np.ndarray
     timestamps_us: np.ndarray
@@ -43,28 +44,40 @@ class ReconstructionOutput:
 @dataclass
 class WrittenReconstruction:
     """What a reconstruction streamed to a file wrote: ``num_frames`` frames to ``path`` at ``fps``
-    (video playback rate), made with ``caption`` (as :attr:`ReconstructionOutput.caption`)."""
+    (video playback rate), RGB if ``color``, made with ``caption`` (as :attr:`ReconstructionOutput.caption`)."""
 
     path: Path
     num_frames: int
     caption: str | None
     fps: float
+    color: bool = False
 
 
-def playback_fps(windowing: Windowing) -> float:
-    """The video rate that shows the frames of ``windowing`` in real time, known before the first frame
-    (a video writer needs it up front): ``1 / window`` for time windows, the median APS frame interval
-    for frame windows; windows of N events have no fixed rate, so 25."""
+#: frames whose times give the playback rate of windows of N events, which have no fixed rate
+RATE_SAMPLE_FRAMES = 25
+
+
+def frames_for_playback_fps(windowing: Windowing) -> int:
+    """How many first frames :func:`playback_fps` needs: none when ``windowing`` fixes the rate."""
+    return 0 if isinstance(windowing, (TimeWindows, FrameWindows)) else RATE_SAMPLE_FRAMES
+
+
+def playback_fps(windowing: Windowing, first_t_us: Sequence[int] = ()) -> float:
+    """The video rate that shows the frames of ``windowing`` in real time, known before the video is
+    opened (a video writer needs it up front): ``1 / window`` for time windows, the median APS frame
+    interval for frame windows; windows of N events have no fixed rate, so the median interval of the
+    first frames' times ``first_t_us`` (:data:`RATE_SAMPLE_FRAMES` of them; 25 without)."""
     if isinstance(windowing, TimeWindows):
         return 1e6 / windowing.window_us
     if isinstance(windowing, FrameWindows):
         return real_time_fps(np.asarray(windowing.frame_t_us[1:]))  # each frame's time: its window's end
-    return 25.0
+    return real_time_fps(np.asarray(first_t_us))
 
 
 @dataclass
 class ReconstructedFrame:
-    """One frame from :meth:`ReconstructionPipeline.iter_frames`: ``image`` ``(H, W)`` float32 in [0, 1]."""
+    """One frame from :meth:`ReconstructionPipeline.iter_frames`: ``image`` ``(H, W)`` (``(H, W, 3)`` RGB
+    in colour) float32 in [0, 1]."""
 
     window: Window
     image: np.ndarray

@@ -6,9 +6,11 @@ Per window (the EVREAL protocol):
    expect (``model.config.voxel_normalization``: non-zero mean/std for FireNet and E2VID, raw for the
    "+" models and PIE-Net); an empty window gives zeros;
 2. zero-pad to the network's size multiple, centred (``model.input_multiple``: 1 for FireNet,
-   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works;
+   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works,
+   in the layout the model prefers (``model.memory_format``: channels-last for FireNet);
 3. one network step with the recurrent state of the previous window (whatever the model returns:
-   hidden states, and for PIE-Net also its previous padded output image and variance);
+   hidden states, and for PIE-Net also its previous padded output image and variance), in float32
+   or under bfloat16 / float16 autocast (``dtype``, :mod:`lase_e2v.pipelines.precision`);
 4. crop back to the sensor, optional display post-processing (off by default: metrics use raw
    outputs), clip to [0, 1].
 """
@@ -29,6 +31,7 @@ from lase_e2v.events.windows import Window
 from lase_e2v.models.baselines import E2VID, FireNet, PIENet
 from lase_e2v.pipelines.display import display_postprocess
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
+from lase_e2v.pipelines.precision import autocast, check_dtype
 
 
 def centered_padding(size: int, multiple: int) -> tuple[int, int]:
@@ -48,6 +51,8 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
         device: torch device for the model and the voxel grids.
         postprocess: apply :func:`~lase_e2v.pipelines.display.display_postprocess` (for viewing).
         name: short name for tables; defaults to the model class name in lower case.
+        dtype: ``"float32"``, or ``"bfloat16"`` / ``"float16"`` autocast for the network (the
+            recurrent state is kept in whatever precision the network returns it).
     """
 
     def __init__(
@@ -58,7 +63,9 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
         device: str | torch.device = "cpu",
         postprocess: bool = False,
         name: str | None = None,
+        dtype: str = "float32",
     ) -> None:
+        check_dtype(dtype)
         model_bins = model.config.num_bins
         if num_bins is not None and num_bins != model_bins:
             raise ConfigError(f"num_bins {num_bins} does not match the model's {model_bins} input channels")
@@ -67,6 +74,7 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
         self.normalize = model.config.voxel_normalization == "nonzero" if normalize is None else normalize
         self.postprocess = postprocess
         self.name = name or type(model).__name__.lower()
+        self.dtype = dtype
         self.reset()
 
     @property
@@ -90,7 +98,8 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
         voxel = to_voxel_grid(x, y, t, p, self.num_bins, events.sensor_size, normalize=self.normalize)
         top, bottom = centered_padding(events.height, self.model.input_multiple)
         left, right = centered_padding(events.width, self.model.input_multiple)
-        return F.pad(voxel[None], (left, right, top, bottom))
+        padded = F.pad(voxel[None], (left, right, top, bottom))
+        return padded.contiguous(memory_format=getattr(self.model, "memory_format", torch.contiguous_format))
 
     @torch.inference_mode()
     def reconstruct(self, events: EventStream) -> np.ndarray:
@@ -101,7 +110,8 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
             )
         self._sensor_size = events.sensor_size
         voxel = self.prepare_voxel(events)
-        image, self._state = self.model(voxel, self._state)
+        with autocast(self.device, self.dtype):
+            image, self._state = self.model(voxel, self._state)
         top, _ = centered_padding(events.height, self.model.input_multiple)
         left, _ = centered_padding(events.width, self.model.input_multiple)
         image = image[0, 0, top : top + events.height, left : left + events.width]

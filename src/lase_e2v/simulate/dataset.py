@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
+from lase_e2v.events.color import check_pattern, mosaic
 from lase_e2v.events.formats.hdf5 import write_hdf5
 from lase_e2v.events.streams import EventStream, Frames
 from lase_e2v.paths import default_coco_dir
@@ -85,21 +86,30 @@ def frame_times_us(duration_s: float, fps: float) -> np.ndarray:
 
 
 def simulate_scene(
-    scene: Scene, simulator: EventSimulator, frame_t_us: np.ndarray, max_step_px: float = 1.0
+    scene: Scene, simulator: EventSimulator, frame_t_us: np.ndarray, max_step_px: float = 1.0,
+    color_filter: str | None = None,
 ) -> tuple[list[EventStream], Frames]:
     """Render ``scene`` between consecutive ``frame_t_us`` at an adaptive rate and simulate events.
 
-    Returns the event chunks (one per render, time-ordered) and the target frames (uint8) at
-    ``frame_t_us``. The first frame only initialises the simulator.
+    Returns the event chunks (one per render, time-ordered) and the target frames (uint8, RGB for a
+    colour scene) at ``frame_t_us``. The first frame only initialises the simulator. A colour scene
+    is seen through the Bayer filter ``color_filter`` (:func:`~lase_e2v.events.color.mosaic`): each
+    pixel's events follow its own channel's radiance, as on a Color-DAVIS346.
     """
+
+    def sensed(radiance: np.ndarray) -> np.ndarray:
+        return mosaic(radiance, color_filter) if radiance.ndim == 4 else radiance
+
+    if (scene.background.channels == 3) != (color_filter is not None):
+        raise ConfigError("a colour scene needs a color_filter (Bayer pattern) and a gray one none")
     radiance, target = scene.render(frame_t_us[:1] / 1e6)
-    simulator.step(radiance[0], float(frame_t_us[0]))
+    simulator.step(sensed(radiance)[0], float(frame_t_us[0]))
     targets, chunks = [target[0]], []
     for t_start, t_end in itertools.pairwise(frame_t_us):
         count = scene.substeps(t_start / 1e6, t_end / 1e6, max_step_px)
         render_t_us = np.linspace(t_start, t_end, count + 1)[1:]  # ends exactly at the frame time
         radiance, target = scene.render(render_t_us / 1e6)
-        chunks.extend(simulator.step(image, t) for image, t in zip(radiance, render_t_us))
+        chunks.extend(simulator.step(image, t) for image, t in zip(sensed(radiance), render_t_us))
         targets.append(target[-1])
     images = (np.stack(targets) * 255.0 + 0.5).astype(np.uint8)
     return chunks, Frames(images, frame_t_us)
@@ -146,6 +156,7 @@ def make_dataset(
     simulator: SimulatorConfig | None = None,
     max_step_px: float = 1.0,
     photometry: str = "linear",
+    color_filter: str | None = None,
 ) -> Path:
     """Write ``num_sequences`` synthetic captioned event sequences to the new folder ``out_dir``.
 
@@ -168,12 +179,17 @@ def make_dataset(
         max_step_px: render sub-step bound on pixel motion (smaller = more accurate, slower).
         photometry: ``"linear"`` (photos decoded from sRGB to linear intensity, like a DAVIS's APS
             frames) or ``"srgb"`` (encoded values as intensity); see :mod:`lase_e2v.simulate.scenes`.
+        color_filter: ``None`` for a gray camera, or a Bayer pattern (``"RGGB"``...) for a colour one
+            (Color-DAVIS346): RGB scenes seen through that filter, RGB target frames, the pattern kept
+            as the sequences' ``color_filter`` attribute and in the manifest. The same seed gives the
+            same scenes as in gray.
 
     Returns the path of ``manifest.json``.
     """
     _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
     if photometry not in PHOTOMETRY:
         raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
+    color_filter = check_pattern(color_filter) if color_filter is not None else None
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"{out_dir}: already exists and is not an empty folder; choose a new one")
@@ -199,10 +215,11 @@ def make_dataset(
             background = group[int(photo_order[split][used[split] % len(group)])]
             used[split] += 1
             rng = np.random.default_rng(sequence_seeds[index])
-            scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry)
+            scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry,
+                                 color=color_filter is not None)
             config = simulator or random_simulator_config(rng)
             sim = EventSimulator(config, seed=int(rng.integers(2**31)))
-            chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px)
+            chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px, color_filter)
             event_t = np.concatenate([c.t for c in chunks]) if chunks else np.zeros(0, np.int64)
             event_indices = np.searchsorted(event_t, frame_t_us, side="left")
             by_id = {p.coco_id: p for p in group}
@@ -231,6 +248,8 @@ def make_dataset(
                 "source_photo_id": background.coco_id,
                 "generator": json.dumps({k: record[k] for k in ("object_photo_ids", "simulator", "scene")}),
             }
+            if color_filter is not None:
+                attrs["color_filter"] = color_filter
             write_hdf5(temporary / record["file"], chunks or [EventStream.empty(size)],
                        Frames(frames.images, frames.t_us, event_indices), attrs)
             records.append(record)
@@ -242,6 +261,7 @@ def make_dataset(
             "seed": seed,
             "val_fraction": val_fraction,
             "photometry": photometry,
+            "color_filter": color_filter,
             "photos": {name: sorted(p.coco_id for p in group) for name, group in photos.items()},
             "sequences": records,
         }

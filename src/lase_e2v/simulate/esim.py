@@ -36,14 +36,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lase_e2v.errors import ConfigError, EventDataError
+from lase_e2v.events.color import to_luma
 from lase_e2v.events.streams import EventStream, Frames, concatenate
 
-LUMA_601 = (0.299, 0.587, 0.114)
-
-
-def to_luma(image: np.ndarray) -> np.ndarray:
-    """RGB ``(..., 3)`` to gray with ITU-R BT.601 luma weights (event cameras are monochrome)."""
-    return image[..., 0] * LUMA_601[0] + image[..., 1] * LUMA_601[1] + image[..., 2] * LUMA_601[2]
 
 
 def lin_log(intensity_dn: np.ndarray, linear_threshold_dn: float = 20.0) -> np.ndarray:

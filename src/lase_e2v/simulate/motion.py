@@ -150,7 +150,7 @@ def warp(
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """An image (h, w) float32 with an optional alpha (h, w) in [0, 1], moving by ``motion``.
+    """An image (h, w) or RGB (h, w, 3) float32 with an optional alpha (h, w) in [0, 1], moving by ``motion``.
 
     Outside its image a layer with an alpha is transparent; one without (the background) repeats
     its border.
@@ -161,17 +161,23 @@ class Layer:
     alpha: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        channels = [self.image] if self.alpha is None else [self.image, self.alpha]
+        image = self.image if self.image.ndim == 3 else self.image[..., None]
+        channels = [*np.moveaxis(image, -1, 0)] + ([] if self.alpha is None else [self.alpha])
         object.__setattr__(self, "_tensor", torch.from_numpy(np.stack(channels).astype(np.float32))[None])
+
+    @property
+    def channels(self) -> int:
+        """Colour channels of the image: 1 (gray) or 3 (RGB)."""
+        return 3 if self.image.ndim == 3 else 1
 
     def corners(self) -> np.ndarray:
         """The layer's corners ``(4, 2)`` in its own pixels."""
-        h, w = self.image.shape
+        h, w = self.image.shape[:2]
         return np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64)
 
     def sample(self, t_s: np.ndarray, box: tuple[int, int, int, int]) -> torch.Tensor:
         """The layer seen at output pixels of ``box = (y0, y1, x0, x1)`` at each time: ``(N, C, bh, bw)``,
-        channel 0 the image, channel 1 the alpha (if any)."""
+        the image's channels (1 or 3), then the alpha (if any)."""
         padding = "border" if self.alpha is None else "zeros"
         return warp(self._tensor, self.motion.inverse_affine(t_s), box, padding)
 
@@ -192,22 +198,25 @@ class Layer:
 
 
 def composite(background: Layer, foreground: list[Layer], t_s: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Render layers back to front at times ``t_s`` (N,): ``(N, H, W)`` float32.
+    """Render layers back to front at times ``t_s`` (N,): ``(N, H, W)`` float32, or ``(N, H, W, 3)`` for
+    RGB layers (all layers have the background's channels).
 
     Each foreground layer is sampled only inside its bounding box over ``t_s``. The result is
     clamped to the layers' range [0, 1]: bilinear weights can sum to one ulp above 1, and an opaque
     dark object over a bright background then composites to a tiny negative value.
     """
-    frames = background.sample(t_s, (0, size[0], 0, size[1]))[:, 0]
+    channels = background.channels
+    frames = background.sample(t_s, (0, size[0], 0, size[1]))[:, :channels]
     for layer in foreground:
         box = layer.bounding_box(t_s, size)
         if box is None:
             continue
         sampled = layer.sample(t_s, box)
         y0, y1, x0, x1 = box
-        region = frames[:, y0:y1, x0:x1]
-        region += sampled[:, 1] * (sampled[:, 0] - region)
-    return frames.clamp_(0.0, 1.0).numpy()
+        region = frames[:, :, y0:y1, x0:x1]
+        region += sampled[:, channels:] * (sampled[:, :channels] - region)
+    frames = frames.clamp_(0.0, 1.0)
+    return frames[:, 0].numpy() if channels == 1 else np.ascontiguousarray(frames.permute(0, 2, 3, 1).numpy())
 
 
 def max_displacement(tracked: list[tuple[LayerMotion, np.ndarray]], t_s: np.ndarray) -> np.ndarray:

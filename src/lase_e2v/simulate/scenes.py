@@ -11,8 +11,9 @@ photocurrent) and a DAVIS APS frame (the frames real datasets score against) res
 irradiance; APS frames are therefore darker and higher in contrast than the same scene as a photo
 (ECD slider_depth's frames average 0.23, COCO photos 0.44 as sRGB and about 0.22 linearised), and
 a log-intensity edge is about 2.2 times stronger. ``"srgb"`` uses the encoded values as intensity,
-as ESIM and v2e do with video frames. Colour is reduced to ITU-R BT.601 luma (event cameras are
-monochrome).
+as ESIM and v2e do with video frames. Colour is reduced to ITU-R BT.601 luma, except in colour
+mode (``color=True``): the scene stays RGB, each channel decoded to linear the same way, and the
+simulator sees it through a Bayer filter (:func:`~lase_e2v.simulate.dataset.simulate_scene`).
 
 Two images come out of a scene at any time: the ``radiance`` the event sensor sees (exposure and
 illumination field included, may exceed 1) and the ``target`` a reconstruction should produce
@@ -39,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from lase_e2v.errors import ConfigError, EventFormatError
-from lase_e2v.simulate.esim import to_luma
+from lase_e2v.events.color import to_luma
 from lase_e2v.simulate.motion import CONSTANT, Layer, LayerMotion, SmoothSignal, composite, max_displacement
 
 LIGHTING_KINDS = ("normal", "dark", "bright", "hdr")
@@ -70,22 +71,38 @@ class Photo:
             raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
         return _load_gray(self.path, photometry)
 
+    def load_rgb(self, photometry: str = "linear") -> np.ndarray:
+        """The photo's RGB, linear (``"linear"``) or sRGB-encoded (``"srgb"``), float32 ``(H, W, 3)`` in
+        [0, 1] (cached)."""
+        if photometry not in PHOTOMETRY:
+            raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
+        return _load_rgb(self.path, photometry)
+
+    def load(self, photometry: str = "linear", color: bool = False) -> np.ndarray:
+        """:meth:`load_rgb` if ``color``, else :meth:`load_gray`."""
+        return self.load_rgb(photometry) if color else self.load_gray(photometry)
+
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """The sRGB transfer function (IEC 61966-2-1): encoded [0, 1] -> linear [0, 1]."""
     return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-@lru_cache(maxsize=32)
-def _load_gray(path: Path, photometry: str) -> np.ndarray:
+def _read_rgb(path: Path, photometry: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except OSError as error:
         raise EventFormatError(f"{path}: not a readable image ({error})") from None
-    if photometry == "linear":
-        pixels = srgb_to_linear(pixels)
-    return to_luma(pixels).astype(np.float32)
+    return srgb_to_linear(pixels) if photometry == "linear" else pixels
+
+
+_load_rgb = lru_cache(maxsize=32)(_read_rgb)
+
+
+@lru_cache(maxsize=32)
+def _load_gray(path: Path, photometry: str) -> np.ndarray:
+    return to_luma(_read_rgb(path, photometry)).astype(np.float32)
 
 
 def load_photos(coco_dir: str | Path) -> list[Photo]:
@@ -129,8 +146,10 @@ def split_photos(photos: list[Photo], val_fraction: float) -> dict[str, list[Pho
 
 # -- image helpers -------------------------------------------------------------------------------
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Antialiased resize of a float image to ``size = (height, width)`` (PIL, box filter when
-    shrinking, so fine texture does not alias into flicker events)."""
+    """Antialiased resize of a float image ``(h, w)`` or ``(h, w, 3)`` to ``size = (height, width)``
+    (PIL, box filter when shrinking, so fine texture does not alias into flicker events)."""
+    if image.ndim == 3:
+        return np.stack([resize(image[..., c], size) for c in range(image.shape[2])], axis=-1)
     height, width = size
     shrinking = height < image.shape[0] and width < image.shape[1]
     filter_ = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
@@ -181,15 +200,23 @@ class Lighting:
     display_gain: float = 1.0
 
     def target(self, reflectance: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-        """What a reconstruction should show: ``(N, H, W)`` float32 in [0, 1]."""
-        drift = np.exp(self.log_drift(t_s)).astype(np.float32)[:, None, None]
+        """What a reconstruction should show: ``(N, H, W)`` (or ``(N, H, W, 3)``, like ``reflectance``)
+        float32 in [0, 1]."""
+        drift = self._drift(t_s, reflectance.ndim)
         return np.clip(reflectance * (drift * np.float32(self.display_gain)), 0.0, 1.0)
 
     def radiance(self, reflectance: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-        """What the sensor sees: ``(N, H, W)`` float, 1.0 = the white of a normal exposure."""
-        drift = np.exp(self.log_drift(t_s)).astype(np.float32)[:, None, None]
-        light = self.gain * drift if self.illumination is None else self.gain * drift * self.illumination
-        return reflectance * light
+        """What the sensor sees: shaped like ``reflectance``, float, 1.0 = the white of a normal exposure.
+        The light is white: the same on every colour channel."""
+        drift = self._drift(t_s, reflectance.ndim)
+        if self.illumination is None:
+            return reflectance * (self.gain * drift)
+        field = self.illumination if reflectance.ndim == 3 else self.illumination[..., None]
+        return reflectance * (self.gain * drift * field)
+
+    def _drift(self, t_s: np.ndarray, ndim: int) -> np.ndarray:
+        """``exp(log_drift(t))`` shaped to broadcast over ``ndim``-dimensional frames ``(N, ...)``."""
+        return np.exp(self.log_drift(t_s)).astype(np.float32).reshape(-1, *([1] * (ndim - 1)))
 
     def describe(self) -> dict:
         info = {"kind": self.kind, "gain": self.gain, "display_gain": self.display_gain,
@@ -253,7 +280,8 @@ class Scene:
     info: dict
 
     def render(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(radiance, target)`` at times ``t_s`` (N,): two ``(N, H, W)`` float32 arrays."""
+        """``(radiance, target)`` at times ``t_s`` (N,): two ``(N, H, W)`` (colour: ``(N, H, W, 3)``)
+        float32 arrays."""
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         reflectance = composite(self.background, list(self.objects), t_s, self.size)
         return self.lighting.radiance(reflectance, t_s), self.lighting.target(reflectance, t_s)
@@ -284,11 +312,13 @@ def random_scene(
     duration_s: float,
     max_objects: int = 3,
     photometry: str = "linear",
+    color: bool = False,
 ) -> Scene:
     """Sample a scene: camera motion over ``background``, 0..``max_objects`` cut-outs from
     ``object_photos``, tone and lighting. Motion speeds: camera up to 20..400 px/s (log-uniform),
     rotation up to 0.35 rad/s, zoom up to 0.3 log/s; objects up to 30..300 px/s. ``photometry``:
-    ``"linear"`` or ``"srgb"`` photo values (module docstring).
+    ``"linear"`` or ``"srgb"`` photo values (module docstring); ``color``: RGB layers (the random draws
+    are the same, so a seed gives the same scene in gray and in colour).
     """
     height, width = size
     # 1. camera motion, then the photo scale that keeps the view inside the photo all the time
@@ -305,7 +335,7 @@ def random_scene(
     inverse = relative.inverse_affine(t_s)  # layer coordinates relative to the anchor
     corners = np.einsum("nij,pj->npi", inverse[:, :, :2], view) + inverse[:, None, :, 2]
     extent_x, extent_y = np.abs(corners[..., 0]).max() + 2, np.abs(corners[..., 1]).max() + 2
-    photo = background.load_gray(photometry)
+    photo = background.load(photometry, color)
     min_scale = max(2 * extent_x / photo.shape[1], 2 * extent_y / photo.shape[0])
     scale = min_scale * rng.uniform(1.0, max(1.0, min(1.6, 1.0 / min_scale)))  # > min: a random crop
     layer_size = (int(np.ceil(photo.shape[0] * scale)), int(np.ceil(photo.shape[1] * scale)))
@@ -322,7 +352,7 @@ def random_scene(
     others = [p for p in object_photos if p.coco_id != background.coco_id]
     for _ in range(int(rng.integers(0, max_objects + 1)) if others else 0):
         source = others[int(rng.integers(len(others)))]
-        objects.append(_random_object(rng, source.load_gray(photometry), size))
+        objects.append(_random_object(rng, source.load(photometry, color), size))
         object_ids.append(source.coco_id)
     info = {
         "background_id": background.coco_id,

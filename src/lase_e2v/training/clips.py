@@ -124,6 +124,8 @@ class SyntheticClipDataset(Dataset):
         if not manifest_path.is_file():
             raise ConfigError(f"{self.root}: no {MANIFEST_NAME}; expected a folder written by make-dataset")
         manifest = json.loads(manifest_path.read_text())
+        if manifest.get("color_filter"):
+            raise ConfigError(f"{self.root}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
         if clip_frames < 1 or num_bins < 1:
             raise ConfigError(f"clip_frames and num_bins must be >= 1, got {clip_frames} and {num_bins}")
         self.sensor_size = (int(manifest["size"][0]), int(manifest["size"][1]))

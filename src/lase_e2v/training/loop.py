@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.processes import accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates
@@ -129,10 +130,11 @@ def ema_decay(config: TrainingConfig, ema_step: int) -> float:
 
 
 def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = None):
-    """The train or val clips; val carries estimates only for a U-Net that takes them, latents never."""
+    """The train or val clips, with the peer's estimates when training uses one (validation then samples
+    with EI from them, as inference does); val never reads latents."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    estimate = config.estimate_method if split == "train" or config.use_estimate else None
+    estimate = config.estimate_method
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
@@ -248,15 +250,15 @@ def compute_losses(
 
 
 def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
-    """Compute what the datasets read from disk and is missing: peer estimates (train, and val for a
-    U-Net that takes them) and, with ``cache_latents``, the train split's latents."""
+    """Compute what the datasets read from disk and is missing: peer estimates (train and val) and,
+    with ``cache_latents``, the train split's latents."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
     def sequences(split: str) -> list[dict]:
         return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences
 
     if config.estimate_method:
-        for split in ("train", "val") if config.use_estimate else ("train",):
+        for split in ("train", "val"):
             cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
     if config.cache_latents:
         cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
@@ -295,9 +297,11 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     """
     config = load_config(config)
     run_dir = Path(config.run_dir)
+    check_launch()
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=config.mixed_precision if torch.cuda.is_available() else "no",
+        cpu=accelerate_cpu_flag(),  # several CPU processes (torchrun) join over gloo: lase_e2v.processes
     )
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:

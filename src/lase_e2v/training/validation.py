@@ -2,8 +2,8 @@
 
 Synthetic: the first ``val_clips`` clips of the ``val`` split (no augmentation, so the same clips
 every time) are reconstructed by :meth:`LaSeE2VPipeline.generate_clip` from their events and real
-previous frame, exactly as the sampler runs at inference (EI from the previous frame, or from the
-peer's cached estimates for a U-Net that takes them), and scored
+previous frame, exactly as the sampler runs at inference (EI from the peer's cached estimates when
+training uses a peer, else from the previous frame), and scored
 per frame with EVREAL's MSE / SSIM / LPIPS (:mod:`lase_e2v.evaluation.metrics`). A PNG grid
 (rows: reference, reconstruction, per clip) is saved.
 

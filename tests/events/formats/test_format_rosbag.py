@@ -189,21 +189,40 @@ def test_topic_chooses_the_events_and_their_frames(stereo_bag):
     assert info["event_topic"] == "/davis/right/events" and info["events"] == "50"
 
 
+COLOURS = np.array([[[255, 0, 0], [0, 0, 255]], [[0, 255, 0], [10, 10, 10]]], np.uint8)
+
+
 @pytest.mark.parametrize(
-    "encoding, pixels, expected",
+    "encoding, pixels, expected, color_filter",
     [
-        ("mono16", np.array([[0, 1000], [65535, 7]], np.uint16), [[0, 1000], [65535, 7]]),
-        ("bgr8", np.array([[[255, 0, 0], [0, 0, 255]], [[0, 255, 0], [10, 10, 10]]], np.uint8), [[29, 76], [150, 10]]),
-        ("rgb8", np.array([[[255, 0, 0], [0, 0, 255]], [[0, 255, 0], [10, 10, 10]]], np.uint8), [[76, 29], [150, 10]]),
+        ("mono16", np.array([[0, 1000], [65535, 7]], np.uint16), [[0, 1000], [65535, 7]], None),
+        ("bgr8", COLOURS, COLOURS[..., ::-1].tolist(), "RGGB"),  # a colour camera: frames stay RGB
+        ("rgb8", COLOURS, COLOURS.tolist(), "RGGB"),
+        # raw Bayer frames are demosaiced (one sample per site: constant colour) and give the pattern
+        ("bayer_gbrg8", np.array([[100, 20], [200, 50]], np.uint8), [[[200, 75, 20]] * 2] * 2, "GBRG"),
     ],
 )
-def test_frame_encodings(tmp_path, encoding, pixels, expected):
+def test_frame_encodings(tmp_path, encoding, pixels, expected, color_filter):
     typestore = event_typestore("ros1_noetic")
     messages = [("/dvs/events", "dvs_msgs/msg/EventArray", 1, event_array(typestore, 5, size=(2, 2))),
                 ("/dvs/image_raw", "sensor_msgs/msg/Image", 2, image_message(typestore, pixels, encoding, 4))]
-    frames = open_events(write_messages(tmp_path / "frames.bag", messages)).read_frames()
+    reader = open_events(write_messages(tmp_path / "frames.bag", messages))
+    frames = reader.read_frames()
     assert frames.images.dtype == pixels.dtype
     assert frames.images[0].tolist() == expected and frames.t_us.tolist() == [4_000_000]
+    assert reader.color_filter == color_filter
+
+
+def test_a_colour_topic_beside_a_gray_one_gives_the_frames_and_the_colour(tmp_path):
+    """CED-like: gray image_raw and colour image_color next to the events."""
+    typestore = event_typestore("ros1_noetic")
+    messages = [("/dvs/events", "dvs_msgs/msg/EventArray", 1, event_array(typestore, 5, size=(2, 2))),
+                ("/dvs/image_raw", "sensor_msgs/msg/Image", 2, image_message(typestore, COLOURS[..., 0], "mono8", 4)),
+                ("/dvs/image_color", "sensor_msgs/msg/Image", 3, image_message(typestore, COLOURS, "rgb8", 4))]
+    reader = open_events(write_messages(tmp_path / "ced.bag", messages))
+    assert reader.color_filter == "RGGB" and reader.streams["frame_topic"] == "/dvs/image_color"
+    assert reader.read_frames().images[0].tolist() == COLOURS.tolist()
+    assert describe(reader.path, progress=False)["color_filter"] == "RGGB (colour camera)"
 
 
 def test_unsupported_frame_encoding_is_named(stereo_bag, tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 
+from lase_e2v.errors import EventFormatError
 from lase_e2v.events.formats import open_events, read_events
 from lase_e2v.events.formats.text import TextReader, write_text
 from lase_e2v.events.streams import EventStream, Frames
@@ -116,3 +119,28 @@ def test_empty_stream_writes_header_only(tmp_path):
     write_text(tmp_path / "e.txt", EventStream.empty((10, 20)))
     assert (tmp_path / "e.txt").read_text() == "20 10\n"
     assert len(read_events(tmp_path / "e.txt")) == 0
+
+
+@pytest.mark.parametrize(
+    "line", ["0.2 3  1", "0.2 3 4 ", "0.2 3 x 1", "0.2 3 4", "0.2 -3 4 1", "0.2 70000 4 1"]
+)
+def test_malformed_lines_raise_one_format_error(tmp_path, line):
+    (tmp_path / "e.txt").write_text(f"4 3\n0.1 1 2 1\n{line}\n")
+    with pytest.raises(EventFormatError, match=r"e.txt: expected lines 't x y p' \(.*Row #3"):
+        read_events(tmp_path / "e.txt")
+
+
+def test_a_parse_error_leaves_a_process_that_exits_cleanly(tmp_path):
+    """Arrow's read-ahead of a Python file handle could abort the interpreter at exit after an error."""
+    (tmp_path / "e.txt").write_text("0.1 1 2 1\n0.2 3  1\n")
+    script = (
+        "import sys, torch\n"
+        "from lase_e2v.errors import EventFormatError\n"
+        "from lase_e2v.events.formats import read_events\n"
+        "try:\n"
+        f"    read_events({str(tmp_path / 'e.txt')!r})\n"
+        "except EventFormatError:\n"
+        "    sys.exit(2)\n"
+    )
+    codes = [subprocess.run([sys.executable, "-c", script], capture_output=True).returncode for _ in range(3)]
+    assert codes == [2, 2, 2]  # 134 (SIGABRT) in most runs before the fix

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lase_e2v.errors import ConfigError, EventFormatError, quoted
+from lase_e2v.events.color import check_pattern
 from lase_e2v.events.formats.aedat4 import Aedat4Reader
 from lase_e2v.events.formats.base import EventReader
 from lase_e2v.events.formats.evreal import EvrealReader, write_evreal
@@ -162,13 +163,21 @@ def write_events(
     events: EventStream | Iterable[EventStream],
     frames: Frames | None = None,
     format: str | None = None,
+    color_filter: str | None = None,
 ) -> None:
     """Write events (one stream or an iterable of chunks) and optional APS frames, atomically.
 
     The format comes from ``format`` or the extension: ``.txt`` text, ``.h5``/``.hdf5`` HDF5, no
-    extension an EVREAL folder. The output appears only once complete.
+    extension an EVREAL folder. The output appears only once complete. ``color_filter`` (the Bayer
+    pattern of a colour camera) is kept by HDF5 (root attribute) and EVREAL (``metadata.json``);
+    text has no place for it (read such a file back with ``--color``).
     """
-    WRITERS[output_format(path, format)](Path(path), events, frames)
+    name = output_format(path, format)
+    options = {}
+    if color_filter is not None:
+        options = {"hdf5": {"attrs": {"color_filter": check_pattern(color_filter)}},
+                   "evreal": {"color_filter": color_filter}}.get(name, {})
+    WRITERS[name](Path(path), events, frames, **options)
 
 
 def _progress(reader: EventReader, progress: bool, what: str) -> Iterator[EventStream]:
@@ -209,7 +218,7 @@ def convert(
             count += len(chunk)
             yield chunk
 
-    write_events(destination, counted(), reader.read_frames(), format)
+    write_events(destination, counted(), reader.read_frames(), format, reader.color_filter)
     return count
 
 
@@ -239,6 +248,8 @@ def describe(
         "sensor": f"{width}x{height}",
         "events": f"{count:,}",
     }
+    if reader.color_filter is not None:
+        info["color_filter"] = f"{reader.color_filter} (colour camera)"
     if count:
         duration_s = (t_last - t_first) / 1e6
         info["time_us"] = f"{t_first}..{t_last}"
@@ -248,6 +259,7 @@ def describe(
     if frames is None:
         info["aps_frames"] = "none"
     else:
-        frame_height, frame_width = frames.images.shape[1:]
-        info["aps_frames"] = f"{len(frames)} ({frame_width}x{frame_height} {frames.images.dtype})"
+        frame_height, frame_width = frames.images.shape[1:3]
+        kind = "RGB " if frames.is_color else ""
+        info["aps_frames"] = f"{len(frames)} ({frame_width}x{frame_height} {kind}{frames.images.dtype})"
     return info

@@ -69,6 +69,12 @@ class EventReader(ABC):
         return None
 
     @property
+    def color_filter(self) -> str | None:
+        """The Bayer pattern of a colour event camera (``"RGGB"``..., :mod:`lase_e2v.events.color`) when
+        the file says it is one, else ``None`` (grey, or not stated)."""
+        return None
+
+    @property
     def streams(self) -> dict[str, str]:
         """Which streams of a multi-stream file were chosen (e.g. ROS topics), for ``info``."""
         return {}

@@ -5,7 +5,7 @@
     events_ts.npy            (N,) or (N, 1) float64 seconds
     events_xy.npy            (N, 2) int16 columns x, y
     events_p.npy             (N,) or (N, 1) {0, 1} (or {-1, +1})
-    images.npy               (M, H, W) uint8 APS frames (optional; (M, H, W, 1) accepted)
+    images.npy               (M, H, W) uint8 APS frames (optional; (M, H, W, 1) accepted; RGB (M, H, W, 3))
     images_ts.npy            (M,) or (M, 1) float64 seconds
     image_event_indices.npy  (M,) or (M, 1) int64 event index per frame
     metadata.json            {"sensor_resolution": [H, W], ...}
@@ -27,6 +27,7 @@ import numpy as np
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import EventDataError, EventFormatError
+from lase_e2v.events.color import check_pattern, stated_pattern
 from lase_e2v.events.formats.base import EventReader, as_microseconds, infer_sensor_size, iter_event_chunks
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -95,6 +96,11 @@ class EvrealReader(EventReader):
             maxima = self._xy.max(axis=0) if self.num_events else (0, 0)
             self._inferred_size = infer_sensor_size(int(maxima[0]), int(maxima[1]))
         return self._inferred_size
+
+    @property
+    def color_filter(self) -> str | None:
+        """``color_filter`` of ``metadata.json`` (written by :func:`write_evreal` for colour recordings)."""
+        return stated_pattern(self.metadata.get("color_filter"), self.path / "metadata.json")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -165,11 +171,13 @@ def write_evreal(
     path: str | Path,
     events: EventStream | Iterable[EventStream],
     frames: Frames | None = None,
+    color_filter: str | None = None,
 ) -> None:
     """Write an EVREAL folder (timestamps float64 seconds, xy int16, p uint8 {0, 1}), atomically.
 
     ``image_event_indices`` is ``frames.event_indices`` if set, else the index of the first event
-    at or after each frame.
+    at or after each frame. ``color_filter``: the Bayer pattern of a colour camera, kept in
+    ``metadata.json`` (an addition of lase-e2v; EVREAL's own folders are grey).
     """
     frame_t = frames.t_us if frames is not None else np.zeros(0, np.int64)
     frame_event_idx = np.zeros(len(frame_t), dtype=np.int64)
@@ -203,4 +211,6 @@ def write_evreal(
             "num_events": columns["ts"].rows,
             "timestamp_unit": "s",
         }
+        if color_filter is not None:
+            metadata["color_filter"] = check_pattern(color_filter)
         (folder / "metadata.json").write_text(json.dumps(metadata, sort_keys=True))

@@ -30,6 +30,7 @@ import numpy as np
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import EventFormatError, quoted
+from lase_e2v.events.color import stated_pattern
 from lase_e2v.events.formats.base import EventReader, as_microseconds, infer_sensor_size, iter_event_chunks
 from lase_e2v.events.streams import EventStream, Frames
 
@@ -91,6 +92,11 @@ class Hdf5Reader(EventReader):
         """The root ``caption`` attribute (make-dataset's synthetic sequences, the demo clip)."""
         caption = self.attrs.get("caption")
         return str(caption) if caption else None
+
+    @property
+    def color_filter(self) -> str | None:
+        """The root ``color_filter`` attribute (make-dataset's colour sequences, :func:`write_hdf5`)."""
+        return stated_pattern(self.attrs.get("color_filter"), self.path)
 
     @staticmethod
     def _size_from_attrs(file: h5py.File, group: h5py.Group) -> tuple[int, int] | None:
@@ -237,7 +243,7 @@ def write_hdf5(
                         "timestamp": t_us / 1e6,
                         "event_idx": int(event_idx),
                         "size": image.shape,
-                        "type": "greyscale",
+                        "type": "color" if image.ndim == 3 else "greyscale",
                     }
                 )
         file.attrs.update(

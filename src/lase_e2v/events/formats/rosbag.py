@@ -8,8 +8,11 @@ bags (a folder with ``metadata.yaml``, or one ``.mcap``/``.db3`` storage file).
   name (MVSEC's ``/davis/left/events`` before ``/davis/right/events``) unless ``topic=`` names one.
 * **Frames**: ``sensor_msgs/Image`` in the event topic's namespace (``/dvs/events`` ->
   ``/dvs/image_raw``; ``image_raw`` preferred when there are several), else the only image topic of
-  the bag. ``mono8``/``8UC1`` stay uint8, ``mono16``/``16UC1`` uint16; colour frames become gray with
-  ITU-R 601 luma weights, as the AEDAT 4 reader does. A frame's time is its ``header.stamp``.
+  the bag. ``mono8``/``8UC1`` stay uint8, ``mono16``/``16UC1`` uint16; colour frames stay colour
+  (RGB), ``bayer_*`` frames are demosaiced to RGB. A frame's time is its ``header.stamp``.
+* **Colour** (CED's Color-DAVIS346): when an image topic in the event topic's namespace carries a
+  colour or Bayer encoding, the bag is a colour camera's (:attr:`RosbagReader.color_filter`) and that
+  topic gives the frames.
 * **Time**: each event's ``ts`` (ROS time, nanoseconds) rounded to the nearest microsecond, kept
   absolute as the bag has it. Sensor size: the messages' ``height``/``width``, else the frames'.
 
@@ -35,7 +38,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from lase_e2v.errors import EventFormatError, quoted
-from lase_e2v.events.formats.base import EventReader, check_sensor_size, group_packets, to_gray
+from lase_e2v.events.color import BAYER_PATTERNS, DEFAULT_PATTERN, SITE_OFFSETS, check_pattern, demosaic
+from lase_e2v.events.formats.base import EventReader, check_sensor_size, group_packets
 from lase_e2v.events.streams import EventStream, Frames
 
 #: rpg_dvs_ros ``dvs_msgs/msg/Event.msg`` and ``EventArray.msg`` (ROS1 md5 5e8beee5a6c107e504c2e78903c224b8)
@@ -205,25 +209,46 @@ def choose_frame_topic(topics: dict[str, str | None], event_topic: str) -> str |
     return images[0] if len(images) == 1 else None
 
 
-def _image_to_gray(image, path: Path) -> np.ndarray:
-    """A ``sensor_msgs/Image`` as a gray ``(H, W)`` uint8/uint16 array."""
-    encodings = {"mono8": ("u1", 1), "8uc1": ("u1", 1), "mono16": ("u2", 1), "16uc1": ("u2", 1),
-                 "rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4)}
+#: ``sensor_msgs/Image`` encodings read: (item type, channels)
+IMAGE_ENCODINGS = {"mono8": ("u1", 1), "8uc1": ("u1", 1), "mono16": ("u2", 1), "16uc1": ("u2", 1),
+                   "rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4),
+                   **{f"bayer_{p.lower()}{bits}": ("u1" if bits == 8 else "u2", 1)
+                      for p in BAYER_PATTERNS for bits in (8, 16)}}
+
+
+def encoding_color_filter(encoding: str) -> str | None:
+    """The camera's Bayer pattern an image encoding tells: its own for ``bayer_*``, the default
+    (:data:`~lase_e2v.events.color.DEFAULT_PATTERN`, the Color-DAVIS346 as E2VID splits CED) for
+    colour encodings, ``None`` for gray ones."""
+    encoding = encoding.lower()
+    if encoding.startswith("bayer_"):
+        return check_pattern(encoding[6:10])
+    return DEFAULT_PATTERN if encoding[:3] in ("rgb", "bgr") else None
+
+
+def image_pixels(image, path: Path) -> np.ndarray:
+    """A ``sensor_msgs/Image`` as gray ``(H, W)`` or RGB ``(H, W, 3)`` uint8/uint16 pixels: gray kept,
+    colour as RGB (alpha dropped), ``bayer_*`` demosaiced bilinearly (:func:`~lase_e2v.events.color.demosaic`)."""
     encoding = image.encoding.lower()
-    if encoding not in encodings:
+    if encoding not in IMAGE_ENCODINGS:
         raise EventFormatError(
             f"{path}: APS image encoding '{image.encoding}' is not supported "
-            f"(use one of {', '.join(encodings)})"
+            f"(use one of {', '.join(IMAGE_ENCODINGS)})"
         )
-    kind, channels = encodings[encoding]
+    kind, channels = IMAGE_ENCODINGS[encoding]
     dtype = np.dtype(kind).newbyteorder(">" if image.is_bigendian else "<")
     row_items = image.width * channels
     rows = np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, image.step)
     pixels = rows[:, : row_items * dtype.itemsize].copy().view(dtype).astype(dtype.newbyteorder("="))
     pixels = pixels.reshape(image.height, image.width, channels)
     if encoding.startswith("bgr"):
-        pixels = pixels[..., [2, 1, 0]]
-    return to_gray(pixels)
+        pixels = pixels[..., [2, 1, 0, 3][:channels]]
+    if encoding.startswith("bayer_"):
+        raw = pixels[..., 0]
+        sites = [raw[dy::2, dx::2] for dy, dx in SITE_OFFSETS]
+        rgb = demosaic(sites, encoding_color_filter(encoding), raw.shape)
+        return np.rint(rgb).astype(raw.dtype)
+    return pixels[..., 0] if channels == 1 else pixels[..., :3]
 
 
 class RosbagReader(EventReader):
@@ -246,7 +271,9 @@ class RosbagReader(EventReader):
             self.topics = {name: info.msgtype for name, info in bag.topics.items()}
             self.event_topic = choose_event_topic(self.topics, topic, self.path)
             self.frame_topic = choose_frame_topic(self.topics, self.event_topic)
+            self._color_filter = None
             self._check_definition(bag)
+            self._find_color(bag)
             self._stated_size = self._first_size(bag)
 
     @classmethod
@@ -288,6 +315,28 @@ class RosbagReader(EventReader):
         if connections:  # rosbags reads every topic when given none
             yield from bag.messages(connections)
 
+    def _find_color(self, bag) -> None:
+        """A colour camera's bag: an image topic in the event topic's namespace with a colour or Bayer
+        encoding (its first message). That topic then gives the frames, and its encoding the pattern."""
+        near = sorted(name for name, msgtype in self.topics.items()
+                      if msgtype == IMAGE_TYPE and _namespace(name) == _namespace(self.event_topic))
+        if self.frame_topic in near:  # the chosen topic first
+            near.remove(self.frame_topic)
+            near.insert(0, self.frame_topic)
+        for topic in near:
+            for connection, _, raw in self._messages(bag, topic):
+                pattern = encoding_color_filter(bag.deserialize(raw, connection.msgtype).encoding)
+                if pattern is not None:
+                    self.frame_topic, self._color_filter = topic, pattern
+                    return
+                break
+
+    @property
+    def color_filter(self) -> str | None:
+        """The Bayer pattern when an image topic next to the events is colour (``bayer_*``: its pattern;
+        ``rgb8``/``bgr8``...: the Color-DAVIS346's as E2VID splits CED, ``RGGB``), else ``None``."""
+        return self._color_filter
+
     def _first_size(self, bag) -> tuple[int, int] | None:
         for connection, _, raw in self._messages(bag, self.event_topic):
             size = decode_event_array(raw, bag.is2)[0]
@@ -327,7 +376,7 @@ class RosbagReader(EventReader):
         with self._open() as bag, _translated(self.path, f"corrupt message on {self.frame_topic}"):
             for connection, _, raw in self._messages(bag, self.frame_topic):
                 image = bag.deserialize(raw, connection.msgtype)
-                images.append(_image_to_gray(image, self.path))
+                images.append(image_pixels(image, self.path))
                 stamp = image.header.stamp
                 stamps.append(int(_to_microseconds(np.int64(stamp.sec), np.int64(stamp.nanosec))))
         if not images:
@@ -358,9 +407,12 @@ def write_rosbag(
     event_topic: str = "/dvs/events",
     frame_topic: str = "/dvs/image_raw",
     message_us: int = 33_333,
+    frame_encoding: str | None = None,
 ) -> None:
-    """Write ``events`` (as ``dvs_msgs/EventArray`` of ``message_us`` each) and ``frames`` (``mono8``
-    or ``mono16`` ``sensor_msgs/Image``) to a new bag with ``rosbags``' own serializer and writer.
+    """Write ``events`` (as ``dvs_msgs/EventArray`` of ``message_us`` each) and ``frames`` (``mono8``,
+    ``mono16`` or, for RGB frames, ``rgb8`` ``sensor_msgs/Image``; ``frame_encoding`` names another
+    one of the same pixel layout, e.g. ``bayer_rggb8`` for raw gray frames) to a new bag with
+    ``rosbags``' own serializer and writer.
 
     For tests and for handing a recording to ROS tools from Python; slow (a Python object per event,
     about 3 us each). ``ros2``: a ROS2 bag folder in ``storage`` ``"sqlite3"`` or ``"mcap"``, else a
@@ -389,11 +441,12 @@ def write_rosbag(
             messages.append((event_topic, last_t * 1000, message, "dvs_msgs/msg/EventArray"))
     if frames is not None:
         sixteen = frames.images.dtype == np.uint16
+        encoding = frame_encoding or ("rgb8" if frames.is_color else "mono16" if sixteen else "mono8")
         for seq, (image, t_us) in enumerate(zip(frames.images, frames.t_us)):
             data = np.ascontiguousarray(image.astype("<u2" if sixteen else np.uint8)).view(np.uint8).ravel()
+            step = image.shape[1] * (2 if sixteen else 1) * (3 if frames.is_color else 1)
             message = Image(header=_header(typestore, ros2, int(t_us), "dvs", seq), height=image.shape[0],
-                            width=image.shape[1], encoding="mono16" if sixteen else "mono8", is_bigendian=0,
-                            step=image.shape[1] * (2 if sixteen else 1), data=data)
+                            width=image.shape[1], encoding=encoding, is_bigendian=0, step=step, data=data)
             messages.append((frame_topic, int(t_us) * 1000, message, IMAGE_TYPE))
     messages.sort(key=lambda item: item[1])
 

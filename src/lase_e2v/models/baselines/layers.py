@@ -17,6 +17,13 @@ from lase_e2v.errors import ConfigError
 NORMS = (None, "BN")
 
 
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` if ``x`` (4D) is laid out so and not also plain contiguous, else contiguous."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return torch.contiguous_format
+    return torch.channels_last
+
+
 def check_norm(norm: str | None) -> None:
     if norm not in NORMS:
         raise ConfigError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -120,8 +127,10 @@ class ConvGRU(nn.Module):
         self.out_gate = nn.Conv2d(input_size + hidden_size, hidden_size, kernel_size, padding=padding)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
-        if state is None:
-            state = x.new_zeros(x.shape[0], self.hidden_size, *x.shape[2:])
+        if state is None:  # in x's layout, so the gates never mix channels-last and NCHW
+            state = x.new_zeros(x.shape[0], self.hidden_size, *x.shape[2:]).contiguous(
+                memory_format=_layout(x)
+            )
         stacked = torch.cat([x, state], dim=1)
         update = torch.sigmoid(self.update_gate(stacked))
         reset = torch.sigmoid(self.reset_gate(stacked))
