@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import lase_e2v
+from lase_e2v.errors import EventFormatError
 from lase_e2v.events.formats import open_events, write_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
@@ -111,11 +112,32 @@ def test_playback_fps_is_known_before_the_first_frame():
     assert playback_fps(CountWindows(1000)) == 25.0
 
 
-def test_frame_windows_read_only_the_frame_times(synthetic_sequence, tmp_path):
-    reader = open_events(synthetic_sequence)
-    assert np.array_equal(reader.read_frame_times(), reader.read_frames().t_us)
-    evreal = tmp_path / "evreal"
-    lase_e2v.convert(synthetic_sequence, evreal, progress=False)
-    assert np.array_equal(open_events(evreal).read_frame_times(), reader.read_frames().t_us)
-    out = lase_e2v.reconstruct(synthetic_sequence, method="integrate", output=tmp_path / "video.mp4")
-    assert out.num_frames == 5 and out.fps == 100.0  # APS frames 10 ms apart
+def spoil_images(path, layout: str) -> None:
+    """Make the APS images of a recording unreadable, keeping their timestamps (and the first image,
+    whose size is the sensor's in an ECD folder)."""
+    if layout == "text":
+        for image in sorted((path.parent / "images").iterdir())[1:]:
+            image.write_bytes(b"not a png")
+    elif layout == "evreal":
+        (path / "images.npy").write_bytes(b"not an npy file")
+    else:  # images of different sizes do not stack
+        with h5py.File(path, "a") as file:
+            for k, name in enumerate(sorted(file["images"])):
+                attrs = dict(file["images"][name].attrs)
+                del file["images"][name]
+                file["images"].create_dataset(name, data=np.zeros(k + 1, np.uint8)).attrs.update(attrs)
+
+
+@pytest.mark.parametrize("layout", ["text", "evreal", "hdf5"])
+def test_frame_windows_read_only_the_frame_times(synthetic_sequence, tmp_path, layout):
+    """With its APS images spoilt, a recording still reconstructs between its frames."""
+    frames = open_events(synthetic_sequence).read_frames()
+    path = {"text": tmp_path / "ecd" / "events.txt", "evreal": tmp_path / "evreal", "hdf5": tmp_path / "rec.h5"}[layout]
+    lase_e2v.convert(synthetic_sequence, path, progress=False)
+    spoil_images(path, layout)
+    reader = open_events(path)
+    with pytest.raises((EventFormatError, ValueError, OSError)):
+        reader.read_frames()
+    assert np.array_equal(reader.read_frame_times(), frames.t_us)
+    out = lase_e2v.reconstruct(path, method="integrate", output=tmp_path / "video.mp4")
+    assert out.num_frames == len(frames.t_us) - 1 and out.fps == 100.0  # APS frames 10 ms apart
