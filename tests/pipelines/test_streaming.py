@@ -6,6 +6,7 @@ buffers) and checks that the peak stays within the budget, and what was written,
 
 from __future__ import annotations
 
+import platform
 import tracemalloc
 
 import h5py
@@ -20,7 +21,15 @@ from lase_e2v.events.formats import open_events, write_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
 from lase_e2v.pipelines.output import WrittenReconstruction, playback_fps
-from lase_e2v.pipelines.writers import read_frames_metadata, to_uint8, write_frame_stream
+from lase_e2v.pipelines.writers import (
+    METADATA_CACHE_BYTES,
+    HeapTrimmer,
+    limit_metadata_cache,
+    malloc_trim,
+    read_frames_metadata,
+    to_uint8,
+    write_frame_stream,
+)
 
 FRAME_SHAPE = (48, 64)
 
@@ -141,3 +150,21 @@ def test_frame_windows_read_only_the_frame_times(synthetic_sequence, tmp_path, l
     assert np.array_equal(reader.read_frame_times(), frames.t_us)
     out = lase_e2v.reconstruct(path, method="integrate", output=tmp_path / "video.mp4")
     assert out.num_frames == len(frames.t_us) - 1 and out.fps == 100.0  # APS frames 10 ms apart
+
+
+def test_the_heap_is_trimmed_at_most_once_per_interval():
+    calls = []
+    every_call, never = HeapTrimmer(0.0, trim=calls.append), HeapTrimmer(3600.0, trim=calls.append)
+    for _ in range(3):
+        every_call()
+        never()
+    assert calls == [0, 0, 0]
+    if platform.libc_ver()[0] == "glibc":  # where the fragmentation was measured
+        assert malloc_trim() is not None
+
+
+def test_the_frames_file_keeps_a_small_metadata_cache(tmp_path):
+    with h5py.File(tmp_path / "frames.h5", "w") as file:
+        assert file.id.get_mdc_config().max_size > METADATA_CACHE_BYTES  # HDF5's default: 32 MiB
+        limit_metadata_cache(file)
+        assert file.id.get_mdc_config().max_size == METADATA_CACHE_BYTES

@@ -38,9 +38,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _LAYOUTS = {"hqf": ("xs", "ys", "ts", "ps"), "flat": ("x", "y", "t", "p")}
 
 
-def _open_hdf5(path: Path) -> h5py.File:
+def _open_hdf5(path: Path, **options: Any) -> h5py.File:
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", **options)
     except OSError as error:
         raise EventFormatError(f"{path}: not a readable HDF5 file ({str(error).splitlines()[0]})") from None
 
@@ -129,19 +129,25 @@ class Hdf5Reader(EventReader):
 
     def _iter_raw(self, chunk_events: int) -> Iterator[EventStream]:
         size = self.sensor_size
-        with _open_hdf5(self.path) as file:
+        # no chunk cache: one pass in order reads each chunk once, and HDF5 2.0's default cache
+        # (8 MiB per dataset) would fill with 32 MiB of the four columns' chunks as the file is read
+        with _open_hdf5(self.path, rdcc_nbytes=0) as file:
             x, y, t, p = (file["events"][key] for key in self._keys)
             for start in range(0, self.num_events, chunk_events):
-                stop = min(start + chunk_events, self.num_events)
-                try:
-                    columns = [dataset[start:stop] for dataset in (x, y, t, p)]
-                except OSError as error:
-                    raise EventFormatError(
-                        f"{self.path}: cannot read events {start}..{stop} ({str(error).splitlines()[0]})"
-                    ) from None
-                x_chunk, y_chunk, t_chunk, p_chunk = columns
-                t_us = as_microseconds(t_chunk) if self._time_in_seconds else t_chunk.astype(np.int64)
-                yield EventStream(x_chunk, y_chunk, t_us + self._t_offset_us, p_chunk, size)
+                yield self._read_chunk((x, y, t, p), start, min(start + chunk_events, self.num_events), size)
+
+    def _read_chunk(self, datasets: tuple[h5py.Dataset, ...], start: int, stop: int,
+                    size: tuple[int, int]) -> EventStream:
+        """Events ``start:stop`` (a function, so that no column read, e.g. float seconds, outlives it
+        while the generator waits with its chunk)."""
+        try:
+            x, y, t, p = (dataset[start:stop] for dataset in datasets)
+        except OSError as error:
+            raise EventFormatError(
+                f"{self.path}: cannot read events {start}..{stop} ({str(error).splitlines()[0]})"
+            ) from None
+        t_us = as_microseconds(t) if self._time_in_seconds else t.astype(np.int64)
+        return EventStream(x, y, t_us + self._t_offset_us, p, size)
 
     def read_frames(self) -> Frames | None:
         """Datasets of the ``images`` group in name order, with their ``timestamp`` (s) and ``event_idx``."""
