@@ -20,13 +20,14 @@ from lase_e2v.errors import EventFormatError
 from lase_e2v.events.formats import open_events, write_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
-from lase_e2v.pipelines.output import WrittenReconstruction, playback_fps
+from lase_e2v.pipelines.output import RATE_SAMPLE_FRAMES, WrittenReconstruction, playback_fps
 from lase_e2v.pipelines.writers import (
     METADATA_CACHE_BYTES,
     HeapTrimmer,
     limit_metadata_cache,
     malloc_trim,
     read_frames_metadata,
+    real_time_fps,
     to_uint8,
     write_frame_stream,
 )
@@ -168,3 +169,14 @@ def test_the_frames_file_keeps_a_small_metadata_cache(tmp_path):
         assert file.id.get_mdc_config().max_size > METADATA_CACHE_BYTES  # HDF5's default: 32 MiB
         limit_metadata_cache(file)
         assert file.id.get_mdc_config().max_size == METADATA_CACHE_BYTES
+
+
+def test_a_video_of_event_count_windows_plays_at_the_rate_of_its_first_frames(long_recording, tmp_path):
+    """Windows of N events have no fixed rate: the video's comes from the first frames' times, which
+    for a steady event rate is the whole recording's."""
+    options = {"method": "integrate", "window": "events:100"}
+    in_memory = lase_e2v.reconstruct(long_recording, **options)
+    out = lase_e2v.reconstruct(long_recording, **options, output=tmp_path / "video.mp4")
+    assert out.num_frames == len(in_memory.frames) == 80
+    assert out.fps == pytest.approx(real_time_fps(in_memory.timestamps_us[:RATE_SAMPLE_FRAMES]))
+    assert out.fps == pytest.approx(in_memory.frames_per_second, rel=0.1)
