@@ -56,9 +56,10 @@ def test_reads_evreal_column_shapes(tmp_path):
     assert events.y.tolist() == [2, 4] and events.p.tolist() == [1, -1] and events.sensor_size == (180, 240)
 
 
-def test_chunks_are_read_from_the_files_in_any_layout(tmp_path):
-    """Chunks (read from the files, not through a memory map) of C- and Fortran-order arrays with
-    (N,) and (N, 1) columns give the events; without metadata the sensor size comes from them too."""
+def test_chunks_are_read_in_any_layout(tmp_path):
+    """Chunks (from the reader's own memory maps, their pages given back after each) of C- and
+    Fortran-order arrays with (N,) and (N, 1) columns give the events; without metadata the sensor
+    size comes from them too."""
     events = _events(1000)
     folder = tmp_path / "seq"
     folder.mkdir()
