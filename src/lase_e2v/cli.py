@@ -150,10 +150,10 @@ def reconstruct(
                                                    "(default: the file's, else RGGB)"),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Reconstruct video frames from events (in colour for a colour camera); the method and caption go
-    into the output's metadata."""
+    """Reconstruct video frames from events (in colour for a colour camera), writing each as it is made
+    (memory does not grow with the recording); the method and caption go into the output's metadata."""
     from lase_e2v.api import reconstruct as run_reconstruction
-    from lase_e2v.pipelines.writers import frames_output_kind, write_frames
+    from lase_e2v.pipelines.writers import frames_output_kind
 
     frames_output_kind(output)
     check_output(output, overwrite)
@@ -161,14 +161,11 @@ def reconstruct(
         check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
-                                **lase_options(prompt, steps, guidance, seed, samples),
+                                output=output, fps=fps, **lase_options(prompt, steps, guidance, seed, samples),
                                 **({"dtype": dtype} if dtype else {}))
-    metadata = {"method": method, "caption_source": caption, "caption": result.caption, "prompt": prompt}
-    metadata = {key: value for key, value in metadata.items() if value is not None}
-    count = write_frames(output, result.frames, result.timestamps_us, fps or result.frames_per_second, metadata)
-    kind = ", colour" if result.frames.ndim == 4 else ""
+    kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
-    done(f"wrote {count} frames ({method}{kind}) to {output}{generated}")
+    done(f"wrote {result.num_frames} frames ({method}{kind}) to {output}{generated}")
 
 
 LIVE_SOURCE_HELP = "HOST:PORT (a DV network stream), camera or camera:SERIAL, or a recording to replay in real time"

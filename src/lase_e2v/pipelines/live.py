@@ -6,7 +6,8 @@ reconstruction pipeline exactly as the offline path does (``pipeline.reset()``, 
 events and windows its frames are the offline frames; only the chunks differ (what arrived between
 polls). A replayed recording passes its caption as the offline path does; a DV stream or a camera
 carries none (give LaSe-E2V a ``prompt``). Each frame is written to the output as soon as it
-is made (mp4, PNG folder or HDF5, through the same writers as ``reconstruct``) and shown if asked.
+is made (mp4, PNG folder or HDF5, through :func:`~lase_e2v.pipelines.writers.write_frame_stream`, as
+``reconstruct``) and shown if asked.
 
 Latency of a frame: from the arrival in this process of the packet that completes its window (the
 one holding the first event at or after the window's end; or the end of the stream) to the frame
@@ -36,8 +37,8 @@ from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.events.live import Arrival, LiveSource
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, TimeWindows, Window, Windowing, parse_window_spec
-from lase_e2v.pipelines.output import ReconstructionPipeline
-from lase_e2v.pipelines.writers import frames_output_kind, write_frames
+from lase_e2v.pipelines.output import ReconstructionPipeline, playback_fps
+from lase_e2v.pipelines.writers import check_fps, frames_output_kind, write_frame_stream
 
 #: at most this many per-frame records are kept for the report (memory stays bounded)
 RECORDS_KEPT = 100_000
@@ -141,26 +142,6 @@ class FrameViewer:
             self._plt.close(self._image.figure)
 
 
-def _split_lazily(items: Iterator[tuple[np.ndarray, int]]) -> tuple[Iterator[np.ndarray], Iterator[int]]:
-    """Two iterators, images and timestamps, over ``(image, t_us)`` pairs made on demand.
-
-    :func:`~lase_e2v.pipelines.writers.write_frames` takes the two separately and zips them (images
-    first), so each timestamp is ready when the writer asks for it.
-    """
-    stamps: deque[int] = deque()
-
-    def images() -> Iterator[np.ndarray]:
-        for image, t_us in items:
-            stamps.append(t_us)
-            yield image
-
-    def timestamps() -> Iterator[int]:
-        while stamps:
-            yield stamps.popleft()
-
-    return images(), timestamps()
-
-
 def run_live(
     source: LiveSource,
     pipeline: ReconstructionPipeline,
@@ -183,6 +164,7 @@ def run_live(
     """
     check_live_window(windowing)
     check_live_output(output, show)
+    check_fps(fps)
     viewer = FrameViewer(f"lase-e2v live: {source.name}") if show else None
     stop = stop or threading.Event()
     report = LiveReport()
@@ -234,9 +216,7 @@ def run_live(
             for _ in frames():
                 pass
         else:
-            images, timestamps = _split_lazily(frames())
-            default_fps = 1e6 / windowing.window_us if isinstance(windowing, TimeWindows) else 25.0
-            write_frames(output, images, timestamps, fps or default_fps)
+            write_frame_stream(output, frames(), fps or playback_fps(windowing))
     finally:
         bar.close()
         source.close()

@@ -42,7 +42,7 @@ def test_recordings(shared_dir, name, count, first, last):
     as_tuples = lambda i: (int(events.t[i]), int(events.x[i]), int(events.y[i]), int(events.p[i]))
     assert [as_tuples(i) for i in range(3)] == first
     assert as_tuples(-1) == last
-    assert reader.read_frames() is None
+    assert reader.read_frames() is None and reader.read_frame_times() is None
     chunks = list(reader.iter_chunks(chunk_events=50_000))
     assert len(chunks) > 1 and sum(len(c) for c in chunks) == count
 
@@ -55,6 +55,8 @@ def test_synthetic_frame_files(shared_dir, name):
     assert frames.images.dtype == np.uint16
     np.testing.assert_array_equal(frames.images, [[[1, 2], [3, 1023]]])
     assert frames.t_us.tolist() == [1000]
+    with pytest.warns(UserWarning) if "unknown" in name else _no_warning():
+        assert reader.read_frame_times().tolist() == [1000]
     assert len(reader.read()) == 0 and reader.sensor_size == (2, 2)
 
 

@@ -54,3 +54,21 @@ def test_reads_evreal_column_shapes(tmp_path):
     events = open_events(folder).read()
     assert events.t.tolist() == [500_000, 750_000] and events.x.tolist() == [1, 3]
     assert events.y.tolist() == [2, 4] and events.p.tolist() == [1, -1] and events.sensor_size == (180, 240)
+
+
+def test_chunks_are_read_in_any_layout(tmp_path):
+    """Chunks (from the reader's own memory maps, their pages given back after each) of C- and
+    Fortran-order arrays with (N,) and (N, 1) columns give the events; without metadata the sensor
+    size comes from them too."""
+    events = _events(1000)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    np.save(folder / "events_ts.npy", (events.t / 1e6)[:, None])
+    np.save(folder / "events_xy.npy", np.asfortranarray(np.stack([events.x, events.y], axis=1).astype(np.int16)))
+    np.save(folder / "events_p.npy", (events.p > 0).astype(np.uint8))
+    reader = open_events(folder)
+    assert reader.sensor_size == (260, 346)
+    chunks = list(reader.iter_chunks(chunk_events=97))
+    assert [len(c) for c in chunks] == [97] * 10 + [30]
+    for name in "xytp":
+        np.testing.assert_array_equal(np.concatenate([getattr(c, name) for c in chunks]), getattr(events, name))

@@ -105,6 +105,7 @@ def test_slider_depth_round_trip_is_exact(bags, slider_part, kind):
     read_frames = reader.read_frames()
     np.testing.assert_array_equal(read_frames.images, frames.images)
     np.testing.assert_array_equal(read_frames.t_us, frames.t_us)
+    np.testing.assert_array_equal(reader.read_frame_times(), frames.t_us)
     chunks = list(reader.iter_chunks(chunk_events=20_000))
     assert len(chunks) > 3 and all(len(c) < 20_000 + 10_000 for c in chunks)
     np.testing.assert_array_equal(np.concatenate([c.t for c in chunks]), events.t)

@@ -33,6 +33,7 @@ def _assert_same(reader, events, frames):
     read_frames = reader.read_frames()
     np.testing.assert_array_equal(read_frames.images, frames.images)
     np.testing.assert_array_equal(read_frames.t_us, frames.t_us)
+    np.testing.assert_array_equal(reader.read_frame_times(), frames.t_us)
 
 
 def test_text_hdf5_npy_text_roundtrip_is_lossless(small_sequence, tmp_path):

@@ -94,3 +94,9 @@ class Aedat4Reader(EventReader):
         if len({image.shape for image in images}) > 1:
             raise EventFormatError(f"{self.path}: APS frames differ in size")
         return Frames(np.stack(images), np.array(stamps, dtype=np.int64))
+
+    def read_frame_times(self) -> np.ndarray | None:
+        """The frame packets' ``t`` alone: each frame is decoded (the file interleaves them with the
+        events) but none is kept."""
+        stamps = [int(packet["frame"]["t"]) for packet in self._packets() if packet.get("frame") is not None]
+        return np.array(stamps, dtype=np.int64) if stamps else None

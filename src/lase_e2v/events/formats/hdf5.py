@@ -38,9 +38,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _LAYOUTS = {"hqf": ("xs", "ys", "ts", "ps"), "flat": ("x", "y", "t", "p")}
 
 
-def _open_hdf5(path: Path) -> h5py.File:
+def _open_hdf5(path: Path, **options: Any) -> h5py.File:
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", **options)
     except OSError as error:
         raise EventFormatError(f"{path}: not a readable HDF5 file ({str(error).splitlines()[0]})") from None
 
@@ -129,39 +129,63 @@ class Hdf5Reader(EventReader):
 
     def _iter_raw(self, chunk_events: int) -> Iterator[EventStream]:
         size = self.sensor_size
-        with _open_hdf5(self.path) as file:
+        # no chunk cache: one pass in order reads each chunk once, and HDF5 2.0's default cache
+        # (8 MiB per dataset) would fill with 32 MiB of the four columns' chunks as the file is read
+        with _open_hdf5(self.path, rdcc_nbytes=0) as file:
             x, y, t, p = (file["events"][key] for key in self._keys)
             for start in range(0, self.num_events, chunk_events):
-                stop = min(start + chunk_events, self.num_events)
-                try:
-                    columns = [dataset[start:stop] for dataset in (x, y, t, p)]
-                except OSError as error:
-                    raise EventFormatError(
-                        f"{self.path}: cannot read events {start}..{stop} ({str(error).splitlines()[0]})"
-                    ) from None
-                x_chunk, y_chunk, t_chunk, p_chunk = columns
-                t_us = as_microseconds(t_chunk) if self._time_in_seconds else t_chunk.astype(np.int64)
-                yield EventStream(x_chunk, y_chunk, t_us + self._t_offset_us, p_chunk, size)
+                yield self._read_chunk((x, y, t, p), start, min(start + chunk_events, self.num_events), size)
+
+    def _read_chunk(self, datasets: tuple[h5py.Dataset, ...], start: int, stop: int,
+                    size: tuple[int, int]) -> EventStream:
+        """Events ``start:stop`` (a function, so that no column read, e.g. float seconds, outlives it
+        while the generator waits with its chunk)."""
+        try:
+            x, y, t, p = (dataset[start:stop] for dataset in datasets)
+        except OSError as error:
+            raise EventFormatError(
+                f"{self.path}: cannot read events {start}..{stop} ({str(error).splitlines()[0]})"
+            ) from None
+        t_us = as_microseconds(t) if self._time_in_seconds else t.astype(np.int64)
+        return EventStream(x, y, t_us + self._t_offset_us, p, size)
 
     def read_frames(self) -> Frames | None:
         """Datasets of the ``images`` group in name order, with their ``timestamp`` (s) and ``event_idx``."""
         with _open_hdf5(self.path) as file:
-            group = file.get("images")
-            if not isinstance(group, h5py.Group) or not len(group):
+            names = self._image_names(file)
+            if names is None:
                 return None
-            names = sorted(group)
-            missing = [n for n in names if "timestamp" not in group[n].attrs]
-            if missing:
-                raise EventFormatError(f"{self.path}: image {quoted(missing[0])} has no 'timestamp' attribute")
+            group = file["images"]
             images = np.stack([group[n][()] for n in names])
-            stamps = np.array([group[n].attrs["timestamp"] for n in names])
-            t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps
+            t_us = self._image_times(group, names)
             indices = None
             if all("event_idx" in group[n].attrs for n in names):
                 indices = np.array([int(group[n].attrs["event_idx"]) for n in names], dtype=np.int64)
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
-        return Frames(images, np.asarray(t_us, dtype=np.int64) + self._t_offset_us, indices)
+        return Frames(images, t_us, indices)
+
+    def read_frame_times(self) -> np.ndarray | None:
+        """The ``timestamp`` attributes alone: no image is read."""
+        with _open_hdf5(self.path) as file:
+            names = self._image_names(file)
+            return None if names is None else self._image_times(file["images"], names)
+
+    def _image_names(self, file: h5py.File) -> list[str] | None:
+        """The ``images`` datasets in name order (``None`` if there are none), each with a ``timestamp``."""
+        group = file.get("images")
+        if not isinstance(group, h5py.Group) or not len(group):
+            return None
+        names = sorted(group)
+        missing = [n for n in names if "timestamp" not in group[n].attrs]
+        if missing:
+            raise EventFormatError(f"{self.path}: image {quoted(missing[0])} has no 'timestamp' attribute")
+        return names
+
+    def _image_times(self, group: h5py.Group, names: list[str]) -> np.ndarray:
+        stamps = np.array([group[n].attrs["timestamp"] for n in names])
+        t_us = as_microseconds(stamps) if np.issubdtype(stamps.dtype, np.floating) else stamps
+        return np.asarray(t_us, dtype=np.int64) + self._t_offset_us
 
 
 def _attribute_value(value: Any) -> Any:

@@ -377,13 +377,26 @@ class RosbagReader(EventReader):
             for connection, _, raw in self._messages(bag, self.frame_topic):
                 image = bag.deserialize(raw, connection.msgtype)
                 images.append(image_pixels(image, self.path))
-                stamp = image.header.stamp
-                stamps.append(int(_to_microseconds(np.int64(stamp.sec), np.int64(stamp.nanosec))))
+                stamps.append(_stamp_us(image))
         if not images:
             return None
         if len({image.shape for image in images}) > 1:
             raise EventFormatError(f"{self.path}: APS frames on {self.frame_topic} differ in size")
         return Frames(np.stack(images), np.array(stamps, dtype=np.int64))
+
+    def read_frame_times(self) -> np.ndarray | None:
+        """The image headers' stamps alone: each message is decoded, no image is kept."""
+        stamps = []
+        with self._open() as bag, _translated(self.path, f"corrupt message on {self.frame_topic}"):
+            for connection, _, raw in self._messages(bag, self.frame_topic):
+                stamps.append(_stamp_us(bag.deserialize(raw, connection.msgtype)))
+        return np.array(stamps, dtype=np.int64) if stamps else None
+
+
+def _stamp_us(message) -> int:
+    """A stamped message's header time in microseconds."""
+    stamp = message.header.stamp
+    return int(_to_microseconds(np.int64(stamp.sec), np.int64(stamp.nanosec)))
 
 
 def _ros_time(typestore, t_us: int):

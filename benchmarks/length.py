@@ -1,0 +1,179 @@
+"""Peak memory and time of ``lase-e2v reconstruct`` against the length of the recording, per method.
+
+ECD slider_depth (240x180, 3.4 s, 1.08 M events, 87 APS frames) is written to HDF5 (with its APS
+frames and caption) once as it is (1x) and once repeated ``--repeats`` times back to back (10x),
+each copy's timestamps shifted past the previous one by one frame interval. Every method that runs
+without a user checkpoint reconstructs both through the command line (``python -m lase_e2v.cli
+reconstruct REC -o OUT.h5 --method M``, APS frame windows, HDF5 output), one subprocess per run;
+the peak resident memory of that process (``ru_maxrss`` from ``os.wait4``), its wall time and its
+CPU time (user + system, which the other jobs of a shared machine disturb least) are recorded.
+Bounded memory means the 10x peak within +10 % of the 1x peak; linear time means no more CPU time
+per frame at 10x than at 1x (the start, imports and weights, is paid once, so it is less), and the
+"added" column is the CPU time per frame of the frames the longer run adds (the start cancels out).
+
+LaSe-E2V (about 1 s per frame on one core) reconstructs a shorter cut, the first
+``--lase-seconds`` (0.8 s: 20 frames) of the recording, repeated as the others, with its default
+sampling.
+
+The naive peer, in the same run: the in-memory API ``lase_e2v.reconstruct`` (every frame kept as
+one array) followed by ``write_frames``, what the command line did before it streamed, on the same
+recordings for ``--materialised`` methods (FireNet by default).
+
+    OMP_NUM_THREADS=1 python benchmarks/length.py [--methods firenet lase] [--repeats 10]
+                                                  [--out benchmarks/results/length.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lase_e2v.atomic import atomic_path
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.formats.hdf5 import write_hdf5
+from lase_e2v.events.streams import EventStream, Frames
+from lase_e2v.pipelines.registry import iter_methods
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA  # noqa: E402
+
+RECORDING = SHARED_DATA / "ecd_slider_depth"
+#: the materialised peer: the in-memory API, then the writer (what ``reconstruct`` did before streaming)
+MATERIALISED = (
+    "import sys, lase_e2v; from lase_e2v.pipelines.writers import write_frames; "
+    "out = lase_e2v.reconstruct(sys.argv[1], method=sys.argv[3]); "
+    "write_frames(sys.argv[2], out.frames, out.timestamps_us, out.frames_per_second)"
+)
+
+
+def checkpoint_free_methods() -> list[str]:
+    """Every registered method that runs on bundled weights or none (not E2VID's user checkpoint)."""
+    return [spec.name for spec in iter_methods() if spec.weights != "checkpoint"]
+
+
+def cut(events: EventStream, frames: Frames, seconds: float | None) -> tuple[EventStream, Frames]:
+    """The first ``seconds`` of the recording (all of it for ``None``)."""
+    if seconds is None:
+        return events, frames
+    end = int(min(events.t[0], frames.t_us[0]) + seconds * 1e6)
+    keep = frames.t_us < end
+    return events[: int(np.searchsorted(events.t, end))], Frames(frames.images[keep], frames.t_us[keep])
+
+
+def write_repeated(path: Path, events: EventStream, frames: Frames, repeats: int, caption: str | None) -> None:
+    """``events`` and ``frames`` ``repeats`` times back to back, each copy shifted by one period."""
+    start = min(int(events.t[0]), int(frames.t_us[0]))
+    period = max(int(events.t[-1]), int(frames.t_us[-1])) - start + int(np.median(np.diff(frames.t_us)))
+
+    def copies():
+        for k in range(repeats):
+            yield EventStream(events.x, events.y, events.t + k * period, events.p, events.sensor_size)
+
+    repeated = Frames(np.concatenate([frames.images] * repeats),
+                      np.concatenate([frames.t_us + k * period for k in range(repeats)]))
+    write_hdf5(path, copies(), repeated, attrs={"caption": caption} if caption else None)
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    """Wall time, CPU time (user + system: what a shared machine disturbs least) and peak resident
+    memory of one subprocess (its own ``ru_maxrss``, not the maximum over every child this process
+    ever had)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall_s = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {error[-2000:]}")
+    return {"wall_s": wall_s, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def frame_count(path: Path) -> int:
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        return len(file["images"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=checkpoint_free_methods())
+    parser.add_argument("--materialised", nargs="*", default=["firenet"],
+                        help="methods also run through the in-memory API (the naive peer)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--lase-seconds", type=float, default=0.8)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/length.json"))
+    args = parser.parse_args()
+
+    reader = open_events(RECORDING)
+    events, frames, caption = reader.read(), reader.read_frames(), reader.caption
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        workdir = Path(workdir)
+        for method in args.methods:
+            seconds = args.lase_seconds if method == "lase" else None
+            runs = {"streamed": [sys.executable, "-m", "lase_e2v.cli", "reconstruct"]}
+            if method in args.materialised:
+                runs["materialised"] = [sys.executable, "-c", MATERIALISED]
+            for length in (1, args.repeats):
+                recording = workdir / f"slider_depth_{seconds}s_x{length}.h5"
+                if not recording.exists():
+                    write_repeated(recording, *cut(events, frames, seconds), length, caption)
+                for run, prefix in runs.items():
+                    output = workdir / f"{method}_{run}_x{length}.h5"
+                    if run == "streamed":
+                        command = [*prefix, str(recording), "-o", str(output), "--method", method]
+                    else:
+                        command = [*prefix, str(recording), str(output), method]
+                    row = {"method": method, "run": run, "length": length, "seconds_cut": seconds,
+                           **measure(command, env), "frames": frame_count(output)}
+                    output.unlink()
+                    row["cpu_ms_per_frame"] = 1000 * row["cpu_s"] / row["frames"]
+                    rows.append(row)
+                    print(f"{method:13s} {run:12s} x{length:<3d} {row['frames']:5d} frames {row['wall_s']:7.1f} s wall "
+                          f"{row['cpu_s']:7.1f} s CPU {row['cpu_ms_per_frame']:7.1f} ms/frame "
+                          f"{row['peak_rss_mb']:7.0f} MB", flush=True)
+
+    ratios = {}
+    for method in args.methods:
+        for run in ("streamed", "materialised"):
+            pair = [r for r in rows if r["method"] == method and r["run"] == run]
+            if len(pair) != 2:
+                continue
+            short, long = pair
+            ratios[f"{method}/{run}"] = {
+                "peak_rss_mb": [short["peak_rss_mb"], long["peak_rss_mb"]],
+                "rss_ratio": long["peak_rss_mb"] / short["peak_rss_mb"],
+                "cpu_ms_per_frame": [short["cpu_ms_per_frame"], long["cpu_ms_per_frame"]],
+                # the cost of the frames the longer run adds: the start (imports, weights) cancels out
+                "marginal_cpu_ms_per_frame": 1000 * (long["cpu_s"] - short["cpu_s"]) / (long["frames"] - short["frames"]),
+                "frame_ratio": long["frames"] / short["frames"],
+            }
+    print(f"\n{'method/run':24s} {'MB 1x':>6s} {'MB ' + str(args.repeats) + 'x':>7s} {'ratio':>6s} "
+          f"{'ms/frame 1x':>11s} {str(args.repeats) + 'x':>6s} {'added':>6s}  (CPU time)")
+    for name, ratio in ratios.items():
+        print(f"{name:24s} {ratio['peak_rss_mb'][0]:6.0f} {ratio['peak_rss_mb'][1]:7.0f} {ratio['rss_ratio']:6.3f} "
+              f"{ratio['cpu_ms_per_frame'][0]:11.1f} {ratio['cpu_ms_per_frame'][1]:6.1f} "
+              f"{ratio['marginal_cpu_ms_per_frame']:6.1f}")
+    results = {"recording": "ECD slider_depth (240x180), HDF5 with APS frames", "repeats": args.repeats,
+               "lase_seconds": args.lase_seconds, "torch_threads": int(env["OMP_NUM_THREADS"]),
+               "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0], "rows": rows, "ratios": ratios}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out) as temporary:
+        temporary.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
