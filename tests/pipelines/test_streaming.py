@@ -180,3 +180,25 @@ def test_a_video_of_event_count_windows_plays_at_the_rate_of_its_first_frames(lo
     assert out.num_frames == len(in_memory.frames) == 80
     assert out.fps == pytest.approx(real_time_fps(in_memory.timestamps_us[:RATE_SAMPLE_FRAMES]))
     assert out.fps == pytest.approx(in_memory.frames_per_second, rel=0.1)
+
+
+@pytest.mark.parametrize("name", ["video.mp4", "frames.h5", "frames"])
+def test_a_stream_stopped_midway_leaves_no_output(tmp_path, name):
+    """Ctrl-C after some frames are written: no half-written output, an earlier one left as it was."""
+    earlier = tmp_path / "earlier" / name
+    write_frame_stream(earlier, ((np.zeros(FRAME_SHAPE, np.float32), k) for k in range(3)), fps=25)
+
+    def stopped():
+        for k in range(5):
+            yield np.full(FRAME_SHAPE, 0.5, np.float32), 1000 * k
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_frame_stream(tmp_path / name, stopped(), fps=25)
+    assert [p.name for p in tmp_path.iterdir()] == ["earlier"]
+    before = sorted(p.name for p in earlier.parent.rglob("*"))
+    with pytest.raises(KeyboardInterrupt):
+        write_frame_stream(earlier, stopped(), fps=25)
+    assert sorted(p.name for p in earlier.parent.rglob("*")) == before
+    if name == "frames.h5":
+        assert read_hdf5_frames(earlier)[0].shape[0] == 3
