@@ -33,6 +33,7 @@ def best_seconds(
 
 def write_results(path: Path, report: dict) -> None:
     """Write a benchmark's JSON report atomically and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")

@@ -18,9 +18,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED_DATA
+from _common import SHARED_DATA, write_results
 
-from lase_e2v.atomic import atomic_path
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.statistics import measure_events
 
@@ -107,10 +106,7 @@ def main() -> None:
                       "summary": synthetic,
                       "per_sequence": {str(p.relative_to(p.parent.parent)): r for p, r in zip(sequences, per_sequence)}},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out, overwrite=True) as temporary:
-        temporary.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

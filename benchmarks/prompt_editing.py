@@ -16,11 +16,10 @@ paper's editing figure) of one slider_depth frame under each prompt.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED_DATA
+from _common import SHARED_DATA, write_results
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.evaluation.datasets import SYNTHETIC, resolve_data
@@ -90,10 +89,8 @@ def main() -> None:
             save_figure(args.figure, rows, frame=len(rows["stored caption"]["_kept"][0].predictions) // 2)
         report[name] = {prompt: {k: v for k, v in row.items() if k != "_kept"} for prompt, row in rows.items()}
     report["checkpoint"] = str(args.checkpoint) if args.checkpoint else "bundled"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out, overwrite=True) as temporary:
-        temporary.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out} and {args.figure}")
+    write_results(args.out, report)
+    print(f"wrote {args.figure}")
 
 
 if __name__ == "__main__":

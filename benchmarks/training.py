@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import torch
-from _common import SHARED_DATA
+from _common import SHARED_DATA, write_results
 
-from lase_e2v.atomic import atomic_path
 from lase_e2v.simulate.dataset import make_dataset
 from lase_e2v.training import load_config, loop
 from lase_e2v.training.latents import autoencoder_key
@@ -87,10 +86,7 @@ def main() -> None:
     report = {"preset": args.preset, "crop": args.crop, "batch_size": args.batch_size, "steps": args.steps,
               "steps_per_s_before": before, "steps_per_s_after": after, "speedup": after / before,
               "cache_seconds_per_sequence_s": cache_seconds / sequences, "threads": 1}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out, overwrite=True) as temporary:
-        temporary.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":
