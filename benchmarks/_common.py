@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: where the development data is and a disturbance-robust timer."""
+"""What the benchmark scripts share: where the development data is, a disturbance-robust timer, the
+peak memory of a process, and the JSON report."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ def best_seconds(
         function()
         best = min(best, clock() - start)
     return best
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it was started (``VmHWM`` of /proc/self/status, Linux).
+
+    Not ``ru_maxrss``: Linux keeps that across ``exec`` from the ``fork`` before it, so a worker
+    started by a 600 MB parent reports at least the parent's resident size, whatever it used itself.
+    """
+    with open("/proc/self/status") as status:
+        kilobytes = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    return int(kilobytes) * 1024
 
 
 def write_results(path: Path, report: dict) -> None:

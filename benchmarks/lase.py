@@ -4,9 +4,10 @@ Both reconstruct the same real windows of ECD slider_depth (240x180, 10 ms each)
 streaming path (voxel grids, networks, decoding).
 
 1. The default: :func:`load_lase_pipeline` as shipped (bundled checkpoint and its ``sampling.json``:
-   EI from PIE-Net-Lite at 0.1 of 10 DDIM steps, 4 samples averaged), once per ``--dtypes`` value
-   (``float32`` is the exact default, ``bfloat16`` autocast the fast path on CPUs with AVX512-BF16
-   or AMX and on GPUs). Runs are interleaved with FireNet's and repeated ``--repeat`` times; the
+   EI from PIE-Net-Lite at 0.1 of 10 DDIM steps, 4 samples averaged, ``dtype="auto"``), once per
+   ``--dtypes`` value (``auto`` is the shipped default: the autoencoder and the U-Net in bfloat16
+   where the device computes it natively, PIE-Net-Lite in float32; ``float32`` exact everywhere;
+   ``bfloat16`` autocast everywhere, the peer too). Runs are interleaved with FireNet's and repeated ``--repeat`` times; the
    table shows medians, frames/s and the ratio to FireNet.
 2. Sampler cost: random weights of the chosen preset (the cost does not depend on the values), the
    bundled TAEF2 autoencoder, MiniLM text, DDIM, guidance 1 and EI off (``ei_strength=1``) so every
@@ -16,7 +17,7 @@ streaming path (voxel grids, networks, decoding).
 Python-traced memory and RSS after a third of the frames and at the end. Use one thread for the CPU
 numbers (``OMP_NUM_THREADS=1``; the script also calls ``torch.set_num_threads(--threads)``).
 
-    OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes float32 bfloat16] [--repeat 3]
+    OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes auto float32 bfloat16] [--repeat 3]
         [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--device cpu] [--memory]
         [--out benchmarks/results/lase.json]
 """
@@ -137,7 +138,7 @@ def memory_run(data: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dtypes", nargs="*", default=["float32", "bfloat16"],
+    parser.add_argument("--dtypes", nargs="*", default=["auto", "float32", "bfloat16"],
                         help="dtypes of the default pipeline to time (none: skip it)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the default pipeline (median)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")

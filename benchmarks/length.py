@@ -57,13 +57,12 @@ MATERIALISED = (
 )
 #: the streamed run: the command line (``python -m lase_e2v.cli``), its arguments after ``-c``
 STREAMED = "import runpy; runpy.run_module('lase_e2v.cli', run_name='__main__')"
-#: put before either: at exit, the process prints its own peak resident memory (``VmHWM``, that of
-#: its address space since ``exec``). Not ``ru_maxrss``: that counts the pages the child shared with
-#: this process when it was forked (this process's whole resident memory: a child that peaks at
-#: 9 MB reports 625 MB from a 600 MB parent), which hid every peak below ~500 MB
+#: put before either: at exit, the process prints its own peak resident memory in KiB
+#: (:func:`_common.peak_rss_bytes`; ``ru_maxrss`` would hide every peak below this process's size)
 REPORT_PEAK = (
-    "import atexit, sys; atexit.register(lambda: print('VmHWM', next(line.split()[1] for line in "
-    "open('/proc/self/status') if line.startswith('VmHWM')), file=sys.stderr)); "
+    f"import atexit, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+    "from _common import peak_rss_bytes; "
+    "atexit.register(lambda: print('VmHWM', peak_rss_bytes() // 1024, file=sys.stderr)); "
 )
 
 

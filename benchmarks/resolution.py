@@ -10,10 +10,13 @@ Four windows per sensor (one LaSe-E2V clip):
 
 Methods: ``integrate``, ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet``, ``e2vid`` (random
 weights of the official size: its weights are not redistributable, and the cost does not depend on
-the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI from FireNet+ at 0.1 of
-10 steps, 4 samples averaged), each in ``--dtype`` (the integrator always computes in float64).
+the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI from PIE-Net-Lite at 0.1
+of 10 steps, 4 samples averaged, dtype "auto", 256-pixel attention tiles), each in ``--dtype`` if
+given, else its own default (float32; LaSe-E2V: its ``sampling.json``; the integrator always
+computes in float64).
 
-Each (method, sensor) runs in its own worker process, so its peak memory (``ru_maxrss``) is its own:
+Each (method, sensor) runs in its own worker process, so its peak memory (``VmHWM``,
+:func:`_common.peak_rss_bytes`) is its own:
 the table gives the peak RSS and the working memory, peak RSS minus the RSS after loading the model
 and the windows (what reconstructing adds). The integrator's and the voxel grids' costs follow the
 events per window (printed with the rows, and much higher in the Prophesee samples), the networks'
@@ -24,7 +27,7 @@ least-squares slope of log(time) and log(working memory) against log(pixels) per
 linear in pixels.
 
     OMP_NUM_THREADS=1 python benchmarks/resolution.py [--methods lase firenet ...] [--sensors 240x180 ...]
-        [--dtype float32] [--device cpu] [--threads 1] [--out benchmarks/results/resolution.json]
+        [--dtype auto] [--device cpu] [--threads 1] [--out benchmarks/results/resolution.json]
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import itertools
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import torch
-from _common import SHARED_DATA, write_results
+from _common import SHARED_DATA, peak_rss_bytes, write_results
 
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.streams import EventStream
@@ -79,11 +81,13 @@ def sensor_windows(sensor: str) -> list[Window]:
     return windows
 
 
-def load(method: str, device: str, dtype: str):
+def load(method: str, device: str, dtype: str | None):
+    """The method's pipeline in ``dtype``, or in its own default precision for ``None``."""
     if method == "lase":
         from lase_e2v.pipelines.lase import load_lase_pipeline
 
-        return load_lase_pipeline(device=device, dtype=dtype)
+        return load_lase_pipeline(device=device, **({"dtype": dtype} if dtype else {}))
+    dtype = dtype or "float32"
     if method == "e2vid":
         from lase_e2v.models.baselines import E2VID
         from lase_e2v.pipelines.recurrent import RecurrentReconstructionPipeline
@@ -96,7 +100,7 @@ def load(method: str, device: str, dtype: str):
     return load_reconstructor(method, device=device, **precision)
 
 
-def worker(method: str, sensor: str, device: str, dtype: str, threads: int) -> dict:
+def worker(method: str, sensor: str, device: str, dtype: str | None, threads: int) -> dict:
     """One (method, sensor) measurement in this process: times and memory."""
     torch.set_num_threads(threads)
     windows = sensor_windows(sensor)
@@ -110,7 +114,7 @@ def worker(method: str, sensor: str, device: str, dtype: str, threads: int) -> d
     start, start_cpu = time.perf_counter(), time.process_time()
     frames = sum(1 for _ in pipeline.iter_frames(iter(windows)))  # frames arrive on the CPU: synchronised
     wall_s, cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak_rss = peak_rss_bytes()
     return {
         "method": method,
         "sensor": sensor,
@@ -165,7 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--sensors", nargs="+", choices=list(SENSORS), default=list(SENSORS))
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"],
+                        help="every method in this precision (default: each method's own)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "resolution.json")
@@ -177,7 +182,7 @@ def main() -> None:
 
     rows = []
     for method, sensor in itertools.product(args.methods, args.sensors):
-        command = [sys.executable, __file__, "--worker", method, sensor, "--dtype", args.dtype,
+        command = [sys.executable, __file__, "--worker", method, sensor, *(["--dtype", args.dtype] if args.dtype else []),
                    "--device", args.device, "--threads", str(args.threads)]
         environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         done = subprocess.run(command, capture_output=True, text=True, env=environment)
@@ -197,7 +202,7 @@ def main() -> None:
     print_tables(rows, args.sensors, growth)
     report = {
         "device": args.device,
-        "dtype": args.dtype,
+        "dtype": args.dtype or "each method's default",
         "torch_threads": args.threads,
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),

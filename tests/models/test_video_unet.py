@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lase_e2v.errors import ConfigError
-from lase_e2v.models.video_unet import VideoUNet
+from lase_e2v.models.video_unet import Conditioning, SpatialTransformer, VideoUNet
 
 B, N, C, CE, D, H, W = 2, 3, 32, 16, 24, 6, 5
 
@@ -130,3 +130,25 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     plain, checkpointed = build(), build()
     checkpointed.enable_gradient_checkpointing()
     assert torch.allclose(gradient(plain), gradient(checkpointed), atol=1e-6)
+
+
+def test_a_window_as_large_as_the_frame_changes_nothing(unet):
+    assert torch.equal(run(unet, attention_window=max(H, W)), run(unet))
+    assert not torch.allclose(run(unet, attention_window=2), run(unet))
+
+
+def test_tiled_spatial_attention_sees_only_its_tile():
+    torch.manual_seed(0)
+    block = SpatialTransformer(8, heads=2, groups=2, event_channels=4, text_dim=None).eval()
+    block.norm = torch.nn.Identity()  # GroupNorm mixes the whole frame by design; attention is under test
+    hidden = torch.randn(1, 8, 4, 6)
+    changed = hidden.clone()
+    changed[..., 2:, :] += 1.0  # the bottom tile of a 2-tile split (window 2 rows)
+    events = torch.randn(1, 4, 4, 6)
+
+    def top_rows(maps: torch.Tensor, window) -> torch.Tensor:
+        with torch.no_grad():
+            return block(maps, Conditioning(1, events, attention_window=window))[..., :2, :]
+
+    assert torch.allclose(top_rows(hidden, 3), top_rows(changed, 3), atol=1e-6)  # tiles of 2x3
+    assert not torch.allclose(top_rows(hidden, None), top_rows(changed, None), atol=1e-3)

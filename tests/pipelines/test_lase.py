@@ -242,9 +242,20 @@ def test_bad_inputs_raise(pipeline):
     with pytest.raises(ConfigError, match="previous_frame must be"):
         pipeline.generate_clip(voxels(), previous_frame=torch.rand(1, 1, 8, 8))
     for bad in ({"ei_strength": -0.1}, {"ei_strength": 1.5}, {"detail_transfer": 2.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"},
-                {"num_samples": 0}):
+                {"num_samples": 0}, {"attention_window": 4}):
         with pytest.raises(ConfigError):
             SamplingOptions(**bad)
+
+
+def test_attention_window_tiles_frames_larger_than_it_only(pipeline):
+    full = generate(pipeline)
+    for window, changed in ((WIDTH, False), (8, True)):  # one tile, then 8-pixel tiles (1 latent pixel)
+        pipeline.options = SamplingOptions(**FAST, attention_window=window)
+        try:
+            tiled = generate(pipeline)
+        finally:
+            pipeline.options = SamplingOptions(**FAST)
+        assert torch.equal(tiled, full) != changed
 
 
 def test_bfloat16_autocast_stays_close_to_float32(pipeline):

@@ -9,7 +9,8 @@ import torch
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.streams import EventStream
 from lase_e2v.pipelines.baselines import load_reconstructor
-from lase_e2v.pipelines.precision import autocast, check_dtype
+from lase_e2v.pipelines import precision
+from lase_e2v.pipelines.precision import autocast, check_dtype, resolve_dtype
 from lase_e2v.pipelines.registry import iter_methods, load_method
 
 
@@ -34,8 +35,22 @@ def test_autocast_is_off_for_float32_and_on_otherwise():
         assert (torch.randn(2, 4) @ weight).dtype == torch.float32
     with autocast("cpu", "bfloat16"):
         assert (torch.randn(2, 4) @ weight).dtype == torch.bfloat16
-    with pytest.raises(ConfigError, match="dtype 'half' unknown"):
+    with pytest.raises(ConfigError, match="dtype 'half' unknown.*'auto'"):
         check_dtype("half")
+
+
+@pytest.mark.parametrize(("capabilities", "expected"), [
+    ({"avx512_bf16": True, "amx_bf16": False}, "bfloat16"),
+    ({"avx512_bf16": False, "amx_bf16": True}, "bfloat16"),
+    ({"avx512_bf16": False, "amx_bf16": False}, "float32"),  # emulated bfloat16 would be slower
+])
+def test_auto_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, capabilities, expected):
+    monkeypatch.setattr(precision.torch.cpu, "get_capabilities", lambda: capabilities)
+    assert resolve_dtype("cpu", "auto") == expected
+    assert resolve_dtype("cpu", "float32") == "float32" and resolve_dtype("cpu", "bfloat16") == "bfloat16"
+    with autocast("cpu", "auto"):
+        product = torch.randn(2, 4) @ torch.randn(4, 4)
+    assert product.dtype == getattr(torch, expected)
 
 
 @pytest.mark.parametrize("method", ["firenet", "firenet_plus", "pienet_lite", "pienet"])

@@ -20,6 +20,7 @@ from torch import nn
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.models.modeling import LaseModelMixin
+from lase_e2v.models.tiles import TiledSelfAttnProcessor
 
 #: named sizes; ``tiny`` trains on a CPU, ``base`` is meant for GPUs
 EVENT_ENCODER_PRESETS: dict[str, dict] = {
@@ -100,6 +101,7 @@ class EventEncoder(LaseModelMixin, ConfigMixin):
             norm_num_groups=norm_num_groups,
             residual_connection=True,
             bias=True,
+            processor=TiledSelfAttnProcessor(),
         )
         self.conv_out = nn.Sequential(
             nn.GroupNorm(norm_num_groups, channels),
@@ -107,8 +109,10 @@ class EventEncoder(LaseModelMixin, ConfigMixin):
             nn.Conv2d(channels, out_channels, 3, padding=1),
         )
 
-    def forward(self, voxels: torch.Tensor) -> torch.Tensor:
-        """``(B, N, bins, H, W)`` -> ``(B, N, C_e, ceil(H/8), ceil(W/8))``."""
+    def forward(self, voxels: torch.Tensor, attention_window: int | None = None) -> torch.Tensor:
+        """``(B, N, bins, H, W)`` -> ``(B, N, C_e, ceil(H/8), ceil(W/8))``; the final attention runs
+        within tiles of at most ``attention_window`` feature pixels a side (:mod:`lase_e2v.models.tiles`;
+        ``None``: the whole frame)."""
         if voxels.ndim != 5 or voxels.shape[2] != self.config.num_bins:
             raise ConfigError(
                 f"voxels must be (B, N, {self.config.num_bins}, H, W), got {tuple(voxels.shape)}"
@@ -123,7 +127,7 @@ class EventEncoder(LaseModelMixin, ConfigMixin):
         clip = features.unflatten(0, (batch, frames)).transpose(1, 2)
         features = self.temporal(clip).transpose(1, 2).flatten(0, 1)
         # 3. spatial self-attention per frame, then project to C_e
-        features = self.conv_out(self.attention(features))
+        features = self.conv_out(self.attention(features, window=attention_window))
         return features.unflatten(0, (batch, frames))
 
     @classmethod

@@ -19,6 +19,15 @@ Ablation switches in the config: ``use_esa=False`` drops both event cross-attent
 enter by channel concat only), ``use_text=False`` drops the text cross-attention,
 ``use_previous_frame=False`` drops ``z_0`` from the input.
 
+Attention tiles (``attention_window``, a forward argument; our addition for large sensors,
+:mod:`lase_e2v.models.tiles`): the spatial self-attention and event cross-attention cost grows with
+the square of the pixels. With a window ``w`` the frame is cut into near-equal tiles of at most
+``w x w`` latent pixels (lower levels: the same share of the frame) and both attentions run within
+each tile, with the frame's positions; convolutions, the text and the temporal attention still see
+the whole frame. Training crops (128 px: 16 x 16 tokens) are
+far smaller than such a tile, so tiles also keep large frames within the attention lengths the
+model was trained on. ``None`` (the default here) attends over the whole frame.
+
 Estimate conditioning (``use_estimate``, our addition; off by default): the latent ``z_est`` of an
 event-based estimate of each frame (a peer reconstructor's output, the same estimate EI starts from)
 is concatenated to the input as well, ``[noisy z_i, z_0, z_e, z_est_i]``. Sampling starts near
@@ -48,6 +57,7 @@ from torch import nn
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.models.modeling import LaseModelMixin
+from lase_e2v.models.tiles import attention_tiles
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
@@ -87,19 +97,36 @@ class Conditioning:
     """Everything a block attends to, prepared once per forward pass.
 
     ``events``: ``(B*N, C_e, h, w)`` at the latent size (pooled per level on demand);
-    ``text``: ``(B*N, L, D)`` or ``None``; ``text_bias``: ``(B*N, 1, L)`` additive mask (0 / -10000).
+    ``text``: ``(B*N, L, D)`` or ``None``; ``text_bias``: ``(B*N, 1, L)`` additive mask (0 / -10000);
+    ``attention_window``: largest side, in latent pixels, of the tiles the spatial attentions run
+    in (``None``: the whole frame; coarser levels get the same share of the frame).
     """
 
     num_frames: int
     events: torch.Tensor
     text: torch.Tensor | None = None
     text_bias: torch.Tensor | None = None
+    attention_window: int | None = None
     _pooled: dict = field(default_factory=dict)
 
     def events_at(self, height: int, width: int) -> torch.Tensor:
         if (height, width) not in self._pooled:
             self._pooled[height, width] = F.adaptive_avg_pool2d(self.events, (height, width))
         return self._pooled[height, width]
+
+    def tiles_at(self, height: int, width: int) -> list[tuple[slice, slice]]:
+        """The spatial attention tiles of a level of ``height x width`` (:func:`attention_tiles`)."""
+        if self.attention_window is None:
+            return attention_tiles(height, width, None)
+        window = max(1, self.attention_window * height // self.events.shape[-2])
+        return attention_tiles(height, width, window)
+
+
+def _tile_tokens(tokens: torch.Tensor | None, height: int, width: int, rows: slice, cols: slice) -> torch.Tensor | None:
+    """The tokens ``(B, h*w, C)`` (row-major) of one tile, ``(B, rows*cols, C)``; ``None`` stays ``None``."""
+    if tokens is None:
+        return None
+    return tokens.unflatten(1, (height, width))[:, rows, cols].flatten(1, 2)
 
 
 class ResidualAttention(nn.Module):
@@ -154,18 +181,32 @@ class SpatialTransformer(nn.Module):
         self.feed_forward = ResidualFeedForward(channels)
         self.proj_out = nn.Linear(channels, channels)
 
+    def _attend(self, tokens: torch.Tensor, events: torch.Tensor | None, position: torch.Tensor | None) -> torch.Tensor:
+        """Self-attention, then event cross-attention (ESA), on one tile's tokens ``(B*N, n, C)``."""
+        tokens = self.self_attention(tokens)
+        if self.event_attention is not None:
+            tokens = self.event_attention(tokens, events, query_position=position)
+        return tokens
+
     def forward(self, hidden: torch.Tensor, condition: Conditioning) -> torch.Tensor:
         # 1. Input: (B*N, C, h, w) -> tokens (B*N, h*w, C)
         frames, channels, height, width = hidden.shape
         tokens = self.proj_in(self.norm(hidden).flatten(2).transpose(1, 2))
-        # 2. Blocks
-        tokens = self.self_attention(tokens)
+        events = position = None
         if self.event_attention is not None:
             events = condition.events_at(height, width).flatten(2).transpose(1, 2)
             events = events + _position_2d(events.shape[-1], height, width, events)
-            tokens = self.event_attention(
-                tokens, events, query_position=_position_2d(channels, height, width, tokens)
-            )
+            position = _position_2d(channels, height, width, tokens)
+        # 2. Blocks: self- and event attention within each tile (positions stay the frame's), then text
+        tiles = condition.tiles_at(height, width)
+        if len(tiles) == 1:
+            tokens = self._attend(tokens, events, position)
+        else:
+            attended = torch.empty_like(tokens).unflatten(1, (height, width))
+            for rows, cols in tiles:
+                tile = [_tile_tokens(x, height, width, rows, cols) for x in (tokens, events, position)]
+                attended[:, rows, cols] = self._attend(*tile).unflatten(1, attended[:, rows, cols].shape[1:3])
+            tokens = attended.flatten(1, 2)
         if self.text_attention is not None:
             tokens = self.text_attention(tokens, condition.text, mask=condition.text_bias)
         tokens = self.feed_forward(tokens)
@@ -375,6 +416,7 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
         text_states: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         estimate_latents: torch.Tensor | None = None,
+        attention_window: int | None = None,
     ) -> torch.Tensor:
         """Predict the noise (or v) of every frame.
 
@@ -388,6 +430,8 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
             text_mask (`torch.Tensor`, *optional*): ``(B, L)`` bool, True on real tokens (all if ``None``).
             estimate_latents (`torch.Tensor`, *optional*): ``(B, N, C, h, w)``, latents of an event-based
                 estimate of every frame; required iff ``use_estimate``.
+            attention_window (`int`, *optional*): spatial self- and event attention within tiles of at
+                most this many latent pixels a side (module docstring); ``None``: over the whole frame.
 
         Returns:
             `torch.Tensor`: ``(B, N, C, h, w)``, same dtype as the model.
@@ -408,7 +452,8 @@ class VideoUNet(LaseModelMixin, ConfigMixin):
         # 2. Timestep embedding per frame
         timesteps = torch.as_tensor(timesteps, device=hidden.device).reshape(-1).expand(batch)
         temb = self.time_embedding(self.time_proj(timesteps).to(dtype)).repeat_interleave(num_frames, dim=0)
-        condition = Conditioning(num_frames, event_features.to(dtype).flatten(0, 1))
+        condition = Conditioning(num_frames, event_features.to(dtype).flatten(0, 1),
+                                 attention_window=attention_window)
         if text_states is not None:
             condition.text = text_states.to(dtype).repeat_interleave(num_frames, dim=0)
             if text_mask is not None:
