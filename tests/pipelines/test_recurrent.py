@@ -74,9 +74,8 @@ def test_crop_matches_the_unpadded_run_for_a_fully_convolutional_net():
     assert np.allclose(pipeline.reconstruct(events), direct, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["firenet", "pienet_lite"])
-def test_peers_run_channels_last_with_the_nchw_result(monkeypatch, method):
-    pipeline = load_reconstructor(method)  # trained weights: random ones clip to a black frame
+def test_firenet_runs_channels_last_with_the_nchw_result(monkeypatch):
+    pipeline = load_reconstructor("firenet")  # trained weights: random ones clip to a black frame
     windows = [random_events(500, (11, 17), t0_us=10_000 * k, seed=k) for k in range(3)]
     assert pipeline.prepare_voxel(windows[0]).is_contiguous(memory_format=torch.channels_last)
     fast = [pipeline.reconstruct(events) for events in windows]
@@ -84,7 +83,7 @@ def test_peers_run_channels_last_with_the_nchw_result(monkeypatch, method):
     pipeline.reset()
     assert pipeline.prepare_voxel(windows[0]).is_contiguous()
     plain = [pipeline.reconstruct(events) for events in windows]
-    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(fast, plain)) and np.std(fast[-1]) > 0
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(fast, plain)) and np.std(fast[-1]) > 0
 
 
 def test_read_only_event_arrays_need_no_copy_warning():
