@@ -37,7 +37,7 @@ FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, r
 TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
 DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
-              "about 1.4x faster), float16 (GPUs), auto (bfloat16 where native, else float32); default "
+              "1.4-2x faster), float16 (GPUs), auto (bfloat16 where native, else float32); default "
               "float32 (lase: its sampling.json, auto for the bundled one); not for integrate")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
