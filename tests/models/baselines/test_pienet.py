@@ -63,12 +63,18 @@ def test_official_lite_weights_load_strictly_with_mapped_names(shared_dir):
     assert model.config.voxel_normalization == "none" and model.input_multiple == 4
 
 
-def test_full_model_drops_only_the_unused_refine_blocks(shared_dir):
+def test_full_model_keeps_every_official_tensor(shared_dir):
+    # the 12 refine-block tensors the event-pienet package never builds are trained weights: with
+    # them PIE-Net scores far better on held-out synthetic data (see checkpoints' docstring)
     state = official(shared_dir, "pienet.pth")
     model = model_from_state_dict(state)  # naming with three encoders implies "pienet"
-    assert model.config.num_refine_blocks == 0 and list(model.config.pool_sizes) == [2, 2, 5]
-    assert sum(p.numel() for p in model.parameters()) == 154_201  # the package's own model
+    assert model.config.num_refine_blocks == 1 and list(model.config.pool_sizes) == [2, 2, 5]
+    ours = model.state_dict()
+    assert len(ours) == len(state) and sum(t.numel() for t in ours.values()) == 171_121
+    assert torch.equal(ours["encoders.2.refine.0.conv.weight"], state["model.downs.2.out.mbconv_0.mbconv.convna.0.weight"])
     assert model.input_multiple == 20
+    bundled = load_reconstructor("pienet").model.state_dict()
+    assert all(torch.equal(bundled[name], tensor) for name, tensor in ours.items())
     with pytest.raises(CheckpointError, match="does not fit 'pienet_lite'.*one pool size per encoder"):
         model_from_state_dict(state, arch="pienet_lite")
     del state["model.ups.0.ugate.gate_conv.weight"]
@@ -112,14 +118,10 @@ def test_previous_frame_is_fed_back(shared_dir):
     assert (same - other_frame).abs().max() > 0.01
 
 
-@pytest.mark.parametrize(
-    "method, mean, pixel_90_120, pixel_60_60",
-    [("pienet_lite", 0.274999, 0.300495, 0.332395), ("pienet", 0.350672, 0.407699, 0.701621)],
-)
-def test_twelve_slider_depth_windows_match_the_reference_package(
-    slider_depth_dir, method, mean, pixel_90_120, pixel_60_60
-):
-    pipeline = load_reconstructor(method)
+def test_twelve_slider_depth_windows_match_the_reference_package(slider_depth_dir):
+    # PIE-Net-Lite only: the package's PIE-Net drops trained refine blocks, so its outputs are not ours
+    mean, pixel_90_120, pixel_60_60 = 0.274999, 0.300495, 0.332395
+    pipeline = load_reconstructor("pienet_lite")
     windows = slider_windows(slider_depth_dir, 12)
     for events in windows:
         image = pipeline.reconstruct(events)
@@ -152,11 +154,13 @@ def test_any_sensor_size_is_padded_and_cropped_back(sensor_size):
     assert 0.0 <= image.min() and image.max() <= 1.0
 
 
-def test_lite_on_slider_depth_evreal_protocol(slider_depth_dir):
-    """Acceptance: published PIE-Net-Lite SSIM on slider_depth is about 0.61."""
+@pytest.mark.parametrize(("method", "ssim", "mse"), [("pienet_lite", 0.62258, 0.019604), ("pienet", 0.64705, 0.026816)])
+def test_on_slider_depth_evreal_protocol(slider_depth_dir, method, ssim, mse):
+    """Acceptance: published PIE-Net-Lite SSIM on slider_depth is about 0.61; PIE-Net with all its
+    tensors scores higher (0.520 without the refine blocks)."""
     result = evaluate_method(
-        load_reconstructor("pienet_lite"), slider_depth_dir, cut=(1.0, 2.5), metrics=("mse", "ssim")
+        load_reconstructor(method), slider_depth_dir, cut=(1.0, 2.5), metrics=("mse", "ssim")
     )
     assert len(result.records) == 39
-    assert result.means["ssim"] == pytest.approx(0.62258, abs=1e-4)
-    assert result.means["mse"] == pytest.approx(0.019604, abs=1e-5)
+    assert result.means["ssim"] == pytest.approx(ssim, abs=1e-4)
+    assert result.means["mse"] == pytest.approx(mse, abs=1e-5)

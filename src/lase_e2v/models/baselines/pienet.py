@@ -24,8 +24,9 @@ the next step's skips (no gating at the first step). Every conv block is conv �
 
 Configurations of the official weights (MIT, © 2024 Vincent Qu, package ``event-pienet`` 1.1.3):
 PIE-Net-Lite ``channels (12, 16, 24)``, ``pool_sizes (2, 2)``, one refine block per encoder;
-PIE-Net ``channels (8, 16, 24, 32)``, ``pool_sizes (2, 2, 5)``, no refine blocks (the package's
-default, which its published numbers use; see :mod:`lase_e2v.models.baselines.checkpoints`).
+PIE-Net ``channels (8, 16, 24, 32)``, ``pool_sizes (2, 2, 5)``, one refine block per encoder (the
+weights hold them although the package's own model drops them; they were trained with them, see
+:mod:`lase_e2v.models.baselines.checkpoints`).
 The input is the raw voxel grid (E2VID convention, polarity ±1, not normalised).
 """
 
