@@ -24,9 +24,9 @@ Attention tiles (``attention_window``, a forward argument; our addition for larg
 the square of the pixels. With a window ``w`` the frame is cut into near-equal tiles of at most
 ``w x w`` latent pixels (lower levels: the same share of the frame) and both attentions run within
 each tile, with the frame's positions; convolutions, the text and the temporal attention still see
-the whole frame. Training crops (128 px: 16 x 16 tokens) are
-far smaller than such a tile, so tiles also keep large frames within the attention lengths the
-model was trained on. ``None`` (the default here) attends over the whole frame.
+the whole frame. Training crops (128 px: 16 x 16 tokens) are far smaller than such a tile, so
+tiles also keep large frames nearer the attention lengths the model was trained on. ``None`` (the
+default here) attends over the whole frame.
 
 Estimate conditioning (``use_estimate``, our addition; off by default): the latent ``z_est`` of an
 event-based estimate of each frame (a peer reconstructor's output, the same estimate EI starts from)
