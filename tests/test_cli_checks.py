@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from lase_e2v.cli import main, one_line
+from lase_e2v.cli import lase_options, main, one_line
 from lase_e2v.errors import quoted
 from lase_e2v.pipelines.integrator import IntegratorPipeline
 
@@ -138,3 +138,21 @@ def test_a_binary_text_file_gives_one_short_line_and_no_abort(tmp_path):
     assert done.returncode == 2, done.stderr[-500:]
     line = error_line(done.stderr)
     assert "expected lines 't x y p'" in line and len(line) < 200 and line.isprintable()
+
+
+def test_attention_window_zero_means_the_whole_frame():
+    assert lase_options(None, None, None, None, None, 0) == {"attention_window": None}
+    assert lase_options(None, 2, None, None, None, 128) == {"num_inference_steps": 2, "attention_window": 128}
+    assert "attention_window" not in lase_options(None, None, None, None)
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("lase", "attention_window must be >= 8 pixels"),
+    ("firenet", "attention_window"),  # a peer takes no LaSe-E2V sampling option
+])
+def test_a_bad_attention_window_stops_before_any_output(capsys, tmp_path, synthetic_sequence, method, message):
+    out = tmp_path / "out.mp4"
+    code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--method", method,
+                       "--attention-window", "4")
+    assert code == 2 and message in error_line(err)
+    assert not out.exists()

@@ -82,12 +82,20 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pixels a side (default 256: "
+                         "DAVIS frames whole, time linear in pixels on HD sensors); 0: the whole frame")
+
+
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
-                 samples: int | None = None) -> dict:
-    """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults)."""
+                 samples: int | None = None, attention_window: int | None = None) -> dict:
+    """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
+    ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`)."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
                "num_samples": samples}
-    return {key: value for key, value in options.items() if value is not None}
+    chosen = {key: value for key, value in options.items() if value is not None}
+    if attention_window is not None:
+        chosen["attention_window"] = attention_window or None
+    return chosen
 
 
 def done(message: str) -> None:
@@ -140,6 +148,7 @@ def reconstruct(
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     guidance: Optional[float] = typer.Option(None, help="classifier-free guidance scale (LaSe-E2V)"),
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
+    attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
@@ -162,7 +171,8 @@ def reconstruct(
         check_pattern(bayer)
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
-                                output=output, fps=fps, **lase_options(prompt, steps, guidance, seed, samples),
+                                output=output, fps=fps,
+                                **lase_options(prompt, steps, guidance, seed, samples, attention_window),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -185,6 +195,7 @@ def live(
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
+    attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
@@ -209,7 +220,7 @@ def live(
     previous = signal.signal(signal.SIGINT, first_ctrl_c)
     try:
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
-                          progress=True, **lase_options(prompt, steps, None, seed, samples))
+                          progress=True, **lase_options(prompt, steps, None, seed, samples, attention_window))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"

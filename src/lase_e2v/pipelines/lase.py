@@ -157,7 +157,7 @@ class SamplingOptions:
         if self.clip_length < 1:
             raise ConfigError(f"clip_length must be >= 1, got {self.clip_length}")
         if self.attention_window is not None and self.attention_window < 8:
-            raise ConfigError(f"attention_window must be >= 8 pixels or None, got {self.attention_window}")
+            raise ConfigError(f"attention_window must be >= 8 pixels (or None: the whole frame), got {self.attention_window}")
         check_dtype(self.dtype)
 
     def to_json_dict(self) -> dict:
