@@ -82,7 +82,7 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pixels a side (default 256: "
+ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pixels a side (default 384: "
                          "DAVIS frames whole, time linear in pixels on HD sensors); 0: the whole frame")
 
 

@@ -116,8 +116,8 @@ class SamplingOptions:
         attention_window: every attention over a frame's pixels (the event encoder's, the U-Net's
             spatial self- and event attention) runs within tiles of at most this many pixels a side
             (:mod:`lase_e2v.models.tiles`: their cost grows with the square of the pixels); ``None``
-            attends over the whole frame. The default 256 leaves frames up to 256x256 (e.g.
-            DAVIS240) exactly as before and cuts 1280x720 into 15 tiles.
+            attends over the whole frame. The default 384 leaves frames up to 384x384 (DAVIS240,
+            DAVIS346) exactly as before and cuts 640x480 into 4 tiles, 1280x720 into 8.
         seed: seed of the noise generator (reset per recording), ``None`` for a random one.
         dtype: ``"float32"`` (exact), ``"bfloat16"`` / ``"float16"`` autocast, or ``"auto"`` (bfloat16
             where the device computes it natively, else float32; :mod:`lase_e2v.pipelines.precision`:
@@ -133,7 +133,7 @@ class SamplingOptions:
     detail_transfer: float = 0.0
     sampler: str = "ddim"
     clip_length: int = 4
-    attention_window: int | None = 256
+    attention_window: int | None = 384
     seed: int | None = 0
     dtype: str = "float32"
 
