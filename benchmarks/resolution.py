@@ -50,6 +50,7 @@ from _common import SHARED_DATA, peak_rss_bytes, write_results
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import TimeWindows, Window
+from lase_e2v.pipelines.precision import DTYPES
 
 METHODS = ("integrate", "firenet", "firenet_plus", "pienet_lite", "pienet", "e2vid", "lase")
 #: sensor -> (height, width), source (a recording, or None for synthetic events), window in us
@@ -169,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--sensors", nargs="+", choices=list(SENSORS), default=list(SENSORS))
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"],
+    parser.add_argument("--dtype", choices=["auto", *DTYPES],
                         help="every method in this precision (default: each method's own)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
