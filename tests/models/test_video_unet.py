@@ -152,3 +152,23 @@ def test_tiled_spatial_attention_sees_only_its_tile():
 
     assert torch.allclose(top_rows(hidden, 3), top_rows(changed, 3), atol=1e-6)  # tiles of 2x3
     assert not torch.allclose(top_rows(hidden, None), top_rows(changed, None), atol=1e-3)
+
+
+def test_short_sequence_attention_matches_the_fused_kernel_in_every_precision():
+    """The temporal blocks' processor: fused in float32 (bit-identical), plain matmuls under CPU autocast."""
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    from lase_e2v.models.video_unet import ShortSequenceAttnProcessor
+
+    torch.manual_seed(0)
+    attention = Attention(32, heads=2, dim_head=16, bias=False, upcast_softmax=True).eval()
+    tokens = torch.randn(500, 4, 32)
+    with torch.no_grad():
+        reference = AttnProcessor2_0()(attention, tokens)
+        assert torch.equal(ShortSequenceAttnProcessor()(attention, tokens), reference)
+        with torch.autocast("cpu", torch.bfloat16):
+            fused = AttnProcessor2_0()(attention, tokens).float()
+            short = ShortSequenceAttnProcessor()(attention, tokens).float()
+    fused_error = (fused - reference).abs().mean()
+    assert not torch.equal(short, fused)  # the plain path ran
+    assert (short - reference).abs().mean() <= 1.5 * fused_error  # and is as accurate as the fused one

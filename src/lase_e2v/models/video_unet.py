@@ -40,12 +40,13 @@ The extra input channels start at zero when a model without them is extended
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import FeedForward
-from diffusers.models.attention_processor import Attention
+from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
 from diffusers.models.embeddings import (
     TimestepEmbedding,
     Timesteps,
@@ -78,18 +79,48 @@ UNET_PRESETS: dict[str, dict] = {
 }
 
 
+@lru_cache(maxsize=32)
+def _sincos_2d(channels: int, height: int, width: int) -> torch.Tensor:
+    """``(1, h*w, channels)`` 2D sine-cosine embedding, computed once per size (not in every layer)."""
+    return get_2d_sincos_pos_embed(channels, (height, width), base_size=max(height, width), output_type="pt")[None]
+
+
+@lru_cache(maxsize=32)
+def _sincos_1d(channels: int, length: int) -> torch.Tensor:
+    """``(1, length, channels)`` 1D sine-cosine embedding of frame indices, computed once per size."""
+    frames = torch.arange(length, dtype=torch.float64)
+    return get_1d_sincos_pos_embed_from_grid(channels, frames, output_type="pt")[None]
+
+
 def _position_2d(channels: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """``(1, h*w, channels)`` 2D sine-cosine embedding (row-major, like flattened feature maps)."""
-    grid = get_2d_sincos_pos_embed(channels, (height, width), base_size=max(height, width), output_type="pt")
-    return grid.to(like.device, like.dtype)[None]
+    return _sincos_2d(channels, height, width).to(like.device, like.dtype)
 
 
 def _position_1d(channels: int, length: int, like: torch.Tensor) -> torch.Tensor:
     """``(1, length, channels)`` 1D sine-cosine embedding of frame indices."""
-    frames = torch.arange(length, dtype=torch.float64)
-    return get_1d_sincos_pos_embed_from_grid(channels, frames, output_type="pt").to(like.device, like.dtype)[
-        None
-    ]
+    return _sincos_1d(channels, length).to(like.device, like.dtype)
+
+
+class ShortSequenceAttnProcessor:
+    """Attention over a few tokens (a pixel's frames in the clip): plain batched matmuls on a CPU
+    under reduced precision, diffusers' fused ``scaled_dot_product_attention`` everywhere else.
+
+    Why: the temporal attention runs one 4-token sequence per latent pixel and sample (57,600 at
+    1280x720). The CPU's fused bfloat16 kernel pays per-sequence overhead there and takes 1.6-2.5x
+    the time of diffusers' plain :class:`AttnProcessor` (softmax upcast to float32); in float32
+    and on GPUs the fused kernel is the faster one. Both compute the same attention.
+    """
+
+    def __init__(self) -> None:
+        self.plain, self.fused = AttnProcessor(), AttnProcessor2_0()
+
+    def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states=None,
+                 attention_mask=None, **kwargs) -> torch.Tensor:
+        device = hidden_states.device.type
+        reduced = torch.is_autocast_enabled(device) or hidden_states.dtype != torch.float32
+        processor = self.plain if device == "cpu" and reduced else self.fused
+        return processor(attn, hidden_states, encoder_hidden_states, attention_mask)
 
 
 @dataclass
@@ -130,9 +161,15 @@ def _tile_tokens(tokens: torch.Tensor | None, height: int, width: int, rows: sli
 
 
 class ResidualAttention(nn.Module):
-    """``tokens + Attention(LayerNorm(tokens) [+ query_position], context [+ context_position])``."""
+    """``tokens + Attention(LayerNorm(tokens) [+ query_position], context [+ context_position])``.
 
-    def __init__(self, channels: int, heads: int, context_channels: int | None = None) -> None:
+    ``short_sequences``: the attention runs over a few tokens at a time (the temporal blocks), with
+    :class:`ShortSequenceAttnProcessor`.
+    """
+
+    def __init__(
+        self, channels: int, heads: int, context_channels: int | None = None, short_sequences: bool = False
+    ) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(channels)
         self.attention = Attention(
@@ -141,6 +178,8 @@ class ResidualAttention(nn.Module):
             heads=heads,
             dim_head=channels // heads,
             bias=False,
+            upcast_softmax=short_sequences,
+            processor=ShortSequenceAttnProcessor() if short_sequences else None,
         )
 
     def forward(
@@ -221,8 +260,10 @@ class TemporalTransformer(nn.Module):
         super().__init__()
         self.norm = nn.GroupNorm(groups, channels)
         self.proj_in = nn.Linear(channels, channels)
-        self.self_attention = ResidualAttention(channels, heads)
-        self.event_attention = ResidualAttention(channels, heads, event_channels) if event_channels else None
+        self.self_attention = ResidualAttention(channels, heads, short_sequences=True)
+        self.event_attention = (
+            ResidualAttention(channels, heads, event_channels, short_sequences=True) if event_channels else None
+        )
         self.feed_forward = ResidualFeedForward(channels)
         self.proj_out = nn.Linear(channels, channels)
 
