@@ -242,7 +242,7 @@ def test_bad_inputs_raise(pipeline):
     with pytest.raises(ConfigError, match="previous_frame must be"):
         pipeline.generate_clip(voxels(), previous_frame=torch.rand(1, 1, 8, 8))
     for bad in ({"ei_strength": -0.1}, {"ei_strength": 1.5}, {"detail_transfer": 2.0}, {"guidance_scale": 0.5}, {"sampler": "euler"}, {"estimate": "firenet"},
-                {"num_samples": 0}, {"attention_window": 4}):
+                {"num_samples": 0}, {"attention_window": 4}, {"noise": "pink"}):
         with pytest.raises(ConfigError):
             SamplingOptions(**bad)
 
@@ -322,6 +322,37 @@ def test_streaming_groups_windows_into_clips_and_chains_them(pipeline, monkeypat
     assert pipeline.options.clip_length == FRAMES  # per-call options are restored
     again = pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), clip_length=2)
     assert np.array_equal(again.frames, output.frames)  # reset() restarts the seeded noise
+
+
+def test_fixed_noise_is_one_draw_per_recording(pipeline, monkeypatch):
+    drawn = []
+    original = pipeline.prepare_latents
+
+    def spy(sampler, timestep, estimate_latents, strength, generator, noise=None):
+        latents = original(sampler, timestep, estimate_latents, strength, generator, noise)
+        alpha_bar = sampler.alphas_cumprod[int(timestep)]
+        drawn.append((latents - alpha_bar.sqrt() * estimate_latents) / (1 - alpha_bar).sqrt())
+        return latents
+
+    monkeypatch.setattr(pipeline, "prepare_latents", spy)
+    windows = random_windows(5)
+    run = lambda **options: pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), clip_length=2,
+                                     num_samples=2, **options)
+    run(noise="fixed")
+    fixed, drawn[:] = list(drawn), []
+    assert [tuple(n.shape[:2]) for n in fixed] == [(2, 2), (2, 2), (2, 1)]
+    first = fixed[0][:, :1]
+    for noise in fixed:  # the same eps at every frame of every clip, a different one per sample
+        assert torch.allclose(noise, first.expand_as(noise), atol=1e-4)
+    assert not torch.allclose(first[0], first[1], atol=0.1)
+    run(noise="fixed")
+    assert torch.allclose(drawn[0], fixed[0], atol=1e-6)  # reset() draws it again from the seed
+    drawn[:] = []
+    run()
+    assert not torch.allclose(drawn[0][:, 0], drawn[0][:, 1], atol=0.1)  # "independent": per frame
+    with pytest.raises(ConfigError, match="does not broadcast"):
+        original(pipeline.sampler("ddim"), torch.tensor(99), torch.zeros(2, 1, 32, 6, 8), 0.1, None,
+                 torch.zeros(3, 1, 32, 6, 8))
 
 
 def test_caption_is_the_prompt_unless_one_is_given(pipeline, monkeypatch):

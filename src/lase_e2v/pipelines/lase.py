@@ -34,6 +34,10 @@ Choices where the paper is silent:
   ``E[z | events, estimate]``. One sample's noise leaves random detail that no pixel metric
   rewards; on the held-out synthetic sets M = 4 raised SSIM by 0.02 and lowered LPIPS by 0.01-0.015
   at EI 0.1 (the bundled checkpoint's README). The clip chains on the averaged latent.
+* EI noise over time (``noise``, our addition; the paper draws fresh noise per clip): with
+  ``"fixed"`` each sample's noise is drawn once per recording and reused at every frame, so what
+  the noise leaves in a pixel is the same from frame to frame instead of flickering; with
+  ``"independent"`` (default) every frame of every clip gets a fresh draw.
 * Detail transfer (``detail_transfer`` d, default 0): a tiny autoencoder loses fine texture even of
   its own input (ECD slider_depth: PIE-Net-Lite's frames lose 0.013 SSIM through TAEF2 and back),
   so the decoded frame gets back ``d`` times what the autoencoder loses of the estimate,
@@ -64,7 +68,7 @@ from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.events.representations import events_to_voxel_grid
 from lase_e2v.events.windows import Window
-from lase_e2v.models.autoencoder import ImageAutoencoder, TinyAutoencoder, load_autoencoder
+from lase_e2v.models.autoencoder import ImageAutoencoder, TinyAutoencoder, latent_size, load_autoencoder
 from lase_e2v.models.event_encoder import EventEncoder
 from lase_e2v.models.text_encoder import TextEmbeddings, TextEncoder, load_text_encoder
 from lase_e2v.models.video_unet import VideoUNet
@@ -72,6 +76,7 @@ from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 from lase_e2v.pipelines.precision import autocast, check_dtype
 
 SAMPLERS = ("ddim", "dpm++")
+NOISE_MODES = ("independent", "fixed")
 PIPELINE_FILE = "pipeline.json"
 
 #: an EI estimate source: "previous", a reconstructor run on the same windows, or window -> image
@@ -112,6 +117,8 @@ class SamplingOptions:
             to the decoded frame: ``D(z) + d * (estimate - D(E(estimate)))`` (module docstring);
             0 = off. Needs an estimate source other than ``"previous"``; costs one decode per frame.
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
+        noise: EI noise over time (module docstring): ``"independent"`` draws for every frame,
+            ``"fixed"`` one draw per sample for the whole recording (:meth:`LaSeE2VPipeline.iter_frames`).
         clip_length: N, windows reconstructed together per clip.
         attention_window: every attention over a frame's pixels (the event encoder's, the U-Net's
             spatial self- and event attention) runs within tiles of at most this many pixels a side
@@ -132,6 +139,7 @@ class SamplingOptions:
     num_samples: int = 1
     detail_transfer: float = 0.0
     sampler: str = "ddim"
+    noise: str = "independent"
     clip_length: int = 4
     attention_window: int | None = 384
     seed: int | None = 0
@@ -154,6 +162,8 @@ class SamplingOptions:
             raise ConfigError(f"detail_transfer must be in [0, 1], got {self.detail_transfer}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
+        if self.noise not in NOISE_MODES:
+            raise ConfigError(f"noise '{self.noise}' unknown; choose from {NOISE_MODES}")
         if self.clip_length < 1:
             raise ConfigError(f"clip_length must be >= 1, got {self.clip_length}")
         if self.attention_window is not None and self.attention_window < 8:
@@ -489,11 +499,22 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         estimate_latents: torch.Tensor,
         ei_strength: float,
         generator: torch.Generator | None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """EI: ``sqrt(alpha_bar_t) E(estimate) + sqrt(1 - alpha_bar_t) eps``; pure noise when ``s = 1``."""
-        noise = randn_tensor(
-            estimate_latents.shape, generator=generator, device=self.device, dtype=torch.float32
-        )
+        """EI: ``sqrt(alpha_bar_t) E(estimate) + sqrt(1 - alpha_bar_t) eps``; pure noise when ``s = 1``.
+
+        ``eps`` is ``noise`` broadcast to the latents' shape if given, else a fresh draw."""
+        if noise is None:
+            noise = randn_tensor(
+                estimate_latents.shape, generator=generator, device=self.device, dtype=torch.float32
+            )
+        else:
+            try:
+                noise = noise.to(self.device, torch.float32).expand(estimate_latents.shape)
+            except RuntimeError as error:
+                raise ConfigError(
+                    f"noise {tuple(noise.shape)} does not broadcast to the latents {tuple(estimate_latents.shape)}"
+                ) from error
         if ei_strength >= 1:
             return noise * sampler.init_noise_sigma
         timesteps = first_timestep.reshape(1).expand(estimate_latents.shape[0])
@@ -544,6 +565,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         num_samples: int | None = None,
         sampler: str | None = None,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
         progress: bool = False,
     ) -> ClipOutput:
         """Reconstruct one clip of N frames (the method, step by step).
@@ -558,6 +580,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             prompt, num_inference_steps, guidance_scale, ei_strength, num_samples, sampler: override
                 :attr:`options`.
             generator (`torch.Generator`, *optional*): noise source, for reproducible results.
+            noise (`torch.Tensor`, *optional*): the EI noise, broadcast to ``(B*M, N, C, h, w)``
+                (samples of a clip item consecutive), instead of a fresh draw from ``generator``.
         """
         overrides = {
             "prompt": prompt if isinstance(prompt, str) else None,
@@ -599,7 +623,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             scheduler = self.sampler(options.sampler)
             timesteps = self.prepare_timesteps(scheduler, options.num_inference_steps, options.ei_strength)
             sample_estimates = estimate_latents.repeat_interleave(samples, 0)
-            latents = (self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength, generator)
+            latents = (self.prepare_latents(scheduler, timesteps[0], sample_estimates, options.ei_strength,
+                                            generator, noise)
                        if len(timesteps) else sample_estimates)
             event_features = event_features.repeat_interleave(samples, 0)
             sample_previous = previous_latent.repeat_interleave(samples, 0)
@@ -628,6 +653,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
     def reset(self) -> None:
         """Forget the previous frame, restart the noise generator and the estimate source."""
         self._previous_latent: torch.Tensor | None = None
+        self._noise: torch.Tensor | None = None  # options.noise "fixed": the recording's draw
         seed = self.options.seed
         self._generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
         self._estimates = _EstimateFeeder(self.options.estimate)
@@ -645,9 +671,16 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         estimate = None
         if estimates[0] is not None:
             estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
+        noise = None
+        if self.options.noise == "fixed":
+            if self._noise is None:
+                height, width = latent_size(voxels.shape[-2:], self.autoencoder.scale_factor)
+                shape = (self.options.num_samples, 1, self.autoencoder.latent_channels, height, width)
+                self._noise = randn_tensor(shape, generator=self._generator, device=self.device, dtype=torch.float32)
+            noise = self._noise
         clip = self.generate_clip(
             voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
-            prompt=prompt,
+            noise=noise, prompt=prompt,
         )
         self._previous_latent = clip.latents[:, -1]
         return clip.frames[0, :, 0].cpu()
