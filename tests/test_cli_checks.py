@@ -144,6 +144,14 @@ def test_attention_window_zero_means_the_whole_frame():
     assert lase_options(None, None, None, None, None, 0) == {"attention_window": None}
     assert lase_options(None, 2, None, None, None, 128) == {"num_inference_steps": 2, "attention_window": 128}
     assert "attention_window" not in lase_options(None, None, None, None)
+    assert lase_options(None, None, None, None, noise="fixed") == {"noise": "fixed"}
+
+
+def test_a_bad_noise_mode_stops_before_any_output(capsys, tmp_path, synthetic_sequence):
+    out = tmp_path / "out.h5"
+    code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--noise", "pink")
+    assert code == 2 and "noise 'pink' unknown; choose from ('independent', 'fixed')" in error_line(err)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(("method", "message"), [

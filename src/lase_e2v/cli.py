@@ -86,12 +86,16 @@ ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pix
                          "DAVIS frames whole, time linear in pixels on HD sensors); 0: the whole frame")
 
 
+NOISE_HELP = ("LaSe-E2V: EI noise 'independent' (a fresh draw per frame) or 'fixed' (one draw per recording: "
+              "less flicker)")
+
+
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
-                 samples: int | None = None, attention_window: int | None = None) -> dict:
+                 samples: int | None = None, attention_window: int | None = None, noise: str | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
     ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`)."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
-               "num_samples": samples}
+               "num_samples": samples, "noise": noise}
     chosen = {key: value for key, value in options.items() if value is not None}
     if attention_window is not None:
         chosen["attention_window"] = attention_window or None
@@ -149,6 +153,7 @@ def reconstruct(
     guidance: Optional[float] = typer.Option(None, help="classifier-free guidance scale (LaSe-E2V)"),
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
+    noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
@@ -172,7 +177,7 @@ def reconstruct(
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 output=output, fps=fps,
-                                **lase_options(prompt, steps, guidance, seed, samples, attention_window),
+                                **lase_options(prompt, steps, guidance, seed, samples, attention_window, noise),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -196,6 +201,7 @@ def live(
     steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
+    noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
@@ -220,7 +226,7 @@ def live(
     previous = signal.signal(signal.SIGINT, first_ctrl_c)
     try:
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
-                          progress=True, **lase_options(prompt, steps, None, seed, samples, attention_window))
+                          progress=True, **lase_options(prompt, steps, None, seed, samples, attention_window, noise))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"
