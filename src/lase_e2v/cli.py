@@ -91,7 +91,8 @@ NOISE_HELP = ("LaSe-E2V: EI noise 'independent' (a fresh draw per frame) or 'fix
 
 
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
-                 samples: int | None = None, attention_window: int | None = None, noise: str | None = None) -> dict:
+                 samples: int | None = None, attention_window: int | None = None,
+                 noise: str | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
     ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`)."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
@@ -177,7 +178,8 @@ def reconstruct(
     result = run_reconstruction(source, method, window, checkpoint, device, event_format, progress=True,
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 output=output, fps=fps,
-                                **lase_options(prompt, steps, guidance, seed, samples, attention_window, noise),
+                                **lase_options(prompt, steps, guidance, seed, samples, attention_window,
+                                               noise),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -226,7 +228,8 @@ def live(
     previous = signal.signal(signal.SIGINT, first_ctrl_c)
     try:
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
-                          progress=True, **lase_options(prompt, steps, None, seed, samples, attention_window, noise))
+                          progress=True,
+                          **lase_options(prompt, steps, None, seed, samples, attention_window, noise))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"

@@ -82,7 +82,8 @@ UNET_PRESETS: dict[str, dict] = {
 @lru_cache(maxsize=32)
 def _sincos_2d(channels: int, height: int, width: int) -> torch.Tensor:
     """``(1, h*w, channels)`` 2D sine-cosine embedding, computed once per size (not in every layer)."""
-    return get_2d_sincos_pos_embed(channels, (height, width), base_size=max(height, width), output_type="pt")[None]
+    grid = get_2d_sincos_pos_embed(channels, (height, width), base_size=max(height, width), output_type="pt")
+    return grid[None]
 
 
 @lru_cache(maxsize=32)
@@ -261,9 +262,9 @@ class TemporalTransformer(nn.Module):
         self.norm = nn.GroupNorm(groups, channels)
         self.proj_in = nn.Linear(channels, channels)
         self.self_attention = ResidualAttention(channels, heads, short_sequences=True)
-        self.event_attention = (
-            ResidualAttention(channels, heads, event_channels, short_sequences=True) if event_channels else None
-        )
+        self.event_attention = None
+        if event_channels:
+            self.event_attention = ResidualAttention(channels, heads, event_channels, short_sequences=True)
         self.feed_forward = ResidualFeedForward(channels)
         self.proj_out = nn.Linear(channels, channels)
 

@@ -512,9 +512,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             try:
                 noise = noise.to(self.device, torch.float32).expand(estimate_latents.shape)
             except RuntimeError as error:
-                raise ConfigError(
-                    f"noise {tuple(noise.shape)} does not broadcast to the latents {tuple(estimate_latents.shape)}"
-                ) from error
+                raise ConfigError(f"noise {tuple(noise.shape)} does not broadcast to the latents "
+                                  f"{tuple(estimate_latents.shape)}") from error
         if ei_strength >= 1:
             return noise * sampler.init_noise_sigma
         timesteps = first_timestep.reshape(1).expand(estimate_latents.shape[0])
@@ -676,7 +675,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             if self._noise is None:
                 height, width = latent_size(voxels.shape[-2:], self.autoencoder.scale_factor)
                 shape = (self.options.num_samples, 1, self.autoencoder.latent_channels, height, width)
-                self._noise = randn_tensor(shape, generator=self._generator, device=self.device, dtype=torch.float32)
+                self._noise = randn_tensor(shape, generator=self._generator, device=self.device,
+                                           dtype=torch.float32)
             noise = self._noise
         clip = self.generate_clip(
             voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
