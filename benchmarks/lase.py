@@ -7,8 +7,8 @@ streaming path (voxel grids, networks, decoding).
    EI from PIE-Net-Lite at 0.1 of 10 DDIM steps, 4 samples averaged, ``dtype="auto"``), once per
    ``--dtypes`` value (``auto`` is the shipped default: the autoencoder and the U-Net in bfloat16
    where the device computes it natively, PIE-Net-Lite in float32; ``float32`` exact everywhere;
-   ``bfloat16`` autocast everywhere, the peer too). Runs are interleaved with FireNet's and repeated ``--repeat`` times; the
-   table shows medians, frames/s and the ratio to FireNet.
+   ``bfloat16`` autocast everywhere, the peer too). Runs are interleaved with FireNet's and
+   repeated ``--repeat`` times; the table shows medians, frames/s and the ratio to FireNet.
 2. Sampler cost: random weights of the chosen preset (the cost does not depend on the values), the
    bundled TAEF2 autoencoder, MiniLM text, DDIM, guidance 1 and EI off (``ei_strength=1``) so every
    step runs; clips of ``--clip-length`` frames; ``--samples`` M noise draws averaged per clip.

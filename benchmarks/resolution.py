@@ -183,7 +183,8 @@ def main() -> None:
 
     rows = []
     for method, sensor in itertools.product(args.methods, args.sensors):
-        command = [sys.executable, __file__, "--worker", method, sensor, *(["--dtype", args.dtype] if args.dtype else []),
+        command = [sys.executable, __file__, "--worker", method, sensor,
+                   *(["--dtype", args.dtype] if args.dtype else []),
                    "--device", args.device, "--threads", str(args.threads)]
         environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         done = subprocess.run(command, capture_output=True, text=True, env=environment)

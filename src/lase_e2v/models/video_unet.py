@@ -148,13 +148,15 @@ class Conditioning:
 
     def tiles_at(self, height: int, width: int) -> list[tuple[slice, slice]]:
         """The spatial attention tiles of a level of ``height x width`` (:func:`attention_tiles`)."""
-        if self.attention_window is None:
-            return attention_tiles(height, width, None)
-        window = max(1, self.attention_window * height // self.events.shape[-2])
+        window = self.attention_window
+        if window is not None:
+            window = max(1, window * height // self.events.shape[-2])
         return attention_tiles(height, width, window)
 
 
-def _tile_tokens(tokens: torch.Tensor | None, height: int, width: int, rows: slice, cols: slice) -> torch.Tensor | None:
+def _tile_tokens(
+    tokens: torch.Tensor | None, height: int, width: int, rows: slice, cols: slice
+) -> torch.Tensor | None:
     """The tokens ``(B, h*w, C)`` (row-major) of one tile, ``(B, rows*cols, C)``; ``None`` stays ``None``."""
     if tokens is None:
         return None
@@ -221,7 +223,9 @@ class SpatialTransformer(nn.Module):
         self.feed_forward = ResidualFeedForward(channels)
         self.proj_out = nn.Linear(channels, channels)
 
-    def _attend(self, tokens: torch.Tensor, events: torch.Tensor | None, position: torch.Tensor | None) -> torch.Tensor:
+    def _attend(
+        self, tokens: torch.Tensor, events: torch.Tensor | None, position: torch.Tensor | None
+    ) -> torch.Tensor:
         """Self-attention, then event cross-attention (ESA), on one tile's tokens ``(B*N, n, C)``."""
         tokens = self.self_attention(tokens)
         if self.event_attention is not None:

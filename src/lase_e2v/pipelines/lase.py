@@ -167,7 +167,8 @@ class SamplingOptions:
         if self.clip_length < 1:
             raise ConfigError(f"clip_length must be >= 1, got {self.clip_length}")
         if self.attention_window is not None and self.attention_window < 8:
-            raise ConfigError(f"attention_window must be >= 8 pixels (or None: the whole frame), got {self.attention_window}")
+            raise ConfigError("attention_window must be >= 8 pixels (or None: the whole frame), "
+                              f"got {self.attention_window}")
         check_dtype(self.dtype)
 
     def to_json_dict(self) -> dict:
