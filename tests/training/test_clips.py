@@ -148,8 +148,9 @@ def test_estimates_are_cached_and_travel_with_their_frames(root):
     item, reference = plain[0], SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), augment=False)[0]
     assert torch.equal(item["frames"], reference["frames"]) and torch.equal(item["voxels"], reference["voxels"])
     top, left = (24 - 16) // 2, (32 - 16) // 2  # centre crop; clip 0 starts at frame 1
-    expected = stored[1 : 1 + CLIP, top : top + 16, left : left + 16].astype(np.float32) / 255
-    assert torch.allclose(item["estimate"][:, 0], torch.from_numpy(expected))
+    expected = stored[0 : 1 + CLIP, top : top + 16, left : left + 16].astype(np.float32) / 255
+    assert torch.allclose(item["estimate"][:, 0], torch.from_numpy(expected[1:]))
+    assert torch.allclose(item["previous_estimate"][0], torch.from_numpy(expected[0]))  # the previous frame's
     augmented = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), estimate_method="integrate")
     for index in range(len(augmented)):  # frames and estimates stay paired under crops, flips and reversal
         with_estimate = augmented[index]

@@ -89,8 +89,8 @@ def test_items_carry_the_latents_of_their_crop(root, cached):
             window = window[::-1] if reverse else window
             expected = torch.from_numpy(window.astype(np.float32))
             assert torch.equal(item[key], expected[1:])
-            if key == "latents":
-                assert torch.equal(item["previous_latent"], expected[0])
+            previous_key = "previous_latent" if key == "latents" else "previous_estimate_latent"
+            assert torch.equal(item[previous_key], expected[0])
     assert len(found_flips) > 1  # augmentation did flip
 
 

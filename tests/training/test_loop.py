@@ -129,11 +129,28 @@ def test_timestep_sampling_switches():
     assert timesteps[~from_estimate].max() > 900  # the others stay uniform over all timesteps
 
 
+def test_previous_frame_from_the_estimate_swaps_whole_clips_at_the_given_rate():
+    torch.manual_seed(0)
+    true, estimated = torch.zeros(4000, 2, 3, 3), torch.ones(4000, 2, 3, 3)
+    batch = {"previous_estimate_latent": estimated}
+    swapped = loop.estimated_previous_latent(None, batch, true, 0.3)
+    per_clip = swapped.flatten(1)
+    assert torch.all(per_clip.min(1).values == per_clip.max(1).values)  # whole clips are swapped
+    assert 0.27 < per_clip[:, 0].mean() < 0.33
+    assert torch.equal(loop.estimated_previous_latent(None, batch, true, 0.0), true)
+    assert torch.equal(loop.estimated_previous_latent(None, batch, true, 1.0), estimated)
+    with pytest.raises(ConfigError, match="previous_frame_estimate_fraction"):
+        load_config({"previous_frame_estimate_fraction": 0.5})  # needs a peer's estimates
+    with pytest.raises(ConfigError, match="previous_frame_estimate_fraction must be in"):
+        load_config({"previous_frame_estimate_fraction": 1.5, "ei_training_estimate": "integrate"})
+
+
 def test_fine_tuning_from_a_pipeline_with_estimates(straight_run, data_dir, tmp_path):
     run_dir = tmp_path / "finetune"
     config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"),
                      ei_training_estimate="integrate", ei_training_fraction=1.0, ei_training_timesteps=[50, 300],
-                     learning_rate=1e-12, min_learning_rate=0.0, ema_decay=0.0)
+                     previous_frame_estimate_fraction=1.0, learning_rate=1e-12, min_learning_rate=0.0,
+                     ema_decay=0.0)
     train(config)
     assert (data_dir / "estimates" / "integrate").is_dir()
     started, finished = _weights(straight_run / "pipeline"), _weights(run_dir / "pipeline")
@@ -154,7 +171,8 @@ def test_estimate_conditioning_from_cached_latents_extends_a_pipeline(straight_r
     run_dir = tmp_path / "conditioned"
     config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"), use_estimate=True,
                      ei_training_estimate="integrate", cache_latents=True,
-                     learning_rate=1e-12, min_learning_rate=0.0, ema_decay=0.0)
+                     previous_frame_estimate_fraction=1.0, learning_rate=1e-12, min_learning_rate=0.0,
+                     ema_decay=0.0)
     train(config)
     assert sorted(p.name for p in (data_dir / "latents" / "tae").iterdir()) == ["frames", "integrate"]
     source = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")

@@ -100,8 +100,9 @@ class SyntheticClipDataset(Dataset):
     ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
     the frame before ``frames[0]``; ``event_mask`` (N, 1, h, w) float32 in {0, 1}, where the voxel
     grid is non-zero; ``caption`` (str); ``sequence`` (str, file name); with ``estimate_method``,
-    ``estimate`` (N, 1, h, w) float32 in [0, 1]; with ``latents_key``, ``latents`` (N, C, h/8, w/8),
-    ``previous_latent`` (C, h/8, w/8) and ``estimate_latents`` (N, C, h/8, w/8), float32.
+    ``estimate`` (N, 1, h, w) float32 in [0, 1] and ``previous_estimate`` (1, h, w); with ``latents_key``,
+    ``latents`` (N, C, h/8, w/8), ``previous_latent`` (C, h/8, w/8) and, with ``estimate_method``,
+    ``estimate_latents`` (N, C, h/8, w/8) and ``previous_estimate_latent`` (C, h/8, w/8), float32.
     """
 
     def __init__(
@@ -215,6 +216,7 @@ class SyntheticClipDataset(Dataset):
             "sequence": sequence["file"],
         }
         if self.estimate_method is not None:
+            item["previous_estimate"] = as_tensor(estimates[:1])
             item["estimate"] = as_tensor(estimates[1:, None])
         if self.latents_key is not None:
             item.update(self._latents(sequence["file"], start, reverse, crop_origin, horizontal, vertical))
@@ -271,5 +273,5 @@ class SyntheticClipDataset(Dataset):
             if kind == FRAMES_KIND:
                 out["previous_latent"], out["latents"] = window[0], window[1:]
             else:
-                out["estimate_latents"] = window[1:]
+                out["previous_estimate_latent"], out["estimate_latents"] = window[0], window[1:]
         return out

@@ -73,6 +73,9 @@ class TrainingConfig:
     mask_loss_latent_crop: int = 0  # mask loss on a random window of this many latents square (0: whole clip)
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
+    # probability of conditioning a clip on the estimate of its previous frame instead of the true frame:
+    # sampling conditions on the estimate (first clip) or its own output (later clips), never a true frame
+    previous_frame_estimate_fraction: float = 0.0
     ema_decay: float = 0.999  # EMA of the trainable weights (0: no EMA)
 
     # -- fine-tuning for EI sampling (off by default; see the loop's docstring) -----------------
@@ -112,7 +115,7 @@ class TrainingConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
-                     "caption_sentence_dropout"):
+                     "caption_sentence_dropout", "previous_frame_estimate_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
         if not 0.0 <= self.ei_strength <= 1.0:
@@ -147,14 +150,19 @@ class TrainingConfig:
                                                           and 0 <= low < high <= self.num_train_timesteps):
             raise ConfigError(f"training config: ei_training_timesteps must be [low, high) with "
                               f"0 <= low < high <= num_train_timesteps, got {self.ei_training_timesteps!r}")
-        if (self.ei_training_fraction > 0 or self.use_estimate) and not self.ei_training_estimate:
-            raise ConfigError("training config: ei_training_fraction > 0 and use_estimate need ei_training_estimate "
-                              "(a peer such as pienet_lite)")
+        if self.estimate_needed and not self.ei_training_estimate:
+            raise ConfigError("training config: ei_training_fraction > 0, previous_frame_estimate_fraction "
+                              "> 0 and use_estimate need ei_training_estimate (a peer such as pienet_lite)")
 
     @property
     def estimate_method(self) -> str | None:
         """The peer whose cached estimates training reads (EI-noised clips, estimate conditioning), if any."""
-        return self.ei_training_estimate if (self.ei_training_fraction > 0 or self.use_estimate) else None
+        return self.ei_training_estimate if self.estimate_needed else None
+
+    @property
+    def estimate_needed(self) -> bool:
+        """Whether any switch reads a peer's estimates."""
+        return self.ei_training_fraction > 0 or self.previous_frame_estimate_fraction > 0 or self.use_estimate
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"

@@ -6,8 +6,11 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
 1. encode the clip's frames and its previous frame to latents (frozen autoencoder), or read them
    from the dataset's latent cache (``cache_latents``, :mod:`.latents`: computed once before training,
    so a step runs only the trained modules and the mask loss's decoder);
-2. drop the caption (-> ``""``, the CFG unconditional prompt) with probability ``text_dropout`` and
-   the previous frame (-> zero latent, the U-Net's "no previous frame") with ``previous_frame_dropout``;
+2. with probability ``previous_frame_estimate_fraction`` condition a clip on the latent of the peer's
+   estimate of its previous frame instead of the true one (our choice, off by default: sampling only
+   ever has an estimate or its own output there); drop the caption (-> ``""``, the CFG unconditional
+   prompt) with probability ``text_dropout`` and the previous frame (-> zero latent, the U-Net's "no
+   previous frame") with ``previous_frame_dropout``;
 3. noise the latents at random timesteps, predict epsilon or v, diffusion loss = MSE to the target;
 4. event-aware mask loss (:mod:`.losses`) on frames decoded from the predicted clean latents, for
    clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight`` (optionally on a
@@ -187,6 +190,22 @@ def mask_loss_window(
     return window, crop
 
 
+def estimated_previous_latent(pipeline: LaSeE2VPipeline, batch: dict[str, Any], previous_latent: torch.Tensor,
+                              fraction: float) -> torch.Tensor:
+    """``previous_latent`` with each clip's swapped, with probability ``fraction``, for the latent of the
+    peer's estimate of that frame: sampling never sees a true previous frame (the first clip is
+    conditioned on the estimate, later ones on the model's own output), so training on true frames only
+    teaches a trust in the previous frame that sampling cannot repay."""
+    device = previous_latent.device
+    with torch.no_grad():
+        if "previous_estimate_latent" in batch:
+            estimated = batch["previous_estimate_latent"].to(device)
+        else:
+            estimated = pipeline.encode_frames(batch["previous_estimate"][:, None].to(device))[:, 0]
+    swap = torch.rand(previous_latent.shape[0]) < fraction
+    return torch.where(swap.to(device).view(-1, 1, 1, 1), estimated, previous_latent)
+
+
 def compute_losses(
     pipeline: LaSeE2VPipeline, denoiser: nn.Module, batch: dict[str, Any], config: TrainingConfig
 ) -> dict[str, torch.Tensor]:
@@ -206,7 +225,10 @@ def compute_losses(
             estimate_latents = batch["estimate_latents"].to(device)
         elif "estimate" in batch:
             estimate_latents = pipeline.encode_frames(batch["estimate"].to(device))
-    # 2. conditioning dropout
+    # 2. previous frame from the estimate (as at sampling time), conditioning dropout
+    if config.previous_frame_estimate_fraction > 0:
+        previous_latent = estimated_previous_latent(pipeline, batch, previous_latent,
+                                                    config.previous_frame_estimate_fraction)
     keep_previous = (torch.rand(batch_size) >= config.previous_frame_dropout).to(device, latents.dtype)
     previous_latent = previous_latent * keep_previous.view(-1, 1, 1, 1) if config.use_previous_frame else None
     captions = [c if random.random() >= config.text_dropout else "" for c in batch["caption"]]
