@@ -55,7 +55,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert estimate.init_from == "runs/tiny_ei/pipeline" and estimate.use_estimate
     previous = load_config(REPO / "configs/train/tiny_prev_estimate.json")
     assert load_config(LASE_TINY_DIR / "prev_estimate_config.json") == previous
-    assert previous.init_from == "runs/tiny_pienet/pipeline" and previous.previous_frame_estimate_fraction == 0.5
+    assert previous.init_from == "runs/tiny_pienet/pipeline"
+    assert previous.previous_frame_estimate_fraction == 0.5
     logs = (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate),
             ("prev_estimate_log.csv", previous))
     for log, config in logs:
