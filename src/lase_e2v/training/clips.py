@@ -22,7 +22,7 @@ item is the same every time it is read:
   dark") means what it means in a full caption.
 
 With ``estimate_method`` set, items also carry that peer's cached reconstructions of the target
-frames (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip keeps each frame's
+frames and of the previous frame (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip keeps each frame's
 forward-time estimate (still an estimate of that frame, with a peer's kind of error).
 
 With ``latents_key`` set, items also carry the cached autoencoder latents (:mod:`.latents`) of the
@@ -92,7 +92,8 @@ class SyntheticClipDataset(Dataset):
             caption made of the scene words alone (when the sequence has any).
         latents_key (`str`, *optional*): the autoencoder whose cached latents
             (:func:`~lase_e2v.training.latents.cache_latents`) items carry as ``latents``,
-            ``previous_latent`` and (with ``estimate_method``) ``estimate_latents``.
+            ``previous_latent`` and (with ``estimate_method``) ``estimate_latents`` and
+            ``previous_estimate_latent``.
         latent_flips (`tuple[str, ...]`, *optional*, defaults to ``("none", "h")``): the cached flip
             variants augmentation draws from (with ``latents_key``).
 
