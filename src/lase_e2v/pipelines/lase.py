@@ -49,6 +49,7 @@ Choices where the paper is silent:
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -731,11 +732,7 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
     Sampling options, later ones winning: the folder's ``pipeline.json``, its ``sampling.json`` if
     present (the bundled checkpoint's: EI from PIE-Net-Lite at strength 0.1, 4 samples averaged, see its
     README), then ``options`` (``prompt``, ``num_inference_steps``, ``guidance_scale``, ``ei_strength``,
-    ``num_samples``, ``seed``...).
-    ``estimate`` may name a peer reconstructor (``"integrate"``, ``"firenet_plus"``... see
-    :func:`lase_e2v.pipelines.baselines.load_reconstructor`), run on the same windows as the EI estimate,
-    on ``device`` and in the pipeline's ``dtype`` (the integrator always in float64; float32 when
-    ``dtype="auto"``, which runs the autoencoder and the U-Net in bfloat16 where that is native).
+    ``num_samples``, ``seed``...); ``estimate`` may name a peer (:func:`with_sampling`).
     """
     folder = Path(checkpoint) if checkpoint is not None else LASE_TINY_DIR
     if not (folder / PIPELINE_FILE).is_file():
@@ -746,17 +743,32 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
             recommended = json.loads((folder / SAMPLING_FILE).read_text())
         except ValueError as error:
             raise CheckpointError(f"{folder / SAMPLING_FILE}: not valid JSON ({error})") from error
-    options = {**recommended, **options}
-    estimate = options.get("estimate")
-    if not (isinstance(estimate, str) and estimate != "previous"):
-        return LaSeE2VPipeline.from_pretrained(folder, **options).to(device)
-    from lase_e2v.pipelines.baselines import load_reconstructor
+    return with_sampling(LaSeE2VPipeline.from_pretrained(folder).to(device), **{**recommended, **options})
 
-    pipeline = LaSeE2VPipeline.from_pretrained(folder, **{**options, "estimate": "previous"})
-    # the integrator is numpy float64; under "auto" the recurrent peer stays float32: its rounding
-    # accumulates over the recording (PIE-Net-Lite in bfloat16: -0.002 SSIM on slider_depth)
-    dtype = pipeline.options.dtype
-    precision = {} if estimate == "integrate" else {"dtype": "float32" if dtype == "auto" else dtype}
-    peer = load_reconstructor(estimate, device=device, **precision)
-    pipeline.options = replace(pipeline.options, estimate=peer)
-    return pipeline.to(device)  # to() resets: the estimate feeder picks up the peer
+
+def with_sampling(pipeline: LaSeE2VPipeline, **options) -> LaSeE2VPipeline:
+    """A copy of ``pipeline`` sharing its modules, sampling with ``options`` over its own, freshly reset.
+
+    Why a copy: the loader and training's validation both need the same weights under other
+    sampling settings, and the caller's pipeline keeps its own. ``estimate`` may name a peer
+    reconstructor (``"integrate"``, ``"firenet_plus"``... see
+    :func:`lase_e2v.pipelines.baselines.load_reconstructor`), built here and run on the same windows as
+    the EI estimate, on the pipeline's device and in its ``dtype`` (the integrator always in float64;
+    float32 when ``dtype="auto"``, which runs the autoencoder and the U-Net in bfloat16 where that is
+    native).
+    """
+    estimate = options.get("estimate")
+    named = isinstance(estimate, str) and estimate != "previous"
+    view = copy.copy(pipeline)
+    view.options = replace(pipeline.options, **({**options, "estimate": "previous"} if named else options))
+    if named:
+        from lase_e2v.pipelines.baselines import load_reconstructor
+
+        # the integrator is numpy float64; under "auto" the recurrent peer stays float32: its rounding
+        # accumulates over the recording (PIE-Net-Lite in bfloat16: -0.002 SSIM on slider_depth)
+        dtype = view.options.dtype
+        precision = {} if estimate == "integrate" else {"dtype": "float32" if dtype == "auto" else dtype}
+        peer = load_reconstructor(estimate, device=str(pipeline.device), **precision)
+        view.options = replace(view.options, estimate=peer)
+    view.reset()  # the estimate feeder picks up the peer
+    return view

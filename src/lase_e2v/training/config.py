@@ -17,6 +17,8 @@ from typing import Any
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
+from lase_e2v.pipelines.lase import SamplingOptions
+from lase_e2v.pipelines.baselines import peer_names
 from lase_e2v.training.latents import check_flips
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -92,6 +94,10 @@ class TrainingConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept (older ones are deleted)
     validate_every: int = 500  # steps between validations (0: only at the end)
     val_clips: int = 8  # held-out synthetic clips per validation
+    # whole val sequences also scored as `lase-e2v benchmark` does: clips chained on the model's own
+    # output, the first on the estimate (what sampling does; clips above get a true previous frame)
+    val_sequences: int = 0
+    val_sampling: dict[str, Any] = field(default_factory=dict)  # SamplingOptions for whole recordings
     val_inference_steps: int = 20  # sampler steps at validation
     val_guidance_scale: float = 1.0  # CFG scale at validation (1: no guidance)
     slider_depth_dir: str | None = None  # ECD slider_depth folder for validation (None: skip)
@@ -111,7 +117,7 @@ class TrainingConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"training config: {name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("warmup_steps", "validate_every", "num_workers", "mask_loss_max_timestep",
-                     "mask_loss_latent_crop"):
+                     "mask_loss_latent_crop", "val_sequences"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"training config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("text_dropout", "previous_frame_dropout", "low_noise_fraction", "ei_training_fraction",
@@ -150,9 +156,19 @@ class TrainingConfig:
                                                           and 0 <= low < high <= self.num_train_timesteps):
             raise ConfigError(f"training config: ei_training_timesteps must be [low, high) with "
                               f"0 <= low < high <= num_train_timesteps, got {self.ei_training_timesteps!r}")
+        check_sampling(self.val_sampling)
         if self.estimate_needed and not self.ei_training_estimate:
             raise ConfigError("training config: ei_training_fraction > 0, previous_frame_estimate_fraction "
                               "> 0 and use_estimate need ei_training_estimate (a peer such as pienet_lite)")
+
+    @property
+    def sequence_sampling(self) -> dict[str, Any]:
+        """Sampling of whole recordings in validation (val sequences, slider_depth): the config's steps,
+        guidance and EI strength, EI from the peer training reads (else the previous frame), then
+        ``val_sampling``."""
+        return {"num_inference_steps": self.val_inference_steps, "guidance_scale": self.val_guidance_scale,
+                "ei_strength": self.ei_strength, "estimate": self.estimate_method or "previous",
+                **self.val_sampling}
 
     @property
     def estimate_method(self) -> str | None:
@@ -166,6 +182,21 @@ class TrainingConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def check_sampling(options: Any) -> None:
+    """``val_sampling`` must be :class:`~lase_e2v.pipelines.lase.SamplingOptions` fields with valid
+    values; ``estimate`` a registered peer or ``"previous"``."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"training config: val_sampling must be an object of sampling options, got {options!r}")
+    estimate = options.get("estimate", "previous")
+    if estimate != "previous" and estimate not in peer_names():
+        raise ConfigError(f"training config: val_sampling estimate {estimate!r} unknown; use 'previous' or "
+                          f"one of {', '.join(peer_names())}")
+    try:
+        SamplingOptions(**{**options, "estimate": "previous"})
+    except (TypeError, ConfigError) as error:
+        raise ConfigError(f"training config: val_sampling: {error}") from None
 
 
 #: key of a config file naming the config file it changes (a path relative to the file)

@@ -71,10 +71,10 @@ from lase_e2v.training.latents import autoencoder_key, cache_latents
 from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
-from lase_e2v.training.validation import validate_slider_depth, validate_synthetic
+from lase_e2v.training.validation import validate_sequences, validate_synthetic, validation_sequences
 
 LOG_COLUMNS = ["step", "loss", "diffusion_loss", "mask_loss", "lr", "elapsed_s"]
-VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips"]
+VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips", "flicker"]
 
 
 class Denoiser(nn.Module):
@@ -389,8 +389,8 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         scored = export_view(pipeline, ema or accelerator.unwrap_model(denoiser))
         rows = {"synthetic": validate_synthetic(scored, val_dataset, config,
                                                 run_dir / "samples" / f"step-{state.step:07d}.png")}
-        if config.slider_depth_dir:
-            rows["slider_depth"] = validate_slider_depth(scored, config)
+        for split, sequences in validation_sequences(config).items():
+            rows[split] = validate_sequences(scored, sequences, config)
         for split, scores in rows.items():
             val_log.append({"step": state.step, "split": split, **scores})
             accelerator.print(f"step {state.step} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))

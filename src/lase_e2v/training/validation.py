@@ -7,13 +7,15 @@ training uses a peer, else from the previous frame), and scored
 per frame with EVREAL's MSE / SSIM / LPIPS (:mod:`lase_e2v.evaluation.metrics`). A PNG grid
 (rows: reference, reconstruction, per clip) is saved.
 
-Real: :func:`lase_e2v.evaluation.protocol.evaluate_method` on slider_depth (EVREAL protocol, the
-ECD cut 1.0-2.5 s by default) with the caption from the folder's ``caption.txt``.
+Whole recordings: :func:`lase_e2v.evaluation.protocol.evaluate_method` (EVREAL protocol, as
+``lase-e2v benchmark``) on the first ``val_sequences`` val sequences and, when set, on slider_depth
+(the ECD cut 1.0-2.5 s by default; its caption from the folder's ``caption.txt``), sampled the way
+inference samples: clips chained on the model's own output, EI from the peer's estimate.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,11 @@ import torch
 from PIL import Image
 
 from lase_e2v.atomic import atomic_path
+from lase_e2v.evaluation.benchmark import aggregate
+from lase_e2v.evaluation.datasets import SequenceSpec, synthetic_split
 from lase_e2v.evaluation.metrics import build_metrics, clip_unit
-from lase_e2v.pipelines.lase import LaSeE2VPipeline
+from lase_e2v.evaluation.protocol import evaluate_method
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
 from lase_e2v.training.config import TrainingConfig
 
 METRICS = ("mse", "ssim", "lpips")
@@ -66,19 +71,33 @@ def validate_synthetic(pipeline: LaSeE2VPipeline, dataset, config: TrainingConfi
     return {metric.name: metric.mean() for metric in metrics}
 
 
-def validate_slider_depth(pipeline: LaSeE2VPipeline, config: TrainingConfig) -> dict:
-    """EVREAL-protocol scores of the pipeline on slider_depth (cut ``slider_depth_cut_s``)."""
-    from lase_e2v.evaluation.protocol import evaluate_method
+def validate_sequences(pipeline: LaSeE2VPipeline, sequences: Sequence[SequenceSpec], config: TrainingConfig) -> dict:
+    """Frame-weighted MSE / SSIM / LPIPS and flicker over whole recordings, sampled as at inference.
 
-    folder = Path(config.slider_depth_dir)
-    caption_file = folder / "caption.txt"
-    prompt = caption_file.read_text().strip() if config.use_text and caption_file.is_file() else ""
-    saved = pipeline.options
-    pipeline.options = replace(saved, prompt=prompt, num_inference_steps=config.val_inference_steps,
-                               guidance_scale=config.val_guidance_scale, ei_strength=config.ei_strength)
-    try:
-        result = evaluate_method(pipeline, folder, cut=tuple(config.slider_depth_cut_s),
-                                 num_bins=config.num_bins, metrics=METRICS, device=str(pipeline.device))
-    finally:
-        pipeline.options = saved
-    return {name: result.means[name] for name in METRICS}
+    Why: clips conditioned on their true previous frame (:func:`validate_synthetic`) score the
+    denoiser, not what a user gets: sampling chains clips on the model's own output and starts from
+    the estimate, and the two orders of checkpoints have disagreed. This runs the EVREAL protocol of
+    ``lase-e2v benchmark`` (:func:`~lase_e2v.evaluation.protocol.evaluate_method`) with
+    :attr:`TrainingConfig.sequence_sampling`.
+    """
+    sampled = with_sampling(pipeline, **config.sequence_sampling)
+    metrics = build_metrics(METRICS, device=str(pipeline.device))
+    results = [evaluate_method(sampled, spec.path, cut=spec.cut_s, num_bins=config.num_bins, metrics=metrics,
+                               device=str(pipeline.device), method_name="validation", sequence_name=spec.name,
+                               dataset="validation")
+               for spec in sequences]
+    summary = aggregate(results)["scores"]["validation"]["validation"]
+    return {name: summary[name] for name in (*METRICS, "flicker")}
+
+
+def validation_sequences(config: TrainingConfig) -> dict[str, list[SequenceSpec]]:
+    """Whole recordings validation scores, by split name: the first ``val_sequences`` val sequences
+    of ``data_dir`` (cut as ``lase-e2v benchmark --dataset synthetic`` cuts them) and slider_depth
+    (``slider_depth_cut_s``) when ``slider_depth_dir`` is set."""
+    splits = {}
+    if config.val_sequences:
+        splits["synthetic_sequences"] = synthetic_split(Path(config.data_dir), "val")[: config.val_sequences]
+    if config.slider_depth_dir:
+        folder = Path(config.slider_depth_dir)
+        splits["slider_depth"] = [SequenceSpec(folder.name, folder, "ecd", tuple(config.slider_depth_cut_s))]
+    return splits

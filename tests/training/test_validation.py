@@ -1,0 +1,78 @@
+"""Validation on whole recordings: the benchmark's scores of the same weights and sampling, in the run's log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lase_e2v.errors import ConfigError
+from lase_e2v.evaluation.datasets import synthetic_split
+from lase_e2v.evaluation.protocol import evaluate_method
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline
+from lase_e2v.training import load_config, train
+from lase_e2v.training.validation import validate_sequences, validation_sequences
+
+
+def _config(data_dir, run_dir, **overrides):
+    values = {"run_dir": str(run_dir), "data_dir": str(data_dir), "crop": [32, 32], "clip_frames": 2,
+              "batch_size": 2, "max_steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
+              "validate_every": 0, "val_clips": 1, "val_inference_steps": 2, "ema_decay": 0.9}
+    return load_config(values, **overrides)
+
+
+@pytest.fixture(scope="module")
+def sequence_run(data_dir, tmp_path_factory):
+    """A short run validated on its val sequences with EI from the integrator, two samples averaged."""
+    run_dir = tmp_path_factory.mktemp("runs") / "sequences"
+    train(_config(data_dir, run_dir, val_sequences=1, ei_strength=0.5,
+                  val_sampling={"estimate": "integrate", "num_samples": 2}))
+    return run_dir
+
+
+def test_run_logs_the_benchmark_scores_of_its_weights(sequence_run, data_dir):
+    config = load_config(sequence_run / "config.json")
+    [spec] = synthetic_split(data_dir, "val")[:1]
+    pipeline = load_lase_pipeline(sequence_run / "pipeline", estimate="integrate", num_samples=2, ei_strength=0.5,
+                                  num_inference_steps=2)
+    expected = evaluate_method(pipeline, spec.path, cut=spec.cut_s, metrics=("mse", "ssim", "lpips"))
+    rows = (sequence_run / "val.csv").read_text().splitlines()
+    assert rows[0] == "step,split,mse,ssim,lpips,flicker"
+    [logged] = [row.split(",") for row in rows[1:] if row.split(",")[1] == "synthetic_sequences"]
+    assert logged[0] == "2"
+    got = dict(zip(("mse", "ssim", "lpips", "flicker"), map(float, logged[2:])))
+    for name in ("mse", "ssim", "lpips", "flicker"):
+        assert got[name] == pytest.approx(expected.means[name], rel=1e-4, abs=1e-6)
+    assert config.sequence_sampling["estimate"] == "integrate"
+
+
+def test_sampling_settings_change_the_scores(sequence_run, data_dir):
+    """The options reach the sampler: EI strength 0 is the estimate through the autoencoder, 1 pure noise."""
+    pipeline = LaSeE2VPipeline.from_pretrained(sequence_run / "pipeline")
+    specs = synthetic_split(data_dir, "val")[:1]
+    scores = {strength: validate_sequences(pipeline, specs, _config(data_dir, "unused", ei_strength=strength,
+                                                                     val_sampling={"estimate": "integrate"}))
+              for strength in (0.0, 1.0)}
+    assert scores[0.0]["mse"] < scores[1.0]["mse"]  # the integrator's frames beat 2 steps from pure noise
+    assert all(np.isfinite(v) for s in scores.values() for v in s.values())
+
+
+def test_which_recordings_are_validated(data_dir, tmp_path):
+    assert validation_sequences(_config(data_dir, tmp_path)) == {}
+    splits = validation_sequences(_config(data_dir, tmp_path, val_sequences=5, slider_depth_dir=str(tmp_path),
+                                          slider_depth_cut_s=[0.5, 1.5]))
+    assert [spec.name for spec in splits["synthetic_sequences"]] == [s.name for s in synthetic_split(data_dir, "val")]
+    [slider] = splits["slider_depth"]
+    assert slider.path == tmp_path and slider.cut_s == (0.5, 1.5)
+
+
+@pytest.mark.parametrize("sampling, message", [
+    ({"num_sample": 4}, "unexpected keyword argument 'num_sample'"),
+    ({"estimate": "pienet_light"}, "estimate 'pienet_light' unknown"),
+    ({"ei_strength": 2}, "ei_strength must be in"),
+    ([4], "must be an object"),
+])
+def test_bad_sampling_is_refused_at_load(data_dir, tmp_path, sampling, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(data_dir, tmp_path, val_sampling=sampling)
+    with pytest.raises(ConfigError, match="val_sequences"):
+        _config(data_dir, tmp_path, val_sequences=-1)
