@@ -1,13 +1,18 @@
-"""LaSe-E2V ablations at one training budget: full vs no events / text / previous frame / ESA / mask loss / EI.
+"""LaSe-E2V ablations at one training budget: full vs no events / text / previous frame / ESA / mask loss /
+EI / estimate conditioning / previous frame from the estimate.
 
 Every ``configs/train/ablation_*.json`` is trained for ``--steps`` optimizer steps (same data, seed
-and schedule, so only its switch differs), then its EMA model reconstructs the held-out synthetic
-validation clips (:func:`lase_e2v.training.validation.validate_synthetic`, EVREAL's MSE / SSIM /
-LPIPS). ``no_ei`` is a sampling switch: configs whose training settings are identical share one
-trained model. Each metric is also printed as a ratio to ``full`` (the peer in the same run).
+and schedule, so only its switch differs), then its EMA model is scored two ways: on the first
+``--sequences`` held-out validation sequences, whole, as ``lase-e2v benchmark`` samples them (clips
+chained on the model's own output, EI from the peer's estimate:
+:func:`lase_e2v.training.validation.validate_sequences`, EVREAL's MSE / SSIM / LPIPS and flicker),
+and, as before, on held-out clips given their true previous frame (``clip_ssim``:
+:func:`~lase_e2v.training.validation.validate_synthetic`), which scores the denoiser rather than
+what a user gets. ``no_ei`` is a sampling switch: configs whose training settings are identical share
+one trained model. Each metric is also printed as a ratio to ``full`` (the peer in the same run).
 Runs resume, so an interrupted ablation continues where it stopped.
 
-    python benchmarks/ablations.py --data data_synth --steps 300 [--runs runs/ablations]
+    python benchmarks/ablations.py --data data_synth --steps 300 [--sequences 4] [--runs runs/ablations]
         [--out benchmarks/results/ablations.json]
 """
 
@@ -24,7 +29,8 @@ from lase_e2v.training import load_config, train
 from lase_e2v.training.clips import SyntheticClipDataset
 from lase_e2v.training.log import CsvLog
 from lase_e2v.training.loop import LOG_COLUMNS
-from lase_e2v.training.validation import validate_synthetic
+from lase_e2v.evaluation.datasets import synthetic_split
+from lase_e2v.training.validation import validate_sequences, validate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 #: settings that only change sampling, not the trained model
@@ -36,7 +42,8 @@ def training_key(config) -> str:
     return json.dumps({k: v for k, v in values.items() if k not in SAMPLING_ONLY}, sort_keys=True)
 
 
-def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path) -> list[dict]:
+def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
+        num_sequences: int) -> list[dict]:
     trained: dict[str, Path] = {}
     rows = []
     for path in config_paths:
@@ -52,20 +59,24 @@ def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path) ->
         dataset = SyntheticClipDataset(config.data_dir, split="val", clip_frames=config.clip_frames,
                                        num_bins=config.num_bins, crop=tuple(config.crop), augment=False,
                                        seed=config.seed)
-        scores = validate_synthetic(pipeline, dataset, config, runs_dir / f"{name}.png")
+        clips = validate_synthetic(pipeline, dataset, config, runs_dir / f"{name}.png")
+        scores = validate_sequences(pipeline, synthetic_split(data_dir, "val")[:num_sequences], config)
         last = CsvLog(run_dir / "log.csv", LOG_COLUMNS).rows()[-1]
-        rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores})
+        rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores,
+                     "clip_ssim": clips["ssim"]})
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
     full = next((row for row in rows if row["name"] == "full"), None)
-    lines = ["| variant | steps | final loss | MSE | SSIM | LPIPS | MSE / full | SSIM / full | LPIPS / full |",
+    lines = ["| variant | final loss | MSE | SSIM | LPIPS | flicker | SSIM / full | LPIPS / full "
+             "| clip SSIM |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        ratios = [row[m] / full[m] if full and full[m] else float("nan") for m in ("mse", "ssim", "lpips")]
-        lines.append(f"| {row['name']} | {row['steps']} | {row['final_loss']:.4f} | {row['mse']:.4f} | "
-                     f"{row['ssim']:.4f} | {row['lpips']:.4f} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |")
+        ratios = [row[m] / full[m] if full and full[m] else float("nan") for m in ("ssim", "lpips")]
+        lines.append(f"| {row['name']} | {row['final_loss']:.3f} | {row['mse']:.4f} | {row['ssim']:.3f} | "
+                     f"{row['lpips']:.3f} | {row['flicker']:.3f} | " + " | ".join(f"{r:.3f}" for r in ratios)
+                     + f" | {row['clip_ssim']:.3f} |")
     return "\n".join(lines)
 
 
@@ -73,16 +84,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a make-dataset folder")
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps per variant")
+    parser.add_argument("--sequences", type=int, default=4, help="whole val sequences scored per variant")
     parser.add_argument("--runs", type=Path, default=Path("runs/ablations"), help="where the runs go")
     parser.add_argument("--configs", nargs="*", type=Path,
                         default=sorted((REPO / "configs" / "train").glob("ablation_*.json")))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ablations.json")
     args = parser.parse_args()
     configs = sorted(args.configs, key=lambda p: (p.stem != "ablation_full", p.stem))  # full first
-    rows = run(configs, args.data, args.steps, args.runs)
+    rows = run(configs, args.data, args.steps, args.runs, args.sequences)
     print(markdown(rows))
     with atomic_path(args.out) as tmp:
-        tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "rows": rows}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "sequences": args.sequences,
+                                   "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -22,7 +22,8 @@ FULL = {"run_dir": "runs/ablation_full", "data_dir": "data_synth", "model_preset
 #: the recipe of the current bundled model that the ablation base took on (EI and conditioning from PIE-Net-Lite)
 RECIPE = {"use_estimate": True, "ei_training_estimate": "pienet_lite", "ei_training_fraction": 0.5,
           "ei_training_timesteps": [50, 300], "low_noise_fraction": 0.5, "low_noise_max_timestep": 300,
-          "cache_latents": True, "latent_flips": ["none"], "caption_sentence_dropout": 0.25, "ei_strength": 0.2}
+          "cache_latents": True, "latent_flips": ["none"], "caption_sentence_dropout": 0.25,
+          "ei_strength": 0.2, "previous_frame_estimate_fraction": 0.5}
 #: what each former full copy changed
 CHANGES = {
     "full": {},
@@ -33,6 +34,7 @@ CHANGES = {
     "no_previous_frame": {"use_previous_frame": False},
     "no_text": {"use_text": False},
     "no_estimate": {"use_estimate": False},
+    "no_prev_estimate": {"previous_frame_estimate_fraction": 0.0},
 }
 
 

@@ -1,4 +1,4 @@
-"""Validation on whole recordings: the benchmark's scores of the same weights and sampling, in the run's log."""
+"""Validation on whole recordings: the benchmark's scores of the same weights and sampling, in the log."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def sequence_run(data_dir, tmp_path_factory):
 def test_run_logs_the_benchmark_scores_of_its_weights(sequence_run, data_dir):
     config = load_config(sequence_run / "config.json")
     [spec] = synthetic_split(data_dir, "val")[:1]
-    pipeline = load_lase_pipeline(sequence_run / "pipeline", estimate="integrate", num_samples=2, ei_strength=0.5,
-                                  num_inference_steps=2)
+    pipeline = load_lase_pipeline(sequence_run / "pipeline", estimate="integrate", num_samples=2,
+                                  ei_strength=0.5, num_inference_steps=2)
     expected = evaluate_method(pipeline, spec.path, cut=spec.cut_s, metrics=("mse", "ssim", "lpips"))
     rows = (sequence_run / "val.csv").read_text().splitlines()
     assert rows[0] == "step,split,mse,ssim,lpips,flicker"
@@ -60,7 +60,8 @@ def test_which_recordings_are_validated(data_dir, tmp_path):
     assert validation_sequences(_config(data_dir, tmp_path)) == {}
     splits = validation_sequences(_config(data_dir, tmp_path, val_sequences=5, slider_depth_dir=str(tmp_path),
                                           slider_depth_cut_s=[0.5, 1.5]))
-    assert [spec.name for spec in splits["synthetic_sequences"]] == [s.name for s in synthetic_split(data_dir, "val")]
+    val_names = [spec.name for spec in synthetic_split(data_dir, "val")]
+    assert [spec.name for spec in splits["synthetic_sequences"]] == val_names
     [slider] = splits["slider_depth"]
     assert slider.path == tmp_path and slider.cut_s == (0.5, 1.5)
 

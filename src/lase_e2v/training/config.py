@@ -188,7 +188,8 @@ def check_sampling(options: Any) -> None:
     """``val_sampling`` must be :class:`~lase_e2v.pipelines.lase.SamplingOptions` fields with valid
     values; ``estimate`` a registered peer or ``"previous"``."""
     if not isinstance(options, dict):
-        raise ConfigError(f"training config: val_sampling must be an object of sampling options, got {options!r}")
+        raise ConfigError(f"training config: val_sampling must be an object of sampling options, "
+                          f"got {options!r}")
     estimate = options.get("estimate", "previous")
     if estimate != "previous" and estimate not in peer_names():
         raise ConfigError(f"training config: val_sampling estimate {estimate!r} unknown; use 'previous' or "

@@ -71,7 +71,9 @@ def validate_synthetic(pipeline: LaSeE2VPipeline, dataset, config: TrainingConfi
     return {metric.name: metric.mean() for metric in metrics}
 
 
-def validate_sequences(pipeline: LaSeE2VPipeline, sequences: Sequence[SequenceSpec], config: TrainingConfig) -> dict:
+def validate_sequences(
+    pipeline: LaSeE2VPipeline, sequences: Sequence[SequenceSpec], config: TrainingConfig
+) -> dict:
     """Frame-weighted MSE / SSIM / LPIPS and flicker over whole recordings, sampled as at inference.
 
     Why: clips conditioned on their true previous frame (:func:`validate_synthetic`) score the
