@@ -18,7 +18,7 @@ from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder, load_autoencoder
 from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.integrator import IntegratorPipeline
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions, with_sampling
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 3
@@ -465,3 +465,19 @@ def test_memory_stays_flat_over_slider_depth(slider_depth_dir):
     assert marks[30][0] <= marks[10][0]
     # keeping the 20 frames in between would add 20 * 240 * 180 * 4 bytes = 3.5 MB
     assert marks[30][1] - marks[10][1] < 200_000
+
+
+def test_with_sampling_is_a_copy_that_builds_a_named_peer(pipeline):
+    view = with_sampling(pipeline, estimate="integrate", num_samples=3, ei_strength=0.5)
+    assert isinstance(view.options.estimate, IntegratorPipeline)
+    assert (view.options.num_samples, view.options.ei_strength) == (3, 0.5)
+    assert pipeline.options == SamplingOptions(**FAST)  # the caller's pipeline keeps its sampling
+    assert view.unet is pipeline.unet and view.event_encoder is pipeline.event_encoder
+    expected = [f.image for f in IntegratorPipeline().iter_frames(random_windows(3))]
+    zero = with_sampling(view, ei_strength=0.0)  # the estimate through the autoencoder, frame for frame
+    got = [f.image for f in zero.iter_frames(random_windows(3))]
+    estimates = torch.from_numpy(np.stack(expected)).float()[None, :, None]
+    round_trip = pipeline.decode_latents(pipeline.encode_frames(estimates), (HEIGHT, WIDTH))[0, :, 0].numpy()
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(got, round_trip))
+    with pytest.raises(ConfigError, match="num_samples"):
+        with_sampling(pipeline, num_samples=0)
