@@ -337,6 +337,22 @@ def train(
         done(f"training finished; checkpoints in {run_dir}")
 
 
+@app.command("export")
+def export(
+    run_dir: Path = typer.Argument(..., help="a training run folder (checkpoint-<step>/ inside)"),
+    output: Path = typer.Option(..., "-o", "--output", help="folder for the saved pipeline"),
+    step: Optional[int] = typer.Option(None, help="the checkpoint's step (default: the newest)"),
+    raw: bool = typer.Option(False, "--raw", help="the raw weights instead of the EMA"),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+) -> None:
+    """Save a checkpoint of a run as a pipeline (`--checkpoint` of reconstruct / evaluate reads it)."""
+    from lase_e2v.training.export import export_checkpoint
+
+    check_output(output, overwrite)
+    export_checkpoint(run_dir, output, step=step, ema=False if raw else None)
+    done(f"wrote {output}")
+
+
 @app.command()
 def evaluate(
     method: str = typer.Option("lase", help=f"{METHOD_HELP}, or a method JSON file"),

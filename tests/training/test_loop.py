@@ -10,6 +10,7 @@ from lase_e2v.errors import ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.training import load_config, loop, train
 from lase_e2v.training.checkpoint import list_checkpoints
+from lase_e2v.training.export import export_checkpoint
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
@@ -204,3 +205,23 @@ def test_mask_loss_window_cuts_matching_latent_and_pixel_windows():
         assert torch.equal(crop[0, 0, 0], expected)  # every pixel sits under its own latent cell
     whole, kept = loop.mask_loss_window(latents, [pixels], 0, 8)
     assert whole is latents and kept[0] is pixels
+
+
+def test_export_writes_the_chosen_checkpoint_as_a_pipeline(straight_run, tmp_path, run_cli, cli_error):
+    newest = export_checkpoint(straight_run, tmp_path / "newest")
+    exported = _weights(straight_run / "pipeline")  # what the run exported at its end
+    assert _weights(newest).keys() == exported.keys()
+    assert all(torch.equal(value, exported[key]) for key, value in _weights(newest).items())
+    code, out, _ = run_cli("export", straight_run, "-o", tmp_path / "step2", "--step", 2)
+    assert code == 0 and out.strip().endswith(f"wrote {tmp_path / 'step2'}")
+    step2, ema2 = _weights(tmp_path / "step2"), load_file(straight_run / "checkpoint-2" / "ema" / "unet" / WEIGHTS)
+    assert all(torch.equal(step2[f"unet.{key}"], value) for key, value in ema2.items())
+    assert any(not torch.equal(step2[key], value) for key, value in _weights(newest).items())
+    raw = _weights(export_checkpoint(straight_run, tmp_path / "raw", step=4, ema=False))
+    raw4 = load_file(straight_run / "checkpoint-4" / "unet" / WEIGHTS)
+    assert all(torch.equal(raw[f"unet.{key}"], value) for key, value in raw4.items())
+    assert LaSeE2VPipeline.from_pretrained(tmp_path / "step2").options == LaSeE2VPipeline.from_pretrained(
+        straight_run / "pipeline").options
+    assert "no checkpoint-3; it has steps 2, 4" in cli_error("export", straight_run, "-o", tmp_path / "x", "--step", 3)
+    assert "exists" in cli_error("export", straight_run, "-o", tmp_path / "step2")
+    assert not (tmp_path / "x").exists()
