@@ -17,8 +17,8 @@ from typing import Any
 
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
-from lase_e2v.pipelines.lase import SamplingOptions
 from lase_e2v.pipelines.baselines import peer_names
+from lase_e2v.pipelines.lase import SamplingOptions
 from lase_e2v.training.latents import check_flips
 
 MIXED_PRECISION = ("no", "fp16", "bf16")

@@ -15,6 +15,7 @@ inference samples: clips chained on the model's own output, EI from the peer's e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def validate_sequences(
                                dataset="validation")
                for spec in sequences]
     summary = aggregate(results)["scores"]["validation"]["validation"]
-    return {name: summary[name] for name in (*METRICS, "flicker")}
+    return {name: math.nan if summary.get(name) is None else summary[name] for name in (*METRICS, "flicker")}
 
 
 def validation_sequences(config: TrainingConfig) -> dict[str, list[SequenceSpec]]:
