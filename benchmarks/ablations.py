@@ -24,12 +24,12 @@ import json
 from pathlib import Path
 
 from lase_e2v.atomic import atomic_path
+from lase_e2v.evaluation.datasets import synthetic_split
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.training import load_config, train
 from lase_e2v.training.clips import SyntheticClipDataset
 from lase_e2v.training.log import CsvLog
 from lase_e2v.training.loop import LOG_COLUMNS
-from lase_e2v.evaluation.datasets import synthetic_split
 from lase_e2v.training.validation import validate_sequences, validate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
