@@ -34,7 +34,8 @@ from lase_e2v.training.validation import validate_sequences, validate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 #: settings that only change sampling, not the trained model
-SAMPLING_ONLY = ("ei_strength", "val_inference_steps", "val_guidance_scale", "run_dir")
+SAMPLING_ONLY = ("ei_strength", "val_inference_steps", "val_guidance_scale", "val_sampling", "val_sequences",
+                 "run_dir")
 
 
 def training_key(config) -> str:

@@ -214,7 +214,8 @@ def test_export_writes_the_chosen_checkpoint_as_a_pipeline(straight_run, tmp_pat
     assert all(torch.equal(value, exported[key]) for key, value in _weights(newest).items())
     code, out, _ = run_cli("export", straight_run, "-o", tmp_path / "step2", "--step", 2)
     assert code == 0 and out.strip().endswith(f"wrote {tmp_path / 'step2'}")
-    step2, ema2 = _weights(tmp_path / "step2"), load_file(straight_run / "checkpoint-2" / "ema" / "unet" / WEIGHTS)
+    step2 = _weights(tmp_path / "step2")
+    ema2 = load_file(straight_run / "checkpoint-2" / "ema" / "unet" / WEIGHTS)
     assert all(torch.equal(step2[f"unet.{key}"], value) for key, value in ema2.items())
     assert any(not torch.equal(step2[key], value) for key, value in _weights(newest).items())
     raw = _weights(export_checkpoint(straight_run, tmp_path / "raw", step=4, ema=False))
@@ -222,6 +223,7 @@ def test_export_writes_the_chosen_checkpoint_as_a_pipeline(straight_run, tmp_pat
     assert all(torch.equal(raw[f"unet.{key}"], value) for key, value in raw4.items())
     assert LaSeE2VPipeline.from_pretrained(tmp_path / "step2").options == LaSeE2VPipeline.from_pretrained(
         straight_run / "pipeline").options
-    assert "no checkpoint-3; it has steps 2, 4" in cli_error("export", straight_run, "-o", tmp_path / "x", "--step", 3)
+    missing = cli_error("export", straight_run, "-o", tmp_path / "x", "--step", 3)
+    assert "no checkpoint-3; it has steps 2, 4" in missing
     assert "exists" in cli_error("export", straight_run, "-o", tmp_path / "step2")
     assert not (tmp_path / "x").exists()

@@ -95,6 +95,14 @@ def load_weights(module: torch.nn.Module, folder: Path) -> None:
                               f"unexpected {unexpected[:3]}); was the config changed?")
 
 
+def read_state(folder: Path) -> dict:
+    """A checkpoint's ``training_state.json``: step, EMA step, training seconds and the run's config."""
+    try:
+        return json.loads((folder / STATE_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{folder}: not a training checkpoint ({STATE_FILE} unreadable)") from error
+
+
 def load_checkpoint(
     folder: Path,
     modules: dict[str, torch.nn.Module],
@@ -103,10 +111,7 @@ def load_checkpoint(
     grad_scaler=None,
 ) -> tuple[TrainingState, Path]:
     """Load weights and optimizer state in place; returns the state and where the RNG files are."""
-    try:
-        values = json.loads((folder / STATE_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{folder}: not a training checkpoint ({STATE_FILE} unreadable)") from error
+    values = read_state(folder)
     for name, module in modules.items():
         load_weights(module, folder / name)
     for name, module in (ema_modules or {}).items():

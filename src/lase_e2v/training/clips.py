@@ -22,8 +22,9 @@ item is the same every time it is read:
   dark") means what it means in a full caption.
 
 With ``estimate_method`` set, items also carry that peer's cached reconstructions of the target
-frames and of the previous frame (:mod:`.estimates`), cropped and flipped with them; a time-reversed clip keeps each frame's
-forward-time estimate (still an estimate of that frame, with a peer's kind of error).
+frames and of the previous frame (:mod:`.estimates`), cropped and flipped with them; a
+time-reversed clip keeps each frame's forward-time estimate (still an estimate of that frame, with
+a peer's kind of error).
 
 With ``latents_key`` set, items also carry the cached autoencoder latents (:mod:`.latents`) of the
 clip's frames, previous frame and estimates, so training needs no encoder pass. Flips are then

@@ -7,11 +7,10 @@ weights in the same form, loadable by ``load_lase_pipeline`` / ``--checkpoint``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lase_e2v.errors import CheckpointError
-from lase_e2v.training.checkpoint import STATE_FILE, list_checkpoints, load_weights
+from lase_e2v.training.checkpoint import list_checkpoints, load_weights, read_state
 from lase_e2v.training.config import load_config
 from lase_e2v.training.loop import build_pipeline
 
@@ -34,12 +33,10 @@ def export_checkpoint(run_dir: str | Path, output: str | Path, step: int | None 
         raise CheckpointError(f"{run_dir}: no checkpoint-<step> folders")
     step = max(checkpoints) if step is None else step
     if step not in checkpoints:
-        raise CheckpointError(f"{run_dir}: no checkpoint-{step}; it has steps {', '.join(map(str, checkpoints))}")
+        raise CheckpointError(f"{run_dir}: no checkpoint-{step}; it has steps "
+                              f"{', '.join(map(str, checkpoints))}")
     folder = checkpoints[step]
-    try:
-        config = load_config(json.loads((folder / STATE_FILE).read_text())["config"])
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{folder}: no readable config in {STATE_FILE} ({error})") from None
+    config = load_config(read_state(folder)["config"])
     has_ema = (folder / "ema").is_dir()
     use_ema = (config.export_ema and has_ema) if ema is None else ema
     if use_ema and not has_ema:
