@@ -22,6 +22,7 @@ from _common import SHARED_DATA, write_results
 
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.statistics import measure_events
+from lase_e2v.simulate.realism import REAL_RANGE
 
 REAL = {
     "slider_depth (DAVIS240C)": SHARED_DATA / "ecd_slider_depth",
@@ -74,16 +75,19 @@ def cell(value: float | None, key: str, template: str) -> str:
     return template.format(value / 1000 if key == "median_interval_us" else value)
 
 
-def table(real: dict[str, dict], synthetic: dict) -> str:
+def table(real: dict[str, dict], synthetic: dict[str, dict]) -> str:
+    """One column per real recording, then one per synthetic summary (``synthetic``: title -> summary)."""
     names = list(real)
-    lines = ["| statistic | " + " | ".join(names) + " | synthetic median [p10, p90] |",
-             "|---" * (len(names) + 2) + "|"]
+    titles = [f"{title} median [p10, p90]" for title in synthetic]
+    lines = ["| statistic | " + " | ".join(names + titles) + " |",
+             "|---" * (len(names) + len(synthetic) + 1) + "|"]
     for key, label, template in ROWS:
         values = [cell(real[name].get(key), key, template) for name in names]
-        summary = synthetic.get(key)
-        values.append("-" if summary is None else
-                      f"{cell(summary['median'], key, template)} [{cell(summary['p10'], key, template)}, "
-                      f"{cell(summary['p90'], key, template)}]")
+        for summary in synthetic.values():
+            row = summary.get(key)
+            values.append("-" if row is None else
+                          f"{cell(row['median'], key, template)} [{cell(row['p10'], key, template)}, "
+                          f"{cell(row['p90'], key, template)}]")
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
@@ -98,12 +102,16 @@ def main() -> None:
     sequences = synthetic_sequences(args.data, args.split)
     per_sequence = [measure(path) for path in sequences]
     synthetic = summarise(per_sequence)
-    print(table(real, synthetic))
-    print(f"synthetic: {len(per_sequence)} sequences ({args.split}) from {', '.join(map(str, args.data))}")
+    realistic = [r for r in per_sequence if REAL_RANGE.contains(r)]
+    in_range = summarise(realistic)
+    print(table(real, {"synthetic": synthetic, "synthetic in REAL_RANGE": in_range}))
+    print(f"synthetic: {len(per_sequence)} sequences ({args.split}) from {', '.join(map(str, args.data))}, "
+          f"{len(realistic)} in REAL_RANGE")
     report = {
         "real": real,
         "synthetic": {"data": [str(d) for d in args.data], "split": args.split, "sequences": len(per_sequence),
-                      "summary": synthetic,
+                      "summary": synthetic, "in_real_range": len(realistic),
+                      "summary_in_real_range": in_range,
                       "per_sequence": {str(p.relative_to(p.parent.parent)): r for p, r in zip(sequences, per_sequence)}},
     }
     write_results(args.out, report)

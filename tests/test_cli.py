@@ -199,6 +199,19 @@ def test_simulate_an_image_folder(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "simulate", tmp_path / "nothing", "-o", tmp_path / "e.h5")[::2], "nothing")
 
 
+def test_make_dataset_realistic_reports_the_redraws(capsys, tmp_path, shared_dir):
+    data = tmp_path / "real"
+    code, stdout, _ = run(capsys, "make-dataset", data, "-n", "3", "--duration", "0.2", "--height", "24",
+                          "--width", "32", "--seed", "3", "--realistic",
+                          "--coco-dir", shared_dir / "data" / "coco_mini")
+    records = json.loads((data / "manifest.json").read_text())["sequences"]
+    redrawn = sum(r["realism"]["draws"] > 1 for r in records)
+    outside = sum(not r["realism"]["in_real_range"] for r in records)
+    assert code == 0 and redrawn > 0
+    last_line = stdout.strip().splitlines()[-1]
+    assert last_line.endswith(f"realistic: {redrawn} redrawn, {outside} still out of range")
+
+
 def test_make_dataset_preview_and_train(capsys, tmp_path, shared_dir):
     data = tmp_path / "data"
     code, stdout, _ = run(capsys, "make-dataset", data, "-n", "2", "--duration", "0.2", "--height", "32",

@@ -10,6 +10,7 @@ given. Library warnings and log messages stay off the terminal unless ``--verbos
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -293,14 +294,27 @@ def make_dataset(
                                                   "or as encoded (srgb)"),
     color: bool = typer.Option(False, "--color", help="a colour camera: RGB frames, events under a Bayer filter"),
     bayer: str = typer.Option("RGGB", help=f"Bayer pattern with --color: {', '.join(BAYER_PATTERNS)}"),
+    realistic: bool = typer.Option(False, "--realistic", help="redraw a sequence until its event statistics "
+                                                              "lie in the range of real recordings"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
 
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
-                    photometry=photometry, color_filter=check_pattern(bayer) if color else None)
-    done(f"wrote {num_sequences} sequences to {output} (manifest {manifest})")
+                    photometry=photometry, color_filter=check_pattern(bayer) if color else None,
+                    realistic=realistic)
+    done(f"wrote {num_sequences} sequences to {output} (manifest {manifest}){_realism_summary(manifest)}")
+
+
+def _realism_summary(manifest: Path) -> str:
+    """``; realistic: R redrawn, O out of range`` for a ``--realistic`` dataset, else nothing."""
+    records = json.loads(manifest.read_text())["sequences"]
+    if "realism" not in records[0]:
+        return ""
+    redrawn = sum(r["realism"]["draws"] > 1 for r in records)
+    outside = sum(not r["realism"]["in_real_range"] for r in records)
+    return f"; realistic: {redrawn} redrawn, {outside} still out of range"
 
 
 @app.command()

@@ -11,8 +11,10 @@ from PIL import Image
 import lase_e2v.simulate.dataset as dataset_module
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats.hdf5 import Hdf5Reader
+from lase_e2v.events.statistics import measure_events
 from lase_e2v.simulate.dataset import frame_times_us, make_dataset, random_simulator_config
 from lase_e2v.simulate.esim import SimulatorConfig
+from lase_e2v.simulate.realism import REAL_RANGE, StatisticsRange
 from lase_e2v.simulate.scenes import caption_with_words, scene_words
 from lase_e2v.simulate.preview import save_preview
 
@@ -76,6 +78,38 @@ def test_same_seed_same_dataset(tiny, tmp_path, coco_dir):
         for field in ("x", "y", "t", "p"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
         np.testing.assert_array_equal(first.read_frames().images, second.read_frames().images)
+
+
+def test_realistic_redraws_until_in_real_range(tiny, tmp_path, coco_dir):
+    manifest = json.loads(make_dataset(tmp_path / "real", seed=3, coco_dir=coco_dir, realistic=True,
+                                       max_draws=6, **TINY).read_text())
+    plain = json.loads(tiny.read_text())["sequences"]
+    assert manifest["realistic"] is True
+    draws = [record["realism"]["draws"] for record in manifest["sequences"]]
+    assert 1 in draws and max(draws) > 1  # seed 3: one sequence already in range, others redrawn
+    for record, original in zip(manifest["sequences"], plain):
+        realism = record["realism"]
+        assert realism["in_real_range"] and REAL_RANGE.contains(realism["statistics"])
+        reader = Hdf5Reader(tmp_path / "real" / record["file"])
+        measured = measure_events(reader.iter_chunks(), reader.sensor_size, reader.read_frames())
+        for key in ("isolated_share", "events_per_pixel_per_s", "contrast_threshold"):
+            assert realism["statistics"][key] == pytest.approx(measured[key], rel=1e-9)
+        assert record["source_photo_id"] == original["source_photo_id"]  # only motion and sensor redrawn
+        same_draw = realism["draws"] == 1
+        assert (record["simulator"] == original["simulator"]) == same_draw
+        if same_draw:
+            np.testing.assert_array_equal(reader.read().t, Hdf5Reader(tiny.parent / record["file"]).read().t)
+
+
+def test_realistic_keeps_the_last_draw_out_of_range(tmp_path, coco_dir, monkeypatch):
+    monkeypatch.setattr(dataset_module, "REAL_RANGE", StatisticsRange(max_isolated_share=0.0,
+                                                                      min_events_per_pixel_per_s=1e9))
+    manifest = json.loads(make_dataset(tmp_path / "none", seed=3, coco_dir=coco_dir, realistic=True,
+                                       max_draws=2, **TINY).read_text())
+    assert [r["realism"]["draws"] for r in manifest["sequences"]] == [2, 2, 2]
+    assert not any(r["realism"]["in_real_range"] for r in manifest["sequences"])
+    with pytest.raises(ConfigError, match="max_draws"):
+        make_dataset(tmp_path / "bad", seed=3, coco_dir=coco_dir, realistic=True, max_draws=0, **TINY)
 
 
 def test_failure_leaves_nothing_behind(tmp_path, coco_dir, monkeypatch):

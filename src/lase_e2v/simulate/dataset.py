@@ -30,9 +30,11 @@ from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.color import check_pattern, mosaic
 from lase_e2v.events.formats.hdf5 import write_hdf5
+from lase_e2v.events.statistics import measure_events
 from lase_e2v.events.streams import EventStream, Frames
 from lase_e2v.paths import default_coco_dir
 from lase_e2v.simulate.esim import EventSimulator, SimulatorConfig
+from lase_e2v.simulate.realism import REAL_RANGE
 from lase_e2v.simulate.scenes import (
     PHOTOMETRY,
     Scene,
@@ -157,6 +159,8 @@ def make_dataset(
     max_step_px: float = 1.0,
     photometry: str = "linear",
     color_filter: str | None = None,
+    realistic: bool = False,
+    max_draws: int = 20,
 ) -> Path:
     """Write ``num_sequences`` synthetic captioned event sequences to the new folder ``out_dir``.
 
@@ -183,10 +187,18 @@ def make_dataset(
             (Color-DAVIS346): RGB scenes seen through that filter, RGB target frames, the pattern kept
             as the sequences' ``color_filter`` attribute and in the manifest. The same seed gives the
             same scenes as in gray.
+        realistic: redraw a sequence (scene motion, objects, sensor; same background photo) until its
+            event statistics lie in the range of real recordings
+            (:data:`~lase_e2v.simulate.realism.REAL_RANGE`), at most ``max_draws`` times; the
+            manifest then records per sequence ``realism``: the draws, whether the kept one is in
+            range (the last draw is kept when none is) and its statistics. Draw 1 is the sequence
+            ``realistic=False`` makes, so both agree wherever it is already realistic.
 
     Returns the path of ``manifest.json``.
     """
     _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
+    if max_draws < 1:
+        raise ConfigError(f"max_draws must be >= 1, got {max_draws}")
     if photometry not in PHOTOMETRY:
         raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
     color_filter = check_pattern(color_filter) if color_filter is not None else None
@@ -214,12 +226,20 @@ def make_dataset(
             group = photos[split]
             background = group[int(photo_order[split][used[split] % len(group)])]
             used[split] += 1
-            rng = np.random.default_rng(sequence_seeds[index])
-            scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry,
-                                 color=color_filter is not None)
-            config = simulator or random_simulator_config(rng)
-            sim = EventSimulator(config, seed=int(rng.integers(2**31)))
-            chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px, color_filter)
+            draws = [sequence_seeds[index], *sequence_seeds[index].spawn(max_draws - 1 if realistic else 0)]
+            for draw, draw_seed in enumerate(draws, start=1):
+                rng = np.random.default_rng(draw_seed)
+                scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry,
+                                     color=color_filter is not None)
+                config = simulator or random_simulator_config(rng)
+                sim = EventSimulator(config, seed=int(rng.integers(2**31)))
+                chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px, color_filter)
+                if not realistic:
+                    break
+                statistics = measure_events(chunks, size, frames)
+                statistics.pop("interval_histogram")
+                if REAL_RANGE.contains(statistics):
+                    break
             event_t = np.concatenate([c.t for c in chunks]) if chunks else np.zeros(0, np.int64)
             event_indices = np.searchsorted(event_t, frame_t_us, side="left")
             by_id = {p.coco_id: p for p in group}
@@ -241,6 +261,9 @@ def make_dataset(
                 "frame_t_us": frame_t_us.tolist(),
                 "frame_event_indices": event_indices.tolist(),
             }
+            if realistic:
+                record["realism"] = {"draws": draw, "in_real_range": REAL_RANGE.contains(statistics),
+                                     "statistics": statistics}
             attrs = {
                 "caption": record["captions"][0],
                 "captions": record["captions"],
@@ -262,6 +285,7 @@ def make_dataset(
             "val_fraction": val_fraction,
             "photometry": photometry,
             "color_filter": color_filter,
+            "realistic": realistic,
             "photos": {name: sorted(p.coco_id for p in group) for name, group in photos.items()},
             "sequences": records,
         }
