@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from lase_e2v.errors import ConfigError
+from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.training import load_config, loop, train
-from lase_e2v.training.checkpoint import list_checkpoints
+from lase_e2v.training.checkpoint import STATE_FILE, STATE_KEYS, list_checkpoints, read_state
 from lase_e2v.training.export import export_checkpoint
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -227,3 +230,16 @@ def test_export_writes_the_chosen_checkpoint_as_a_pipeline(straight_run, tmp_pat
     assert "no checkpoint-3; it has steps 2, 4" in missing
     assert "exists" in cli_error("export", straight_run, "-o", tmp_path / "step2")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_checkpoint_state_without_its_config_is_one_error(straight_run, tmp_path, cli_error):
+    assert set(json.loads((straight_run / "checkpoint-4" / STATE_FILE).read_text())) == set(STATE_KEYS)
+    run = tmp_path / "run"
+    shutil.copytree(straight_run / "checkpoint-4", run / "checkpoint-4")
+    state = json.loads((run / "checkpoint-4" / STATE_FILE).read_text())
+    del state["config"]
+    (run / "checkpoint-4" / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=f"{STATE_FILE} lacks config"):
+        read_state(run / "checkpoint-4")
+    assert f"{STATE_FILE} lacks config" in cli_error("export", run, "-o", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -33,6 +33,8 @@ from lase_e2v.training.state import rng_state_file
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 STATE_FILE = "training_state.json"
+#: what ``STATE_FILE`` holds
+STATE_KEYS = ("step", "ema_step", "elapsed_s", "config")
 
 
 @dataclass
@@ -96,11 +98,16 @@ def load_weights(module: torch.nn.Module, folder: Path) -> None:
 
 
 def read_state(folder: Path) -> dict:
-    """A checkpoint's ``training_state.json``: step, EMA step, training seconds and the run's config."""
+    """A checkpoint's ``training_state.json``: step, EMA step, training seconds and the run's config
+    (the :data:`STATE_KEYS` that :func:`save_checkpoint` writes, all required)."""
     try:
-        return json.loads((folder / STATE_FILE).read_text())
+        values = json.loads((folder / STATE_FILE).read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{folder}: not a training checkpoint ({STATE_FILE} unreadable)") from error
+    missing = [key for key in STATE_KEYS if key not in values] if isinstance(values, dict) else list(STATE_KEYS)
+    if missing:
+        raise CheckpointError(f"{folder}: {STATE_FILE} lacks {', '.join(missing)}")
+    return values
 
 
 def load_checkpoint(
