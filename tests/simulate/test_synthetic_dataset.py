@@ -10,8 +10,10 @@ from PIL import Image
 
 import lase_e2v.simulate.dataset as dataset_module
 from lase_e2v.errors import ConfigError
+from lase_e2v.events.color import mosaic
 from lase_e2v.events.formats.hdf5 import Hdf5Reader
 from lase_e2v.events.statistics import measure_events
+from lase_e2v.events.streams import Frames
 from lase_e2v.simulate.dataset import frame_times_us, make_dataset, random_simulator_config
 from lase_e2v.simulate.esim import SimulatorConfig
 from lase_e2v.simulate.realism import REAL_RANGE, StatisticsRange
@@ -99,6 +101,21 @@ def test_realistic_redraws_until_in_real_range(tiny, tmp_path, coco_dir):
         assert (record["simulator"] == original["simulator"]) == same_draw
         if same_draw:
             np.testing.assert_array_equal(reader.read().t, Hdf5Reader(tiny.parent / record["file"]).read().t)
+
+
+def test_realistic_colour_is_measured_against_the_mosaic(tmp_path, coco_dir):
+    manifest = json.loads(make_dataset(tmp_path / "rgb", seed=3, coco_dir=coco_dir, realistic=True,
+                                       max_draws=3, color_filter="RGGB", **TINY).read_text())
+    for record in manifest["sequences"]:
+        reader = Hdf5Reader(tmp_path / "rgb" / record["file"])
+        frames = reader.read_frames()
+        assert frames.images.ndim == 4  # RGB targets
+        seen = Frames(mosaic(frames.images, "RGGB"), frames.t_us)
+        measured = measure_events(reader.iter_chunks(), reader.sensor_size, seen)
+        realism = record["realism"]
+        threshold = realism["statistics"]["contrast_threshold"]
+        assert threshold == pytest.approx(measured["contrast_threshold"], rel=1e-9) and np.isfinite(threshold)
+        assert realism["in_real_range"] == REAL_RANGE.contains(measured)
 
 
 def test_realistic_keeps_the_last_draw_out_of_range(tmp_path, coco_dir, monkeypatch):

@@ -117,6 +117,17 @@ def simulate_scene(
     return chunks, Frames(images, frame_t_us)
 
 
+def measure_realism(chunks: list[EventStream], frames: Frames, color_filter: str | None = None) -> dict:
+    """``in_real_range`` (:data:`~lase_e2v.simulate.realism.REAL_RANGE`) and the ``statistics`` of one
+    simulated sequence (:func:`~lase_e2v.events.statistics.measure_events`, without the interval
+    histogram). A colour sequence is measured against the Bayer mosaic of its RGB frames: what each
+    pixel saw, so the effective contrast threshold compares like with like."""
+    seen = frames if color_filter is None else Frames(mosaic(frames.images, color_filter), frames.t_us)
+    statistics = measure_events(chunks, seen.images.shape[1:3], seen)
+    statistics.pop("interval_histogram")
+    return {"in_real_range": REAL_RANGE.contains(statistics), "statistics": statistics}
+
+
 @contextmanager
 def _torch_threads(count: int) -> Iterator[None]:
     """Warping is many small grid_sample calls: one thread is faster and fair on a shared CPU."""
@@ -236,9 +247,8 @@ def make_dataset(
                 chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px, color_filter)
                 if not realistic:
                     break
-                statistics = measure_events(chunks, size, frames)
-                statistics.pop("interval_histogram")
-                if REAL_RANGE.contains(statistics):
+                realism = {"draws": draw, **measure_realism(chunks, frames, color_filter)}
+                if realism["in_real_range"]:
                     break
             event_t = np.concatenate([c.t for c in chunks]) if chunks else np.zeros(0, np.int64)
             event_indices = np.searchsorted(event_t, frame_t_us, side="left")
@@ -262,8 +272,7 @@ def make_dataset(
                 "frame_event_indices": event_indices.tolist(),
             }
             if realistic:
-                record["realism"] = {"draws": draw, "in_real_range": REAL_RANGE.contains(statistics),
-                                     "statistics": statistics}
+                record["realism"] = realism
             attrs = {
                 "caption": record["captions"][0],
                 "captions": record["captions"],
