@@ -46,7 +46,7 @@ ROWS = (
 
 def measure(path: Path) -> dict:
     reader = open_events(path)
-    return measure_events(reader.iter_chunks(), reader.sensor_size, reader.read_frames())
+    return measure_events(reader.iter_chunks(), reader.sensor_size, reader.read_frames(), color_filter=reader.color_filter)
 
 
 def synthetic_sequences(folders: list[Path], split: str) -> list[Path]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lase_e2v.errors import EventDataError
+from lase_e2v.events.color import mosaic
 from lase_e2v.events.statistics import (
     EventStatistics,
     StatisticsOptions,
@@ -79,3 +81,26 @@ def test_effective_threshold_recovers_the_simulators():
     assert effective_contrast_threshold(events, frames) == pytest.approx(0.15, rel=0.1)
     assert measure_events([events], (height, width), frames)["contrast_threshold"] == pytest.approx(
         effective_contrast_threshold(events, frames))
+
+
+def test_color_frames_are_measured_through_the_bayer_filter():
+    """A colour camera's RGB frames: each pixel's events are compared with its own filter's channel
+    (the threshold equals that of the mosaic given as gray frames); without the pattern, one clear error."""
+    height, width = 40, 60
+    ys, xs = np.mgrid[0:height, 0:width]
+    rgb = np.stack([0.1 + 0.02 * np.sin(xs / 3.0), 0.2 + 0.02 * np.cos(ys / 4.0), 0.15 + 0 * xs], axis=-1)
+    gains = np.array([2.0, 1.0, 0.5])  # channels brighten at different rates: red 2x, blue half the log rate
+    times_us = np.arange(0, 1_000_001, 2_000)
+    images = [rgb * np.exp(gains * t / 1e6) for t in times_us]
+    seen = [mosaic(image, "RGGB") for image in images]
+    simulator = EventSimulator(SimulatorConfig(threshold_on=0.15, threshold_off=0.15, threshold_sigma=0.0), seed=0)
+    chunks = [simulator.step(image, float(t)) for image, t in zip(seen, times_us)]
+    index = np.arange(0, len(times_us), 50)
+    as_uint8 = lambda stack: (np.stack(stack)[index] * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    color_frames = Frames(as_uint8(images), times_us[index])
+    gray_frames = Frames(as_uint8(seen), times_us[index])
+    measured = measure_events(chunks, (height, width), color_frames, color_filter="RGGB")
+    assert measured["contrast_threshold"] == pytest.approx(0.15, rel=0.1)
+    assert measured == measure_events(chunks, (height, width), gray_frames)
+    with pytest.raises(EventDataError, match="color_filter"):
+        measure_events(chunks, (height, width), color_frames)

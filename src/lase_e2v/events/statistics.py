@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lase_e2v.errors import EventDataError
+from lase_e2v.events.color import mosaic
 from lase_e2v.events.streams import EventStream, Frames
 
 #: 8-neighbourhood offsets (dx, dy)
@@ -218,9 +219,17 @@ def measure_events(
     sensor_size: tuple[int, int],
     frames: Frames | None = None,
     options: StatisticsOptions | None = None,
+    color_filter: str | None = None,
 ) -> dict:
     """:class:`EventStatistics` of a chunk stream, plus ``contrast_threshold`` when ``frames`` are given
-    (then the chunks are consumed once and the frames' intervals are the windows)."""
+    (then the chunks are consumed once and the frames' intervals are the windows).
+
+    RGB ``frames`` (a colour camera's) need the camera's Bayer ``color_filter``: the threshold is then
+    measured against the mosaic of the frames, what each pixel saw through its own filter."""
+    if frames is not None and frames.images.ndim == 4:
+        if color_filter is None:
+            raise EventDataError("RGB frames need the camera's color_filter to measure the contrast threshold")
+        frames = Frames(mosaic(frames.images, color_filter), frames.t_us)
     statistics = EventStatistics(sensor_size, frames.t_us if frames is not None else None, options)
     threshold = _ContrastThreshold(frames, sensor_size) if frames is not None and len(frames) >= 2 else None
     for chunk in chunks:

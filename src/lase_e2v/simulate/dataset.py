@@ -122,8 +122,7 @@ def measure_realism(chunks: list[EventStream], frames: Frames, color_filter: str
     simulated sequence (:func:`~lase_e2v.events.statistics.measure_events`, without the interval
     histogram). A colour sequence is measured against the Bayer mosaic of its RGB frames: what each
     pixel saw, so the effective contrast threshold compares like with like."""
-    seen = frames if color_filter is None else Frames(mosaic(frames.images, color_filter), frames.t_us)
-    statistics = measure_events(chunks, seen.images.shape[1:3], seen)
+    statistics = measure_events(chunks, frames.images.shape[1:3], frames, color_filter=color_filter)
     statistics.pop("interval_histogram")
     return {"in_real_range": REAL_RANGE.contains(statistics), "statistics": statistics}
 
