@@ -84,7 +84,8 @@ class EventStatistics:
         self._frame_t_us = None if frame_t_us is None or len(frame_t_us) < 2 else np.asarray(frame_t_us, np.int64)
         self._window_counts = np.zeros(pixels, dtype=np.int64)
         self._window_index: int | None = None
-        self._windows: list[tuple[int, int]] = []  # (events, active pixels) per finished window
+        # finished windows: how many, their events and their active pixels (sums: memory stays constant)
+        self._windows = np.zeros(3, dtype=np.int64)
         self._t_first: int | None = None
         self._t_last = 0
         self.events = self.on_events = self.isolated_events = 0
@@ -165,18 +166,19 @@ class EventStatistics:
             self._window_counts += np.bincount(pixel[begin:end], minlength=len(self._window_counts))
 
     def _close_window(self) -> None:
-        self._windows.append((int(self._window_counts.sum()), int(np.count_nonzero(self._window_counts))))
+        self._windows += (1, int(self._window_counts.sum()), int(np.count_nonzero(self._window_counts)))
         self._window_counts[:] = 0
 
     # -- results ------------------------------------------------------------------------------------
     def result(self) -> dict:
         """The statistics as a JSON-ready dict (see the module docstring)."""
-        windows = list(self._windows)
+        num_windows, window_events, active_pixels = (int(v) for v in self._windows)
         if self._window_index is not None and self._window_counts.any():
-            windows.append((int(self._window_counts.sum()), int(np.count_nonzero(self._window_counts))))
+            num_windows += 1
+            window_events += int(self._window_counts.sum())
+            active_pixels += int(np.count_nonzero(self._window_counts))
         pixels = self.height * self.width
         duration_s = (self._t_last - (self._t_first or 0)) / 1e6
-        counts = np.array(windows, dtype=np.float64).reshape(-1, 2)
         interval_total = max(int(self._intervals.sum()), 1)
         return {
             "sensor": f"{self.width}x{self.height}",
@@ -186,10 +188,10 @@ class EventStatistics:
             "on_share": self.on_events / self.events if self.events else float("nan"),
             "isolated_share": self.isolated_events / self.events if self.events else float("nan"),
             "windows": "frames" if self._frame_t_us is not None else f"{self.options.window_us} us",
-            "num_windows": len(windows),
-            "events_per_pixel_per_window": float(counts[:, 0].mean() / pixels) if len(windows) else float("nan"),
-            "active_pixel_share": float(counts[:, 1].mean() / pixels) if len(windows) else float("nan"),
-            "events_per_active_pixel": float(counts[:, 0].sum() / max(counts[:, 1].sum(), 1)),
+            "num_windows": num_windows,
+            "events_per_pixel_per_window": window_events / num_windows / pixels if num_windows else float("nan"),
+            "active_pixel_share": active_pixels / num_windows / pixels if num_windows else float("nan"),
+            "events_per_active_pixel": window_events / max(active_pixels, 1),
             "median_interval_us": _median_interval_us(self._intervals),
             "interval_histogram": {
                 "log10_us_edges": INTERVAL_EDGES_LOG10.tolist(),
