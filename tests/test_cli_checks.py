@@ -145,6 +145,14 @@ def test_attention_window_zero_means_the_whole_frame():
     assert lase_options(None, 2, None, None, None, 128) == {"num_inference_steps": 2, "attention_window": 128}
     assert "attention_window" not in lase_options(None, None, None, None)
     assert lase_options(None, None, None, None, noise="fixed") == {"noise": "fixed"}
+    assert lase_options(None, None, None, None, estimate_mix=0.0) == {"estimate_mix": 0.0}  # 0 is a choice, not unset
+
+
+def test_a_bad_estimate_mix_stops_before_any_output(capsys, tmp_path, synthetic_sequence):
+    out = tmp_path / "out.h5"
+    code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--estimate-mix", "1.5")
+    assert code == 2 and "estimate_mix must be in [0, 1], got 1.5" in error_line(err)
+    assert not out.exists()
 
 
 def test_a_bad_noise_mode_stops_before_any_output(capsys, tmp_path, synthetic_sequence):

@@ -90,14 +90,17 @@ ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pix
 NOISE_HELP = ("LaSe-E2V: EI noise 'independent' (a fresh draw per frame) or 'fixed' (one draw per recording: "
               "less flicker)")
 
+ESTIMATE_MIX_HELP = ("LaSe-E2V: share (0-1) by which each frame moves toward its peer estimate while the events "
+                     "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)")
+
 
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
                  samples: int | None = None, attention_window: int | None = None,
-                 noise: str | None = None) -> dict:
+                 noise: str | None = None, estimate_mix: float | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
     ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`)."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
-               "num_samples": samples, "noise": noise}
+               "num_samples": samples, "noise": noise, "estimate_mix": estimate_mix}
     chosen = {key: value for key, value in options.items() if value is not None}
     if attention_window is not None:
         chosen["attention_window"] = attention_window or None
@@ -156,6 +159,7 @@ def reconstruct(
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
     noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
+    estimate_mix: Optional[float] = typer.Option(None, help=ESTIMATE_MIX_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
@@ -180,7 +184,7 @@ def reconstruct(
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 output=output, fps=fps,
                                 **lase_options(prompt, steps, guidance, seed, samples, attention_window,
-                                               noise),
+                                               noise, estimate_mix),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -205,6 +209,7 @@ def live(
     samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
     attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
     noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
+    estimate_mix: Optional[float] = typer.Option(None, help=ESTIMATE_MIX_HELP),
     seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
@@ -230,7 +235,8 @@ def live(
     try:
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
                           progress=True,
-                          **lase_options(prompt, steps, None, seed, samples, attention_window, noise))
+                          **lase_options(prompt, steps, None, seed, samples, attention_window, noise,
+                                         estimate_mix))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"

@@ -43,6 +43,10 @@ Choices where the paper is silent:
   so the decoded frame gets back ``d`` times what the autoencoder loses of the estimate,
   ``D(z) + d * (estimate - D(E(estimate)))``. With ``z = E(estimate)`` and ``d = 1`` that is the
   estimate itself; the denoiser's change of ``z`` is kept on top.
+* Estimate mix (``estimate_mix`` w, default 0; :mod:`lase_e2v.pipelines.estimate_mix`): the decoded
+  frame moves a share w toward the estimate, at all scales or only in the band finer than
+  ``estimate_mix_sigma`` pixels, while the recording's event statistics so far lie in the range of
+  real cameras (``estimate_mix_gate``).
 * Voxel grids: 5 bins by default (the encoder's ``num_bins``), E2VID convention, non-zero voxels
   normalised to zero mean / unit std per window.
 """
@@ -73,6 +77,7 @@ from lase_e2v.models.autoencoder import ImageAutoencoder, TinyAutoencoder, laten
 from lase_e2v.models.event_encoder import EventEncoder
 from lase_e2v.models.text_encoder import TextEmbeddings, TextEncoder, load_text_encoder
 from lase_e2v.models.video_unet import VideoUNet
+from lase_e2v.pipelines.estimate_mix import RangeGate, mix_estimate
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 from lase_e2v.pipelines.precision import autocast, check_dtype
 
@@ -117,6 +122,13 @@ class SamplingOptions:
         detail_transfer: weight ``d`` of the estimate's detail that the autoencoder loses, added back
             to the decoded frame: ``D(z) + d * (estimate - D(E(estimate)))`` (module docstring);
             0 = off. Needs an estimate source other than ``"previous"``; costs one decode per frame.
+        estimate_mix: share ``w`` by which each decoded frame ``x`` moves toward its estimate ``e``,
+            ``x + w * B(e - x)`` (:mod:`lase_e2v.pipelines.estimate_mix`); 0 = off. Needs an estimate
+            source other than ``"previous"``.
+        estimate_mix_sigma: ``None`` mixes all scales (``B`` = identity); a scale in pixels mixes only
+            the finer band, ``B(d) = d - gaussian_sigma(d)``.
+        estimate_mix_gate: mix only while the recording's event statistics so far lie in the range
+            of real cameras (:class:`~lase_e2v.pipelines.estimate_mix.RangeGate`); ``False``: always.
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         noise: EI noise over time (module docstring): ``"independent"`` draws for every frame,
             ``"fixed"`` one draw per sample for the whole recording (:meth:`LaSeE2VPipeline.iter_frames`).
@@ -139,6 +151,9 @@ class SamplingOptions:
     estimate: EstimateSource = "previous"
     num_samples: int = 1
     detail_transfer: float = 0.0
+    estimate_mix: float = 0.0
+    estimate_mix_sigma: float | None = None
+    estimate_mix_gate: bool = True
     sampler: str = "ddim"
     noise: str = "independent"
     clip_length: int = 4
@@ -161,6 +176,10 @@ class SamplingOptions:
             raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
         if not 0 <= self.detail_transfer <= 1:
             raise ConfigError(f"detail_transfer must be in [0, 1], got {self.detail_transfer}")
+        if not 0 <= self.estimate_mix <= 1:
+            raise ConfigError(f"estimate_mix must be in [0, 1], got {self.estimate_mix}")
+        if self.estimate_mix_sigma is not None and not self.estimate_mix_sigma > 0:
+            raise ConfigError(f"estimate_mix_sigma must be > 0 pixels or None, got {self.estimate_mix_sigma}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler '{self.sampler}' unknown; choose from {SAMPLERS}")
         if self.noise not in NOISE_MODES:
@@ -565,6 +584,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         ei_strength: float | None = None,
         num_samples: int | None = None,
         sampler: str | None = None,
+        estimate_mix: float | None = None,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         progress: bool = False,
@@ -578,8 +598,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 ``None`` uses the previous frame for every frame (mid-grey if there is none).
             previous_latent (`torch.Tensor`, *optional*): ``(B, C, h, w)``, used instead of encoding
                 ``previous_frame`` (how clips are chained).
-            prompt, num_inference_steps, guidance_scale, ei_strength, num_samples, sampler: override
-                :attr:`options`.
+            prompt, num_inference_steps, guidance_scale, ei_strength, num_samples, sampler,
+                estimate_mix: override :attr:`options`.
             generator (`torch.Generator`, *optional*): noise source, for reproducible results.
             noise (`torch.Tensor`, *optional*): the EI noise, broadcast to ``(B*M, N, C, h, w)``
                 (samples of a clip item consecutive), instead of a fresh draw from ``generator``.
@@ -591,6 +611,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             "ei_strength": ei_strength,
             "num_samples": num_samples,
             "sampler": sampler,
+            "estimate_mix": estimate_mix,
         }
         options = replace(
             self.options, **{key: value for key, value in overrides.items() if value is not None}
@@ -638,11 +659,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)
-            # 7. Decode (and put back the estimate's detail the autoencoder loses)
+            # 7. Decode (put back the estimate's detail the autoencoder loses; mix in the estimate)
             frames_out = self.decode_latents(latents, (height, width))
             if options.detail_transfer > 0 and estimate is not None:
                 lost = estimate.to(frames_out) - self.decode_latents(estimate_latents, (height, width))
                 frames_out = (frames_out + options.detail_transfer * lost).clamp(0, 1)
+            if options.estimate_mix > 0 and estimate is not None:
+                frames_out = mix_estimate(frames_out, estimate, options.estimate_mix, options.estimate_mix_sigma)
         return ClipOutput(frames_out, latents)
 
     # -- streaming over a recording ---------------------------------------------------------------
@@ -658,6 +681,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         seed = self.options.seed
         self._generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
         self._estimates = _EstimateFeeder(self.options.estimate)
+        self._range_gate = RangeGate()
 
     def voxelize(self, windows: list[Window]) -> torch.Tensor:
         """Windows -> ``(1, N, bins, H, W)`` normalised voxel grids."""
@@ -680,9 +704,12 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 self._noise = randn_tensor(shape, generator=self._generator, device=self.device,
                                            dtype=torch.float32)
             noise = self._noise
+        mix = self.options.estimate_mix
+        if mix > 0 and self.options.estimate_mix_gate and not self._range_gate.update(windows):
+            mix = 0.0
         clip = self.generate_clip(
             voxels, estimate=estimate, previous_latent=self._previous_latent, generator=self._generator,
-            noise=noise, prompt=prompt,
+            noise=noise, prompt=prompt, estimate_mix=mix,
         )
         self._previous_latent = clip.latents[:, -1]
         return clip.frames[0, :, 0].cpu()
