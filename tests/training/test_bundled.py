@@ -19,6 +19,9 @@ def test_bundled_checkpoint_loads_with_recommended_sampling():
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
     assert pipeline.options.estimate.name == "pienet_lite"
     assert pipeline.options.detail_transfer == 0
+    # a quarter of the way toward the estimate, in the real sensors' range only (chosen on synthetic sets)
+    assert (pipeline.options.estimate_mix, pipeline.options.estimate_mix_sigma) == (0.25, None)
+    assert pipeline.options.estimate_mix_gate
     assert pipeline.unet.config.use_estimate  # the estimate's latent is a U-Net input
     assert pipeline.unet.config.prediction_type == "v_prediction"
     assert pipeline.autoencoder.source == "tae" and pipeline.text_encoder.source == "minilm"
@@ -68,4 +71,4 @@ def test_bundled_weights_come_from_the_documented_recipe():
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
-        "ei_strength": 0.1, "estimate": "pienet_lite", "num_samples": 4, "dtype": "auto"}
+        "ei_strength": 0.1, "estimate": "pienet_lite", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.25}
