@@ -302,6 +302,8 @@ def make_dataset(
     bayer: str = typer.Option("RGGB", help=f"Bayer pattern with --color: {', '.join(BAYER_PATTERNS)}"),
     realistic: bool = typer.Option(False, "--realistic", help="redraw a sequence until its event statistics "
                                                               "lie in the range of real recordings"),
+    num_val: Optional[int] = typer.Option(None, help="how many sequences are val (default: a tenth); the "
+                                                     "held-out photos stay the same"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
@@ -309,7 +311,7 @@ def make_dataset(
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
                     photometry=photometry, color_filter=check_pattern(bayer) if color else None,
-                    realistic=realistic)
+                    realistic=realistic, num_val=num_val)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest}){_realism_summary(manifest)}")
 
 

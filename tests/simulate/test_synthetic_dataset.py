@@ -72,6 +72,22 @@ def test_split_by_source_photo(tiny):
         assert set(record["object_photo_ids"]) <= allowed
 
 
+def test_num_val_makes_more_val_sequences_on_the_same_held_out_photos(tiny, tmp_path, coco_dir):
+    """A fresh validation set: every sequence val, drawn from the photos the default split holds out."""
+    default = json.loads(tiny.read_text())
+    options = {**TINY, "num_sequences": 3}
+    fresh = json.loads(make_dataset(tmp_path / "fresh", seed=4, coco_dir=coco_dir, num_val=3, **options).read_text())
+    assert [r["split"] for r in fresh["sequences"]] == ["val"] * 3
+    assert fresh["photos"] == default["photos"]
+    assert {r["source_photo_id"] for r in fresh["sequences"]} <= set(default["photos"]["val"])
+    mixed = json.loads(make_dataset(tmp_path / "mixed", seed=4, coco_dir=coco_dir, num_val=2, **options).read_text())
+    assert [r["split"] for r in mixed["sequences"]] == ["train", "val", "val"]
+    for bad in (-1, 4):
+        with pytest.raises(ConfigError, match="num_val"):
+            make_dataset(tmp_path / f"bad{bad}", seed=4, coco_dir=coco_dir, num_val=bad, **options)
+    assert not list(tmp_path.glob("bad*"))
+
+
 def test_same_seed_same_dataset(tiny, tmp_path, coco_dir):
     again = make_dataset(tmp_path / "again", seed=3, coco_dir=coco_dir, **TINY)
     for name in ("seq_00000.h5", "seq_00002.h5"):

@@ -171,14 +171,14 @@ def make_dataset(
     color_filter: str | None = None,
     realistic: bool = False,
     max_draws: int = 20,
+    num_val: int | None = None,
 ) -> Path:
     """Write ``num_sequences`` synthetic captioned event sequences to the new folder ``out_dir``.
 
     Args:
         out_dir: folder to create (must not exist or be empty); written under a temporary name and
             renamed when complete, so an interrupted run leaves nothing behind.
-        num_sequences: how many sequences; ``round(num_sequences * val_fraction)`` (at least one
-            when ``val_fraction > 0`` and ``num_sequences > 1``) are val, the rest train.
+        num_sequences: how many sequences; ``num_val`` of them are val (the last ones), the rest train.
         duration_s, fps: length of each sequence and its ground-truth frame rate.
         size: ``(height, width)`` of the sensor.
         seed: everything (photo order, scenes, sensors, noise) derives from it.
@@ -203,6 +203,10 @@ def make_dataset(
             manifest then records per sequence ``realism``: the draws, whether the kept one is in
             range (the last draw is kept when none is) and its statistics. Draw 1 is the sequence
             ``realistic=False`` makes, so both agree wherever it is already realistic.
+        num_val: how many sequences are val; default ``round(num_sequences * val_fraction)`` (at least
+            one when ``val_fraction > 0`` and ``num_sequences > 1``). Set it to make more (or only)
+            val sequences without changing which photos are held out (``val_fraction`` decides that):
+            e.g. a fresh validation set on the same held-out photos under another ``seed``.
 
     Returns the path of ``manifest.json``.
     """
@@ -217,9 +221,12 @@ def make_dataset(
         raise ConfigError(f"{out_dir}: already exists and is not an empty folder; choose a new one")
     size = (int(size[0]), int(size[1]))
     photos = split_photos(load_photos(coco_dir if coco_dir is not None else default_coco_dir()), val_fraction)
-    num_val = round(num_sequences * val_fraction)
-    if val_fraction > 0 and num_sequences > 1:
-        num_val = min(max(num_val, 1), num_sequences - 1)
+    if num_val is None:
+        num_val = round(num_sequences * val_fraction)
+        if val_fraction > 0 and num_sequences > 1:
+            num_val = min(max(num_val, 1), num_sequences - 1)
+    elif not 0 <= num_val <= num_sequences or (num_val and val_fraction == 0):
+        raise ConfigError(f"num_val must be in [0, num_sequences] (and 0 without held-out photos), got {num_val}")
     splits = ["train"] * (num_sequences - num_val) + ["val"] * num_val
     root_rng = np.random.default_rng(seed)
     photo_order = {name: root_rng.permutation(len(group)) for name, group in photos.items() if group}
