@@ -213,6 +213,8 @@ def make_dataset(
     _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
     if max_draws < 1:
         raise ConfigError(f"max_draws must be >= 1, got {max_draws}")
+    if num_val is not None and (not 0 <= num_val <= num_sequences or (num_val and val_fraction == 0)):
+        raise ConfigError(f"num_val must be in [0, num_sequences] (and 0 without held-out photos), got {num_val}")
     if photometry not in PHOTOMETRY:
         raise ConfigError(f"photometry '{photometry}' unknown; choose from {PHOTOMETRY}")
     color_filter = check_pattern(color_filter) if color_filter is not None else None
@@ -225,8 +227,6 @@ def make_dataset(
         num_val = round(num_sequences * val_fraction)
         if val_fraction > 0 and num_sequences > 1:
             num_val = min(max(num_val, 1), num_sequences - 1)
-    elif not 0 <= num_val <= num_sequences or (num_val and val_fraction == 0):
-        raise ConfigError(f"num_val must be in [0, num_sequences] (and 0 without held-out photos), got {num_val}")
     splits = ["train"] * (num_sequences - num_val) + ["val"] * num_val
     root_rng = np.random.default_rng(seed)
     photo_order = {name: root_rng.permutation(len(group)) for name, group in photos.items() if group}
