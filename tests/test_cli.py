@@ -210,6 +210,10 @@ def test_make_dataset_realistic_reports_the_redraws(capsys, tmp_path, shared_dir
     assert code == 0 and redrawn > 0
     last_line = stdout.strip().splitlines()[-1]
     assert last_line.endswith(f"realistic: {redrawn} redrawn, {outside} still out of range")
+    code, stdout, stderr = run(capsys, "make-dataset", tmp_path / "lit", "-n", "3", "--keep-lighting",
+                               "--coco-dir", shared_dir / "data" / "coco_mini")
+    assert_one_line_error(code, stderr, "keep_lighting")
+    assert not (tmp_path / "lit").exists()
 
 
 def test_make_dataset_preview_and_train(capsys, tmp_path, shared_dir):

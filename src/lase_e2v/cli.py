@@ -304,6 +304,8 @@ def make_dataset(
                                                               "lie in the range of real recordings"),
     num_val: Optional[int] = typer.Option(None, help="how many sequences are val (default: a tenth); the "
                                                      "held-out photos stay the same"),
+    keep_lighting: bool = typer.Option(False, "--keep-lighting", help="with --realistic: redraws keep the "
+                                       "scene's tone and lighting (the generator's mix of dark and bright scenes)"),
 ) -> None:
     """Make synthetic captioned training sequences (HDF5 + manifest, split by source photo)."""
     from lase_e2v.simulate.dataset import make_dataset as make
@@ -311,7 +313,7 @@ def make_dataset(
     check_output(output, overwrite=True)  # writable; an existing non-empty folder is refused by make
     manifest = make(output, num_sequences, duration_s=duration, size=(height, width), seed=seed, coco_dir=coco_dir,
                     photometry=photometry, color_filter=check_pattern(bayer) if color else None,
-                    realistic=realistic, num_val=num_val)
+                    realistic=realistic, num_val=num_val, keep_lighting=keep_lighting)
     done(f"wrote {num_sequences} sequences to {output} (manifest {manifest}){_realism_summary(manifest)}")
 
 

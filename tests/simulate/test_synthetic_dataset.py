@@ -145,6 +145,29 @@ def test_realistic_keeps_the_last_draw_out_of_range(tmp_path, coco_dir, monkeypa
         make_dataset(tmp_path / "bad", seed=3, coco_dir=coco_dir, realistic=True, max_draws=0, **TINY)
 
 
+def test_keep_lighting_redraws_motion_and_sensor_but_not_the_look(tiny, tmp_path, coco_dir, monkeypatch):
+    monkeypatch.setattr(dataset_module, "REAL_RANGE", StatisticsRange(max_isolated_share=0.0,
+                                                                      min_events_per_pixel_per_s=1e9))
+    plain = json.loads(tiny.read_text())["sequences"]  # draw 1 of each sequence
+    kept = json.loads(make_dataset(tmp_path / "kept", seed=3, coco_dir=coco_dir, realistic=True, max_draws=3,
+                                   keep_lighting=True, **TINY).read_text())
+    free = json.loads(make_dataset(tmp_path / "free", seed=3, coco_dir=coco_dir, realistic=True, max_draws=3,
+                                   **TINY).read_text())
+    assert kept["keep_lighting"] is True and free["keep_lighting"] is False
+    for record, redrawn, original in zip(kept["sequences"], free["sequences"], plain):
+        assert record["realism"]["draws"] == 3
+        assert record["scene"]["lighting"] == original["scene"]["lighting"]
+        assert record["scene"]["tone"] == original["scene"]["tone"]
+        # everything else is draw 3's, as without keep_lighting
+        assert record["simulator"] == redrawn["simulator"] != original["simulator"]
+        assert record["scene"]["camera_max_speed_px_s"] == redrawn["scene"]["camera_max_speed_px_s"]
+        assert record["scene"]["camera_max_speed_px_s"] != original["scene"]["camera_max_speed_px_s"]
+        assert redrawn["scene"]["tone"] != original["scene"]["tone"]
+    with pytest.raises(ConfigError, match="keep_lighting"):
+        make_dataset(tmp_path / "bad", seed=3, coco_dir=coco_dir, keep_lighting=True, **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_failure_leaves_nothing_behind(tmp_path, coco_dir, monkeypatch):
     calls = []
     original = dataset_module.simulate_scene

@@ -172,6 +172,7 @@ def make_dataset(
     realistic: bool = False,
     max_draws: int = 20,
     num_val: int | None = None,
+    keep_lighting: bool = False,
 ) -> Path:
     """Write ``num_sequences`` synthetic captioned event sequences to the new folder ``out_dir``.
 
@@ -207,12 +208,19 @@ def make_dataset(
             one when ``val_fraction > 0`` and ``num_sequences > 1``). Set it to make more (or only)
             val sequences without changing which photos are held out (``val_fraction`` decides that):
             e.g. a fresh validation set on the same held-out photos under another ``seed``.
+        keep_lighting: with ``realistic``, redraws keep draw 1's photo tone and lighting
+            (:class:`~lase_e2v.simulate.scenes.Look`) and change only motion, objects and sensor. Dark
+            scenes are noisier, so a filter that redraws the lighting too ends with fewer of them
+            than the generator draws (and brighter targets); keeping the look keeps the generator's
+            lighting mix among the sequences that reach the range.
 
     Returns the path of ``manifest.json``.
     """
     _check_arguments(num_sequences, duration_s, size, fps, max_step_px)
     if max_draws < 1:
         raise ConfigError(f"max_draws must be >= 1, got {max_draws}")
+    if keep_lighting and not realistic:
+        raise ConfigError("keep_lighting (--keep-lighting) needs realistic (--realistic): it is about the redraws")
     if num_val is not None and (not 0 <= num_val <= num_sequences or (num_val and val_fraction == 0)):
         raise ConfigError(f"num_val must be in [0, num_sequences] (and 0 without held-out photos), got {num_val}")
     if photometry not in PHOTOMETRY:
@@ -244,10 +252,13 @@ def make_dataset(
             background = group[int(photo_order[split][used[split] % len(group)])]
             used[split] += 1
             draws = [sequence_seeds[index], *sequence_seeds[index].spawn(max_draws - 1 if realistic else 0)]
+            look = None
             for draw, draw_seed in enumerate(draws, start=1):
                 rng = np.random.default_rng(draw_seed)
                 scene = random_scene(rng, background, group, size, duration_s, max_objects, photometry,
-                                     color=color_filter is not None)
+                                     color=color_filter is not None, look=look)
+                if keep_lighting:
+                    look = scene.look
                 config = simulator or random_simulator_config(rng)
                 sim = EventSimulator(config, seed=int(rng.integers(2**31)))
                 chunks, frames = simulate_scene(scene, sim, frame_t_us, max_step_px, color_filter)
@@ -301,6 +312,7 @@ def make_dataset(
             "photometry": photometry,
             "color_filter": color_filter,
             "realistic": realistic,
+            "keep_lighting": keep_lighting,
             "photos": {name: sorted(p.coco_id for p in group) for name, group in photos.items()},
             "sequences": records,
         }

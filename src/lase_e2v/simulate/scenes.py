@@ -270,6 +270,17 @@ def caption_with_words(sentence: str, words: tuple[str, ...] | list[str]) -> str
 
 # -- scenes --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
+class Look:
+    """How bright and contrasted a scene looks, apart from its content and motion: the photo's tone
+    (``gamma``, ``contrast``, :func:`adjust_tone`) and the :class:`Lighting`. Handing a scene's look to
+    :func:`random_scene` redraws everything else (``make_dataset(keep_lighting=True)``)."""
+
+    gamma: float
+    contrast: float
+    lighting: Lighting
+
+
+@dataclass(frozen=True, eq=False)
 class Scene:
     """A renderable scene of ``size = (H, W)``: background layer, foreground layers, lighting."""
 
@@ -295,6 +306,10 @@ class Scene:
         on_background = view @ inverse[:, :2].T + inverse[:, 2]
         return [(self.background.motion, on_background)] + [(o.motion, o.corners()) for o in self.objects]
 
+    @property
+    def look(self) -> Look:
+        return Look(self.info["tone"]["gamma"], self.info["tone"]["contrast"], self.lighting)
+
     def substeps(self, t_start_s: float, t_end_s: float, max_step_px: float = 1.0, max_log_step: float = 0.05) -> int:
         """Render steps needed in ``[t_start_s, t_end_s]`` so no pixel moves more than ``max_step_px``
         and the brightness drift stays below ``max_log_step`` per step (motion measured on 8 sub-samples)."""
@@ -313,12 +328,14 @@ def random_scene(
     max_objects: int = 3,
     photometry: str = "linear",
     color: bool = False,
+    look: Look | None = None,
 ) -> Scene:
     """Sample a scene: camera motion over ``background``, 0..``max_objects`` cut-outs from
     ``object_photos``, tone and lighting. Motion speeds: camera up to 20..400 px/s (log-uniform),
     rotation up to 0.35 rad/s, zoom up to 0.3 log/s; objects up to 30..300 px/s. ``photometry``:
     ``"linear"`` or ``"srgb"`` photo values (module docstring); ``color``: RGB layers (the random draws
-    are the same, so a seed gives the same scene in gray and in colour).
+    are the same, so a seed gives the same scene in gray and in colour). ``look``: use this tone and
+    lighting instead of the drawn ones (drawn all the same, so the rest of the scene does not change).
     """
     height, width = size
     # 1. camera motion, then the photo scale that keeps the view inside the photo all the time
@@ -340,6 +357,8 @@ def random_scene(
     scale = min_scale * rng.uniform(1.0, max(1.0, min(1.6, 1.0 / min_scale)))  # > min: a random crop
     layer_size = (int(np.ceil(photo.shape[0] * scale)), int(np.ceil(photo.shape[1] * scale)))
     gamma, contrast = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))), float(rng.uniform(0.7, 1.2))
+    if look is not None:
+        gamma, contrast = look.gamma, look.contrast
     image = adjust_tone(resize(photo, layer_size), gamma, contrast)
     anchor = (
         float(rng.uniform(extent_x, layer_size[1] - 1 - extent_x)) if layer_size[1] - 1 > 2 * extent_x else layer_size[1] / 2,
@@ -363,6 +382,8 @@ def random_scene(
         "photometry": photometry,
     }
     lighting = random_lighting(rng, size)
+    if look is not None:
+        lighting = look.lighting
     info["lighting"] = lighting.describe()
     return Scene(size, background_layer, tuple(objects), lighting, info)
 
