@@ -164,6 +164,22 @@ def test_fine_tuning_from_a_pipeline_with_estimates(straight_run, data_dir, tmp_
     assert len(losses) == 2 and all(0 < value < 100 for value in losses)
 
 
+def test_a_dataset_without_val_sequences_trains_without_the_clip_validation(data_dir, tmp_path, shared_dir):
+    from lase_e2v.simulate.dataset import make_dataset
+
+    train_only = tmp_path / "train_only"
+    make_dataset(train_only, 2, duration_s=0.2, size=(32, 32), seed=0, num_val=0,
+                 coco_dir=shared_dir / "data" / "coco_mini", progress=False)
+    run_dir = tmp_path / "run"
+    train(_config(train_only, run_dir, max_steps=2, ei_training_estimate="integrate", ei_training_fraction=1.0,
+                  ei_training_timesteps=[50, 300]))
+    assert [step for step, _ in list_checkpoints(run_dir)] == [2]
+    assert sorted(p.name for p in (train_only / "estimates" / "integrate").iterdir()) == ["seq_00000.npy",
+                                                                                         "seq_00001.npy"]
+    assert (run_dir / "val.csv").read_text() == "step,split,mse,ssim,lpips,flicker\n"  # nothing to score
+    assert (run_dir / "pipeline" / "unet" / WEIGHTS).is_file()
+
+
 def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):
     from lase_e2v.errors import CheckpointError
 

@@ -74,6 +74,14 @@ def _reverse_time(frames: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([frames[i : i + length][::-1] for i in range(0, len(frames), length)])
 
 
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of a :func:`~lase_e2v.simulate.dataset.make_dataset` folder (one clear error without it)."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise ConfigError(f"{root}: no {MANIFEST_NAME}; expected a folder written by make-dataset")
+    return json.loads(path.read_text())
+
+
 class SyntheticClipDataset(Dataset):
     """Clips of a synthetic dataset folder (``manifest.json`` + ``seq_*.h5``).
 
@@ -123,10 +131,7 @@ class SyntheticClipDataset(Dataset):
         latent_flips: tuple[str, ...] = ("none", "h"),
     ) -> None:
         self.root = Path(root)
-        manifest_path = self.root / MANIFEST_NAME
-        if not manifest_path.is_file():
-            raise ConfigError(f"{self.root}: no {MANIFEST_NAME}; expected a folder written by make-dataset")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = load_manifest(self.root)
         if manifest.get("color_filter"):
             raise ConfigError(f"{self.root}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
         if clip_frames < 1 or num_bins < 1:

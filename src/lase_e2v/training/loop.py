@@ -271,6 +271,14 @@ def compute_losses(
     return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
 
 
+def has_val_split(config: TrainingConfig) -> bool:
+    """Whether ``data_dir`` holds val sequences: a dataset made with ``--num-val 0`` has none, and the
+    run then trains without the clip validation (``val_sequences`` still validate)."""
+    from lase_e2v.training.clips import load_manifest
+
+    return any(s["split"] == "val" for s in load_manifest(config.data_dir)["sequences"])
+
+
 def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
     """Compute what the datasets read from disk and is missing: peer estimates (train and val) and,
     with ``cache_latents``, the train split's latents."""
@@ -280,7 +288,7 @@ def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
         return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences
 
     if config.estimate_method:
-        for split in ("train", "val"):
+        for split in ("train", "val") if has_val_split(config) else ("train",):
             cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
     if config.cache_latents:
         cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
@@ -369,7 +377,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     batches = iter(loader)
     if checkpoints:  # after the iterator drew its worker seed, exactly as at the checkpoint
         restore_rng_state(torch.load(rng_state_file(resumed_from, accelerator.process_index), weights_only=True))
-    val_dataset = make_dataset(config, "val") if accelerator.is_main_process else None
+    val_dataset = make_dataset(config, "val") if accelerator.is_main_process and has_val_split(config) else None
 
     # -- logs ----------------------------------------------------------------------------------
     log = CsvLog(run_dir / "log.csv", LOG_COLUMNS)
@@ -381,14 +389,18 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
                           f"{accelerator.num_processes} x {accelerator.device}, {len(dataset)} train clips, "
                           f"{config.batch_size * config.gradient_accumulation_steps * accelerator.num_processes} "
                           f"clips per step, from step {state.step} to {config.max_steps}")
+        if val_dataset is None:
+            accelerator.print(f"{config.data_dir}: no val sequences; training without the clip validation")
 
     def validate() -> None:
         """Score the EMA (else raw) weights; main process only. RNG states are put back afterwards,
         so validating does not change the training run (a resumed run need not replay it)."""
         rng_state = capture_rng_state()
         scored = export_view(pipeline, ema or accelerator.unwrap_model(denoiser))
-        rows = {"synthetic": validate_synthetic(scored, val_dataset, config,
-                                                run_dir / "samples" / f"step-{state.step:07d}.png")}
+        rows = {}
+        if val_dataset is not None:
+            rows["synthetic"] = validate_synthetic(scored, val_dataset, config,
+                                                   run_dir / "samples" / f"step-{state.step:07d}.png")
         for split, sequences in validation_sequences(config).items():
             rows[split] = validate_sequences(scored, sequences, config)
         for split, scores in rows.items():
