@@ -48,7 +48,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, fine-tuned for EI sampling
     # with tiny_ei.json, for PIE-Net-Lite estimates with tiny_pienet.json, then on estimated previous
     # frames with tiny_prev_estimate.json, then on sequences in the real sensors' range with
-    # tiny_realistic.json (see the asset's README)
+    # tiny_realistic.json, then on in-range sequences that keep the generator's lighting with
+    # tiny_keep_lighting.json (see the asset's README)
     recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
     assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
     finetune = load_config(REPO / "configs/train/tiny_ei.json")
@@ -65,8 +66,13 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert load_config(LASE_TINY_DIR / "realistic_config.json") == realistic
     assert realistic.init_from == "runs/tiny_prev_estimate/pipeline"
     assert realistic.data_dir == "data_synth_real96"
+    keep_lighting = load_config(REPO / "configs/train/tiny_keep_lighting.json")
+    assert load_config(LASE_TINY_DIR / "keep_lighting_config.json") == keep_lighting
+    assert keep_lighting.init_from == "runs/tiny_realistic/pipeline"
+    assert keep_lighting.data_dir == "data_synth_keep64"
     logs = (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate),
-            ("prev_estimate_log.csv", previous), ("realistic_log.csv", realistic))
+            ("prev_estimate_log.csv", previous), ("realistic_log.csv", realistic),
+            ("keep_lighting_log.csv", keep_lighting))
     for log, config in logs:
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
