@@ -1,5 +1,6 @@
 """Run by ``test_scale_out.py`` under ``torchrun``: train with a config and record, per process, the
-train clips it drew and a digest of its trained weights after every optimizer step.
+train clips it drew, the sequences whose latents it cached and a digest of its trained weights after
+every optimizer step.
 
 ``python record_training.py CONFIG RECORD_DIR`` writes ``RECORD_DIR/rank<RANK>.json``.
 """
@@ -35,7 +36,9 @@ def main(config_path: str, record_dir: str) -> None:
     torch.set_num_threads(1)
     seen: list[int] = []
     digests: list[str] = []
+    cached: list[str] = []
     original_item, original_update = clips.SyntheticClipDataset.__getitem__, loop.update_ema
+    original_cache = loop.cache_latents
 
     def recording_item(self, index):
         if self.split == "train":
@@ -47,10 +50,15 @@ def main(config_path: str, record_dir: str) -> None:
         return original_update(ema, model, decay)
 
     clips.SyntheticClipDataset.__getitem__ = recording_item
+    def recording_cache(data_dir, autoencoder, sequences, *args, **kwargs):
+        cached.extend(sequence["file"] for sequence in sequences)
+        return original_cache(data_dir, autoencoder, sequences, *args, **kwargs)
+
     loop.update_ema = recording_update
+    loop.cache_latents = recording_cache
     train(load_config(config_path))
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    record = {"rank": rank, "world_size": world_size, "clips": seen, "digests": digests}
+    record = {"rank": rank, "world_size": world_size, "clips": seen, "digests": digests, "cached": cached}
     (Path(record_dir) / f"rank{rank}.json").write_text(json.dumps(record))
 
 

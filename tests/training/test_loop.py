@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,6 +179,39 @@ def test_a_dataset_without_val_sequences_trains_without_the_clip_validation(data
                                                                                          "seq_00001.npy"]
     assert (run_dir / "val.csv").read_text() == "step,split,mse,ssim,lpips,flicker\n"  # nothing to score
     assert (run_dir / "pipeline" / "unet" / WEIGHTS).is_file()
+
+
+def test_each_process_caches_its_share_and_the_shares_make_the_whole(tmp_path, shared_dir):
+    """``prepare_caches`` with a ``share`` (what ``Processes.share`` gives each of N processes) computes
+    that share's estimates and latents only; complementary shares write what one process writes."""
+    from types import SimpleNamespace
+
+    from lase_e2v.models.autoencoder import load_autoencoder
+    from lase_e2v.simulate.dataset import make_dataset
+
+    split = tmp_path / "split"
+    make_dataset(split, 3, duration_s=0.2, size=(32, 32), seed=0, num_val=0,
+                 coco_dir=shared_dir / "data" / "coco_mini", progress=False)
+    whole = tmp_path / "whole"
+    shutil.copytree(split, whole)
+    pipeline = SimpleNamespace(autoencoder=load_autoencoder("tae"))
+
+    def prepare(folder, share):
+        config = _config(folder, tmp_path / "run", use_estimate=True, ei_training_estimate="integrate",
+                         cache_latents=True)
+        loop.prepare_caches(config, pipeline, share)
+
+    def cached(folder):
+        return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.npy"))}
+
+    prepare(split, lambda sequences: sequences[:1])
+    first = cached(split)
+    assert {Path(name).stem for name in first} == {"seq_00000"}
+    assert {Path(name).parts[0] for name in first} == {"estimates", "latents"}
+    prepare(split, lambda sequences: sequences[1:])
+    prepare(whole, list)
+    assert cached(split) == cached(whole)
+    assert {Path(name).stem for name in cached(whole)} == {"seq_00000", "seq_00001", "seq_00002"}
 
 
 def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):

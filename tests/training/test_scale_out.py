@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,15 +48,20 @@ def without_timings(value):
 
 
 def test_two_processes_train_one_model_on_different_clips(data_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    values = {"run_dir": str(run_dir), "data_dir": str(data_dir), "crop": [32, 32], "clip_frames": 2,
+    run_dir, data = tmp_path / "run", tmp_path / "data"
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns("latents"))  # caches made here, by both
+    values = {"run_dir": str(run_dir), "data_dir": str(data), "crop": [32, 32], "clip_frames": 2,
               "batch_size": 2, "max_steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
-              "validate_every": 0, "val_clips": 1, "val_inference_steps": 1, "ema_decay": 0.9}
+              "validate_every": 0, "val_clips": 1, "val_inference_steps": 1, "ema_decay": 0.9,
+              "cache_latents": True}
     config = tmp_path / "config.json"
     config.write_text(load_config(values).to_json())
     torchrun(HERE / "record_training.py", config, tmp_path, cwd=tmp_path)
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
+    # the latent cache: each process encoded its own share of the train sequences, together all of them
+    assert [r["cached"] for r in ranks] == [["seq_00000.h5"], ["seq_00001.h5"]]
+    assert (data / "latents" / "tae" / "frames").is_dir()
     # one model: identical weights on both processes after every step, and the checkpoint holds them
     assert len(ranks[0]["digests"]) == 2 and ranks[0]["digests"] == ranks[1]["digests"]
     saved = {f"{part}.{key}": value for part in ("event_encoder", "unet")

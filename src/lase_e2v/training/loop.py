@@ -49,6 +49,7 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
-from lase_e2v.processes import accelerate_cpu_flag, check_launch
+from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates
@@ -279,13 +280,18 @@ def has_val_split(config: TrainingConfig) -> bool:
     return any(s["split"] == "val" for s in load_manifest(config.data_dir)["sequences"])
 
 
-def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline) -> None:
+def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline,
+                   share: Callable[[list[dict]], list[dict]] = list) -> None:
     """Compute what the datasets read from disk and is missing: peer estimates (train and val) and,
-    with ``cache_latents``, the train split's latents."""
+    with ``cache_latents``, the train split's latents.
+
+    Each process computes its ``share`` of the sequences (``Processes.share``: disjoint, the same
+    share for estimates and latents, so a process encodes only estimates it wrote itself), so N
+    processes fill the caches about N times faster than the main process alone did."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
     def sequences(split: str) -> list[dict]:
-        return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences
+        return share(SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences)
 
     if config.estimate_method:
         for split in ("train", "val") if has_val_split(config) else ("train",):
@@ -362,12 +368,14 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
     trainable_parameters = [p for p in denoiser.parameters() if p.requires_grad]
 
-    # -- data: caches first (main process), then the sampler starts where the run stopped ------
+    # -- data: caches first (each process its share), then the sampler starts where the run stopped
     latents_key = autoencoder_key(pipeline.autoencoder) if config.cache_latents else None
     if config.estimate_method or config.cache_latents:
-        if accelerator.is_main_process:
-            prepare_caches(config, pipeline)
-        accelerator.wait_for_everyone()
+        # Building a peer draws initial weights from torch's generator. Only the main process used to
+        # cache, so the others restore their state: the runs' weights stay what they were.
+        processes = Processes.current()
+        with torch.random.fork_rng(devices=[], enabled=not processes.is_main):
+            processes.run_everywhere(lambda: prepare_caches(config, pipeline, processes.share))
     dataset = make_dataset(config, "train", latents_key)
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
