@@ -49,11 +49,11 @@ def main(config_path: str, record_dir: str) -> None:
         digests.append(digest(model))
         return original_update(ema, model, decay)
 
-    clips.SyntheticClipDataset.__getitem__ = recording_item
     def recording_cache(data_dir, autoencoder, sequences, *args, **kwargs):
         cached.extend(sequence["file"] for sequence in sequences)
         return original_cache(data_dir, autoencoder, sequences, *args, **kwargs)
 
+    clips.SyntheticClipDataset.__getitem__ = recording_item
     loop.update_ema = recording_update
     loop.cache_latents = recording_cache
     train(load_config(config_path))
