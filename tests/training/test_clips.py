@@ -157,3 +157,74 @@ def test_estimates_are_cached_and_travel_with_their_frames(root):
         without = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16))[index]
         assert torch.equal(with_estimate["frames"], without["frames"])
         assert with_estimate["estimate"].shape == with_estimate["frames"].shape
+
+
+def _folder_with(folder, sources):
+    """A make-dataset folder holding the train sequences of ``sources`` in order (symlinks, renumbered):
+    what one folder made with all of them would look like."""
+    folder.mkdir()
+    manifest, records = json.loads((sources[0] / "manifest.json").read_text()), []
+    for source in sources:
+        for record in json.loads((source / "manifest.json").read_text())["sequences"]:
+            if record["split"] == "train":
+                name = f"seq_{len(records):05d}.h5"
+                (folder / name).symlink_to(source / record["file"])
+                records.append(dict(record, file=name))
+    (folder / "manifest.json").write_text(json.dumps(dict(manifest, sequences=records)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory, shared_dir):
+    out = tmp_path_factory.mktemp("clips") / "second"
+    make_dataset(out, 3, duration_s=0.2, size=(24, 32), fps=20.0, seed=2, progress=False, val_fraction=0.34,
+                 coco_dir=shared_dir / "data" / "coco_mini")
+    return out
+
+
+def test_more_folders_train_as_one_folder_holding_them_all(root, second, tmp_path):
+    from lase_e2v.training.estimates import cache_estimates
+
+    together = SyntheticClipDataset(root, "train", clip_frames=CLIP, crop=(16, 16), more_roots=[second])
+    merged = SyntheticClipDataset(_folder_with(tmp_path / "merged", [root, second]), "train", clip_frames=CLIP,
+                                  crop=(16, 16))
+    assert len(together) == len(merged) == 4 * (5 - CLIP)
+    assert together.folders == [root, root, second, second]
+    for index in range(len(together)):  # same clips, same augmentation: one recipe reproduces the other
+        a, b = together[index], merged[index]
+        assert all(torch.equal(a[key], b[key]) for key in ("frames", "voxels", "previous_frame", "event_mask"))
+        assert a["caption"] == b["caption"]
+    # each folder keeps its own caches: a missing one is named with its folder
+    for folder in (root, second):
+        assert SyntheticClipDataset(folder, "train", clip_frames=CLIP).by_folder() == {
+            folder: [s for s in json.loads((folder / "manifest.json").read_text())["sequences"] if s["split"] == "train"]}
+    cache_estimates(root, "integrate", SyntheticClipDataset(root, "train", clip_frames=CLIP).sequences)
+    with pytest.raises(ConfigError, match=f"{second}: no cached integrate estimates"):
+        SyntheticClipDataset(root, "train", clip_frames=CLIP, more_roots=[second], estimate_method="integrate")
+
+
+def test_in_range_only_keeps_the_sequences_marked_in_range(root, tmp_path):
+    with pytest.raises(ConfigError, match="without --realistic"):
+        SyntheticClipDataset(root, "train", clip_frames=CLIP, in_range_only=True)
+    marked = _folder_with(tmp_path / "marked", [root])
+    manifest = json.loads((marked / "manifest.json").read_text())
+    for record, in_range in zip(manifest["sequences"], (False, True), strict=True):
+        record["realism"] = {"draws": 3, "in_real_range": in_range}
+    (marked / "manifest.json").write_text(json.dumps(manifest))
+    dataset = SyntheticClipDataset(marked, "train", clip_frames=CLIP, in_range_only=True)
+    assert [s["file"] for s in dataset.sequences] == ["seq_00001.h5"]
+    assert len(dataset) == 5 - CLIP
+    assert len(SyntheticClipDataset(marked, "train", clip_frames=CLIP)) == 2 * (5 - CLIP)
+
+
+def test_folders_of_another_size_or_other_held_out_photos_are_refused(root, tmp_path, shared_dir):
+    coco = shared_dir / "data" / "coco_mini"
+    wider = tmp_path / "wider"
+    make_dataset(wider, 2, duration_s=0.2, size=(24, 40), fps=20.0, seed=1, progress=False, val_fraction=0.34,
+                 coco_dir=coco)
+    other_photos = tmp_path / "other_photos"
+    make_dataset(other_photos, 2, duration_s=0.2, size=(24, 32), fps=20.0, seed=1, progress=False, val_fraction=0.5,
+                 coco_dir=coco)
+    for folder in (wider, other_photos):
+        with pytest.raises(ConfigError, match=f"{folder}: its frame size or held-out photos differ"):
+            SyntheticClipDataset(root, "train", clip_frames=CLIP, more_roots=[folder])

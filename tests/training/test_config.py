@@ -44,6 +44,7 @@ def test_overrides_replace_fields():
         ({"ei_training_timesteps": [300, 50]}, "ei_training_timesteps must be"),
         ({"low_noise_max_timestep": 0}, "low_noise_max_timestep must be in"),
         ({"low_noise_fraction": -0.1}, "low_noise_fraction must be in [0, 1]"),
+        ({"more_data_dirs": "data_more"}, "more_data_dirs must be a list of folders"),
     ],
 )
 def test_bad_values_raise_config_error(values, message):

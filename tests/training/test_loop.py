@@ -182,8 +182,10 @@ def test_a_dataset_without_val_sequences_trains_without_the_clip_validation(data
 
 
 def test_each_process_caches_its_share_and_the_shares_make_the_whole(tmp_path, shared_dir):
-    """``prepare_caches`` with a ``share`` (what ``Processes.share`` gives each of N processes) computes
-    that share's estimates and latents only; complementary shares write what one process writes."""
+    """``prepare_estimates`` / ``prepare_latents`` with a ``share`` (what ``Processes.share`` gives each
+    of N processes) compute that share's estimates and latents only; complementary shares write what
+    one process writes; shares are taken of the missing sequences only, so a half-cached folder still
+    splits its remaining work evenly."""
     from types import SimpleNamespace
 
     from lase_e2v.models.autoencoder import load_autoencoder
@@ -195,11 +197,17 @@ def test_each_process_caches_its_share_and_the_shares_make_the_whole(tmp_path, s
     whole = tmp_path / "whole"
     shutil.copytree(split, whole)
     pipeline = SimpleNamespace(autoencoder=load_autoencoder("tae"))
+    offered = []
 
     def prepare(folder, share):
+        def recorded(sequences):
+            offered.append([Path(sequence["file"]).stem for sequence in sequences])
+            return share(sequences)
+
         config = _config(folder, tmp_path / "run", use_estimate=True, ei_training_estimate="integrate",
                          cache_latents=True)
-        loop.prepare_caches(config, pipeline, share)
+        loop.prepare_estimates(config, recorded)
+        loop.prepare_latents(config, pipeline, recorded)
 
     def cached(folder):
         return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.npy"))}
@@ -208,10 +216,37 @@ def test_each_process_caches_its_share_and_the_shares_make_the_whole(tmp_path, s
     first = cached(split)
     assert {Path(name).stem for name in first} == {"seq_00000"}
     assert {Path(name).parts[0] for name in first} == {"estimates", "latents"}
-    prepare(split, lambda sequences: sequences[1:])
+    offered.clear()
+    prepare(split, list)
+    assert offered == [["seq_00001", "seq_00002"]] * 2  # estimates, then latents: seq_00000 is done
     prepare(whole, list)
     assert cached(split) == cached(whole)
     assert {Path(name).stem for name in cached(whole)} == {"seq_00000", "seq_00001", "seq_00002"}
+
+
+def test_more_data_dirs_train_with_their_own_caches_and_val_stays_in_data_dir(tmp_path, shared_dir):
+    from types import SimpleNamespace
+
+    from lase_e2v.models.autoencoder import load_autoencoder
+    from lase_e2v.simulate.dataset import make_dataset
+
+    first, more = tmp_path / "first", tmp_path / "more"
+    for folder, seed in ((first, 0), (more, 1)):
+        make_dataset(folder, 3, duration_s=0.2, size=(32, 32), seed=seed, num_val=1,
+                     coco_dir=shared_dir / "data" / "coco_mini", progress=False)
+    config = _config(first, tmp_path / "run", more_data_dirs=[str(more)], use_estimate=True,
+                     ei_training_estimate="integrate", cache_latents=True)
+    loop.prepare_estimates(config)
+    loop.prepare_latents(config, SimpleNamespace(autoencoder=load_autoencoder("tae")))
+
+    def cached(folder, kind):
+        return sorted(path.stem for path in (folder / kind).rglob("*.npy"))
+
+    assert cached(first, "estimates") == ["seq_00000", "seq_00001", "seq_00002"]  # train and val
+    assert cached(more, "estimates") == ["seq_00000", "seq_00001"]  # train only: its val is not used
+    assert set(cached(first, "latents")) == set(cached(more, "latents")) == {"seq_00000", "seq_00001"}
+    train, val = loop.make_dataset(config, "train", "tae"), loop.make_dataset(config, "val")
+    assert train.folders == [first, first, more, more] and val.folders == [first]
 
 
 def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):

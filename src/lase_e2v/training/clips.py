@@ -26,6 +26,11 @@ frames and of the previous frame (:mod:`.estimates`), cropped and flipped with t
 time-reversed clip keeps each frame's forward-time estimate (still an estimate of that frame, with
 a peer's kind of error).
 
+Several folders (``more_roots``) train as one: their sequences follow the first folder's, in
+order, and each keeps its own caches, so sequences made in a later session join without the
+earlier ones being simulated or encoded again. They must share the frame size and the photos held
+out for val, so that no train photo of one is a val photo of another.
+
 With ``latents_key`` set, items also carry the cached autoencoder latents (:mod:`.latents`) of the
 clip's frames, previous frame and estimates, so training needs no encoder pass. Flips are then
 drawn among the cached variants (``latent_flips``, each equally likely) instead of by two coin
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -51,7 +57,7 @@ from lase_e2v.simulate.dataset import MANIFEST_NAME
 from lase_e2v.simulate.scenes import caption_with_words
 from lase_e2v.models.autoencoder import SCALE_FACTOR
 from lase_e2v.training.estimates import estimate_path, missing_estimates
-from lase_e2v.training.latents import FLIPS, FRAMES_KIND, check_flips, latents_path, missing_latents
+from lase_e2v.training.latents import FLIPS, FRAMES_KIND, check_flips, latent_kinds, latents_path, missing_latents
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -82,6 +88,23 @@ def load_manifest(root: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _split_sequences(folder: Path, manifest: dict, first: dict, split: str, in_range_only: bool) -> list[dict]:
+    """The ``split`` sequences of ``folder`` (whose manifest is ``manifest``), after checking that it can
+    train with the first folder (manifest ``first``): gray, same frame size, same held-out photos."""
+    if manifest.get("color_filter"):
+        raise ConfigError(f"{folder}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
+    if manifest["size"] != first["size"] or manifest.get("photos", {}).get("val") != first.get("photos", {}).get("val"):
+        raise ConfigError(f"{folder}: its frame size or held-out photos differ from the first folder's; "
+                          "folders that train together must be made with the same --height/--width and photos")
+    sequences = [s for s in manifest["sequences"] if s["split"] == split]
+    if in_range_only:
+        if any("realism" not in s for s in sequences):
+            raise ConfigError(f"{folder}: made without --realistic, so no sequence is marked in range "
+                              "(in_range_only needs make-dataset --realistic)")
+        sequences = [s for s in sequences if s["realism"]["in_real_range"]]
+    return sequences
+
+
 class SyntheticClipDataset(Dataset):
     """Clips of a synthetic dataset folder (``manifest.json`` + ``seq_*.h5``).
 
@@ -105,6 +128,11 @@ class SyntheticClipDataset(Dataset):
             ``previous_estimate_latent``.
         latent_flips (`tuple[str, ...]`, *optional*, defaults to ``("none", "h")``): the cached flip
             variants augmentation draws from (with ``latents_key``).
+        more_roots (`Sequence[str | Path]`, *optional*): further make_dataset folders whose ``split``
+            sequences follow ``root``'s (see the module docstring).
+        in_range_only (`bool`, *optional*, defaults to ``False``): only the sequences whose event
+            statistics ``make-dataset --realistic`` found in the real sensors' range (its redraws can
+            leave a few outside); folders made without ``--realistic`` are refused.
 
     Items are dicts: ``frames`` (N, 1, h, w) float32 in [0, 1]; ``voxels`` (N, B, h, w) float32,
     ``voxels[i]`` from the events between frame ``i - 1`` and ``i``; ``previous_frame`` (1, h, w),
@@ -129,35 +157,41 @@ class SyntheticClipDataset(Dataset):
         sentence_dropout: float = 0.0,
         latents_key: str | None = None,
         latent_flips: tuple[str, ...] = ("none", "h"),
+        more_roots: Sequence[str | Path] = (),
+        in_range_only: bool = False,
     ) -> None:
         self.root = Path(root)
-        manifest = load_manifest(self.root)
-        if manifest.get("color_filter"):
-            raise ConfigError(f"{self.root}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
         if clip_frames < 1 or num_bins < 1:
             raise ConfigError(f"clip_frames and num_bins must be >= 1, got {clip_frames} and {num_bins}")
-        self.sensor_size = (int(manifest["size"][0]), int(manifest["size"][1]))
+        first = load_manifest(self.root)
+        self.sensor_size = (int(first["size"][0]), int(first["size"][1]))
         if crop is not None and (crop[0] > self.sensor_size[0] or crop[1] > self.sensor_size[1] or min(crop) < 1):
             raise ConfigError(f"crop {tuple(crop)} must fit the {self.sensor_size} frames")
-        self.sequences = [s for s in manifest["sequences"] if s["split"] == split]
+        self.sequences, self.folders = [], []  # folders[i]: where sequences[i] and its caches live
+        for folder in (self.root, *map(Path, more_roots)):
+            manifest = first if folder == self.root else load_manifest(folder)
+            sequences = _split_sequences(folder, manifest, first, split, in_range_only)
+            self.sequences += sequences
+            self.folders += [folder] * len(sequences)
         if not self.sequences:
             raise ConfigError(f"{self.root}: no sequences in split {split!r}")
         self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
         self.estimate_method, self.sentence_dropout, self.latents_key = estimate_method, sentence_dropout, latents_key
         self.latent_flips = check_flips(latent_flips)
-        if estimate_method is not None:
-            missing = missing_estimates(self.root, estimate_method, self.sequences)
-            if missing:
-                raise ConfigError(f"{self.root}: no cached {estimate_method} estimates for {missing[0]['file']} "
-                                  f"(and {len(missing) - 1} more); run cache_estimates first")
-        if latents_key is not None:
-            missing_kinds = missing_latents(self.root, latents_key, self._latent_kinds(), self.latent_flips,
-                                            self.sequences)
-            if missing_kinds:
-                kind, flip, sequence = missing_kinds[0]
-                raise ConfigError(f"{self.root}: no cached {latents_key} latents ({kind}, flip {flip}) for "
-                                  f"{sequence['file']} (and {len(missing_kinds) - 1} more); run cache_latents first")
+        for folder, sequences in self.by_folder().items():
+            if estimate_method is not None:
+                missing = missing_estimates(folder, estimate_method, sequences)
+                if missing:
+                    raise ConfigError(f"{folder}: no cached {estimate_method} estimates for {missing[0]['file']} "
+                                      f"(and {len(missing) - 1} more); run cache_estimates first")
+            if latents_key is not None:
+                missing_kinds = missing_latents(folder, latents_key, latent_kinds(estimate_method), self.latent_flips,
+                                                sequences)
+                if missing_kinds:
+                    kind, flip, sequence = missing_kinds[0]
+                    raise ConfigError(f"{folder}: no cached {latents_key} latents ({kind}, flip {flip}) for "
+                                      f"{sequence['file']} (and {len(missing_kinds) - 1} more); run cache_latents first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [
             (s, start)
@@ -170,17 +204,24 @@ class SyntheticClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self._clips)
 
+    def by_folder(self) -> dict[Path, list[dict]]:
+        """The sequences grouped by the folder that holds them (and their caches), in order."""
+        groups: dict[Path, list[dict]] = {}
+        for folder, sequence in zip(self.folders, self.sequences, strict=True):
+            groups.setdefault(folder, []).append(sequence)
+        return groups
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"clip {index} out of range 0..{len(self) - 1}")
         rng = np.random.default_rng([self.seed, index])
         sequence_index, start = self._clips[index]
-        sequence = self.sequences[sequence_index]
+        sequence, folder = self.sequences[sequence_index], self.folders[sequence_index]
         count = self.clip_frames
         # 1. frames start-1 .. start+N-1 and the events between them
         event_indices = np.asarray(sequence["frame_event_indices"][start - 1 : start + count], dtype=np.int64)
         images, x, y, t, p = _read_clip(
-            self.root / sequence["file"], start - 1, start + count - 1, int(event_indices[0]), int(event_indices[-1])
+            folder / sequence["file"], start - 1, start + count - 1, int(event_indices[0]), int(event_indices[-1])
         )
         bounds = event_indices - event_indices[0]
         voxels = np.stack([
@@ -189,7 +230,7 @@ class SyntheticClipDataset(Dataset):
         ])
         frames = images.astype(np.float32) / 255.0  # (N + 1, H, W), previous frame first
         if self.estimate_method is not None:  # carried as extra frames through the same augmentation
-            estimates = np.load(estimate_path(self.root, self.estimate_method, sequence["file"]), mmap_mode="r")
+            estimates = np.load(estimate_path(folder, self.estimate_method, sequence["file"]), mmap_mode="r")
             frames = np.concatenate([frames, estimates[start - 1 : start + count].astype(np.float32) / 255.0])
         # 2. augmentation: time reversal, crop (offset in the flipped frame), flips
         reverse = self.augment and rng.random() < 0.5
@@ -226,7 +267,7 @@ class SyntheticClipDataset(Dataset):
             item["previous_estimate"] = as_tensor(estimates[:1])
             item["estimate"] = as_tensor(estimates[1:, None])
         if self.latents_key is not None:
-            item.update(self._latents(sequence["file"], start, reverse, crop_origin, horizontal, vertical))
+            item.update(self._latents(folder, sequence["file"], start, reverse, crop_origin, horizontal, vertical))
         return item
 
     def _draw_flips(self, rng: np.random.Generator) -> tuple[bool, bool]:
@@ -236,9 +277,6 @@ class SyntheticClipDataset(Dataset):
         if self.latents_key is not None:
             return FLIPS[self.latent_flips[int(rng.integers(len(self.latent_flips)))]]
         return rng.random() < 0.5, rng.random() < 0.5
-
-    def _latent_kinds(self) -> list[str]:
-        return [FRAMES_KIND] + ([self.estimate_method] if self.estimate_method else [])
 
     @property
     def _alignment(self) -> int:
@@ -261,7 +299,7 @@ class SyntheticClipDataset(Dataset):
         left = width - left - crop_w if horizontal else left
         return (..., slice(top, top + crop_h), slice(left, left + crop_w))
 
-    def _latents(self, sequence_file: str, start: int, reverse: bool, origin: tuple[int, int], horizontal: bool,
+    def _latents(self, folder: Path, sequence_file: str, start: int, reverse: bool, origin: tuple[int, int], horizontal: bool,
                  vertical: bool) -> dict[str, torch.Tensor]:
         """Cached latents of frames ``start-1 .. start+N-1`` (and estimates), flipped, cropped, time-ordered
         like the pixel frames."""
@@ -271,8 +309,8 @@ class SyntheticClipDataset(Dataset):
         columns = slice(left, left + -(-crop_w // SCALE_FACTOR))
         out = {}
         flip = next(name for name, flips in FLIPS.items() if flips == (horizontal, vertical))
-        for kind in self._latent_kinds():
-            cached = np.load(latents_path(self.root, self.latents_key, kind, flip, sequence_file), mmap_mode="r")
+        for kind in latent_kinds(self.estimate_method):
+            cached = np.load(latents_path(folder, self.latents_key, kind, flip, sequence_file), mmap_mode="r")
             window = np.asarray(cached[start - 1 : start + self.clip_frames, :, rows, columns], dtype=np.float32)
             if reverse:
                 window = window[::-1]

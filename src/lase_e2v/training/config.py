@@ -29,7 +29,9 @@ LR_SCHEDULES = ("cosine", "constant")
 class TrainingConfig:
     # -- where --------------------------------------------------------------------------------
     run_dir: str = "runs/lase"  # output folder: config.json, checkpoints, log.csv, samples, pipeline/
-    data_dir: str = "data_synth"  # a make_dataset folder (manifest.json + HDF5 sequences)
+    data_dir: str = "data_synth"  # a make_dataset folder (manifest.json + HDF5 sequences): train and val
+    more_data_dirs: list[str] = field(default_factory=list)  # more make_dataset folders whose train sequences join
+    in_range_only: bool = False  # train only on sequences make-dataset --realistic marked in the real range
     # relative paths are taken from the working directory (run from the repository root)
 
     # -- model --------------------------------------------------------------------------------
@@ -110,6 +112,8 @@ class TrainingConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first invalid value."""
+        if not isinstance(self.more_data_dirs, list) or not all(isinstance(d, str) for d in self.more_data_dirs):
+            raise ConfigError(f"training config: more_data_dirs must be a list of folders, got {self.more_data_dirs!r}")
         positive = ("clip_frames", "num_bins", "batch_size", "gradient_accumulation_steps", "max_steps",
                     "log_every", "checkpoint_every", "keep_checkpoints", "val_clips", "val_inference_steps",
                     "num_train_timesteps")

@@ -53,6 +53,11 @@ def autoencoder_key(autoencoder: ImageAutoencoder) -> str:
     return Path(autoencoder.source).name
 
 
+def latent_kinds(estimate_method: str | None) -> list[str]:
+    """What a sequence's latents are cached of: its frames and, with ``estimate_method``, that peer's estimates."""
+    return [FRAMES_KIND] + ([estimate_method] if estimate_method else [])
+
+
 def latents_path(data_dir: str | Path, key: str, kind: str, flip: str, sequence_file: str) -> Path:
     """Where the cached latents of one sequence and flip live (``kind``: ``frames`` or an estimate method)."""
     return Path(data_dir) / LATENTS_FOLDER / key / kind / flip / f"{Path(sequence_file).stem}.npy"
@@ -84,8 +89,7 @@ def cache_latents(
     frames and, with ``estimate_method``, that peer's cached estimates (which must exist); each file
     is written atomically, so an interrupted run resumes where it stopped."""
     key = autoencoder_key(autoencoder)
-    kinds = [FRAMES_KIND] + ([estimate_method] if estimate_method else [])
-    missing = missing_latents(data_dir, key, kinds, check_flips(flips), sequences)
+    missing = missing_latents(data_dir, key, latent_kinds(estimate_method), check_flips(flips), sequences)
     for kind, flip, sequence in tqdm(missing, desc="latents", unit="file", disable=not progress):
         if kind == FRAMES_KIND:
             images = open_events(Path(data_dir) / sequence["file"]).read_frames().images

@@ -67,8 +67,8 @@ from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
-from lase_e2v.training.estimates import cache_estimates
-from lase_e2v.training.latents import autoencoder_key, cache_latents
+from lase_e2v.training.estimates import cache_estimates, missing_estimates
+from lase_e2v.training.latents import autoencoder_key, cache_latents, check_flips, latent_kinds, missing_latents
 from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
@@ -138,12 +138,20 @@ def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = N
     with EI from them, as inference does); val never reads latents."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    estimate = config.estimate_method
+    estimate, train = config.estimate_method, split == "train"
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
-                                crop=tuple(config.crop), augment=config.augment and split == "train", seed=config.seed,
+                                crop=tuple(config.crop), augment=config.augment and train, seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
-                                latents_key=latents_key if split == "train" else None,
-                                latent_flips=tuple(config.latent_flips))
+                                latents_key=latents_key if train else None, latent_flips=tuple(config.latent_flips),
+                                **_folders(config, split))
+
+
+def _folders(config: TrainingConfig, split: str) -> dict[str, Any]:
+    """Where a split's sequences come from: train from ``data_dir`` and ``more_data_dirs`` (in range only
+    with ``in_range_only``), val from ``data_dir`` as made."""
+    if split != "train":
+        return {}
+    return {"more_roots": tuple(config.more_data_dirs), "in_range_only": config.in_range_only}
 
 
 def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -280,25 +288,38 @@ def has_val_split(config: TrainingConfig) -> bool:
     return any(s["split"] == "val" for s in load_manifest(config.data_dir)["sequences"])
 
 
-def prepare_caches(config: TrainingConfig, pipeline: LaSeE2VPipeline,
-                   share: Callable[[list[dict]], list[dict]] = list) -> None:
-    """Compute what the datasets read from disk and is missing: peer estimates (train and val) and,
-    with ``cache_latents``, the train split's latents.
+def prepare_estimates(config: TrainingConfig, share: Callable[[list[dict]], list[dict]] = list) -> None:
+    """Compute this process's ``share`` of the missing peer estimates (train and val), folder by folder.
 
-    Each process computes its ``share`` of the sequences (``Processes.share``: disjoint, the same
-    share for estimates and latents, so a process encodes only estimates it wrote itself), so N
-    processes fill the caches about N times faster than the main process alone did."""
+    The share is taken of what is missing, not of all sequences: a folder whose first half is already
+    cached (a run resumed, a folder grown) still splits its remaining work evenly between processes."""
+    if not config.estimate_method:
+        return
+    for split in ("train", "val") if has_val_split(config) else ("train",):
+        for folder, sequences in _sequences(config, split).items():
+            missing = missing_estimates(folder, config.estimate_method, sequences)
+            cache_estimates(folder, config.estimate_method, share(missing), device="cpu")
+
+
+def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
+                    share: Callable[[list[dict]], list[dict]] = list) -> None:
+    """With ``cache_latents``, compute this process's ``share`` of the train sequences whose latents are
+    missing. The estimates they encode must all exist: run :func:`prepare_estimates` in every process first."""
+    if not config.cache_latents:
+        return
+    key, flips = autoencoder_key(pipeline.autoencoder), check_flips(tuple(config.latent_flips))
+    kinds = latent_kinds(config.estimate_method)
+    for folder, sequences in _sequences(config, "train").items():
+        incomplete = {sequence["file"] for *_, sequence in missing_latents(folder, key, kinds, flips, sequences)}
+        todo = [sequence for sequence in sequences if sequence["file"] in incomplete]
+        cache_latents(folder, pipeline.autoencoder, share(todo), config.estimate_method, flips)
+
+
+def _sequences(config: TrainingConfig, split: str) -> dict[Path, list[dict]]:
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    def sequences(split: str) -> list[dict]:
-        return share(SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames).sequences)
-
-    if config.estimate_method:
-        for split in ("train", "val") if has_val_split(config) else ("train",):
-            cache_estimates(config.data_dir, config.estimate_method, sequences(split), device="cpu")
-    if config.cache_latents:
-        cache_latents(config.data_dir, pipeline.autoencoder, sequences("train"), config.estimate_method,
-                      tuple(config.latent_flips))
+    dataset = SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames, **_folders(config, split))
+    return dataset.by_folder()
 
 
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
@@ -375,7 +396,9 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         # cache, so the others restore their state: the runs' weights stay what they were.
         processes = Processes.current()
         with torch.random.fork_rng(devices=[], enabled=not processes.is_main):
-            processes.run_everywhere(lambda: prepare_caches(config, pipeline, processes.share))
+            # every process's estimates exist before any process encodes them (run_everywhere waits for all)
+            processes.run_everywhere(lambda: prepare_estimates(config, processes.share))
+            processes.run_everywhere(lambda: prepare_latents(config, pipeline, processes.share))
     dataset = make_dataset(config, "train", latents_key)
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
