@@ -4,9 +4,9 @@ Both reconstruct the same real windows of ECD slider_depth (240x180, 10 ms each)
 streaming path (voxel grids, networks, decoding).
 
 1. The default: :func:`load_lase_pipeline` as shipped (bundled checkpoint and its ``sampling.json``:
-   EI from PIE-Net-Lite at 0.1 of 10 DDIM steps, 4 samples averaged, ``dtype="auto"``), once per
+   EI from PIE-Net at 0.1 of 10 DDIM steps, 4 samples averaged, ``dtype="auto"``), once per
    ``--dtypes`` value (``auto`` is the shipped default: the autoencoder and the U-Net in bfloat16
-   where the device computes it natively, PIE-Net-Lite in float32; ``float32`` exact everywhere;
+   where the device computes it natively, the PIE-Net estimate in float32; ``float32`` exact everywhere;
    ``bfloat16`` autocast everywhere, the peer too). Runs are interleaved with FireNet's and
    repeated ``--repeat`` times; the table shows medians, frames/s and the ratio to FireNet.
 2. Sampler cost: random weights of the chosen preset (the cost does not depend on the values), the

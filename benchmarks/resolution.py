@@ -10,7 +10,7 @@ Four windows per sensor (one LaSe-E2V clip):
 
 Methods: ``integrate``, ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet``, ``e2vid`` (random
 weights of the official size: its weights are not redistributable, and the cost does not depend on
-the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI from PIE-Net-Lite at 0.1
+the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI from PIE-Net at 0.1
 of 10 steps, 4 samples averaged, dtype "auto", 384-pixel attention tiles), each in ``--dtype`` if
 given, else its own default (float32; LaSe-E2V: its ``sampling.json``; the integrator always
 computes in float64).

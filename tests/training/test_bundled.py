@@ -17,7 +17,7 @@ def test_bundled_checkpoint_loads_with_recommended_sampling():
     pipeline = load_lase_pipeline()
     assert (pipeline.options.ei_strength, pipeline.options.num_samples) == (0.1, 4)
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
-    assert pipeline.options.estimate.name == "pienet_lite"
+    assert pipeline.options.estimate.name == "pienet"
     assert pipeline.options.detail_transfer == 0
     # a quarter of the way toward the estimate, in the real sensors' range only (chosen on synthetic sets)
     assert (pipeline.options.estimate_mix, pipeline.options.estimate_mix_sigma) == (0.25, None)
@@ -49,7 +49,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # with tiny_ei.json, for PIE-Net-Lite estimates with tiny_pienet.json, then on estimated previous
     # frames with tiny_prev_estimate.json, then on sequences in the real sensors' range with
     # tiny_realistic.json, then on in-range sequences that keep the generator's lighting with
-    # tiny_keep_lighting.json (see the asset's README)
+    # tiny_keep_lighting.json, then on PIE-Net's estimates with tiny_pienet_estimates.json and, on a
+    # second folder of sequences as well, tiny_pienet_more.json (see the asset's README)
     recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
     assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
     finetune = load_config(REPO / "configs/train/tiny_ei.json")
@@ -70,11 +71,20 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert load_config(LASE_TINY_DIR / "keep_lighting_config.json") == keep_lighting
     assert keep_lighting.init_from == "runs/tiny_realistic/pipeline"
     assert keep_lighting.data_dir == "data_synth_keep64"
+    pienet = load_config(REPO / "configs/train/tiny_pienet_estimates.json")
+    assert load_config(LASE_TINY_DIR / "pienet_estimates_config.json") == pienet
+    assert pienet.init_from == "runs/tiny_keep_lighting/pipeline" and pienet.ei_training_estimate == "pienet"
+    more = load_config(REPO / "configs/train/tiny_pienet_more.json")
+    assert load_config(LASE_TINY_DIR / "pienet_more_config.json") == more
+    assert more.init_from == "runs/tiny_pienet_estimates/pipeline" and more.ei_training_estimate == "pienet"
+    assert (more.data_dir, more.more_data_dirs, more.in_range_only) == (
+        "data_synth_keep32", ["data_synth_keep32b"], True)
     logs = (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate),
             ("prev_estimate_log.csv", previous), ("realistic_log.csv", realistic),
-            ("keep_lighting_log.csv", keep_lighting))
+            ("keep_lighting_log.csv", keep_lighting), ("pienet_estimates_log.csv", pienet),
+            ("pienet_more_log.csv", more))
     for log, config in logs:
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
-        "ei_strength": 0.1, "estimate": "pienet_lite", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.25}
+        "ei_strength": 0.1, "estimate": "pienet", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.25}

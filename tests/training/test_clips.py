@@ -18,12 +18,16 @@ from lase_e2v.training.clips import SyntheticClipDataset
 CLIP = 3
 
 
+def _small_dataset(out, shared_dir, seed, size=(24, 32), val_fraction=0.34, num_sequences=3):
+    """Sequences of 5 frames (0.2 s at 20 fps); val_fraction holds out photos and picks the val count."""
+    make_dataset(out, num_sequences, duration_s=0.2, size=size, fps=20.0, seed=seed, progress=False,
+                 val_fraction=val_fraction, coco_dir=shared_dir / "data" / "coco_mini")
+    return out
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory, shared_dir):
-    out = tmp_path_factory.mktemp("clips") / "data"
-    make_dataset(out, 3, duration_s=0.2, size=(24, 32), fps=20.0, seed=1, progress=False, val_fraction=0.34,
-                 coco_dir=shared_dir / "data" / "coco_mini")
-    return out
+    return _small_dataset(tmp_path_factory.mktemp("clips") / "data", shared_dir, seed=1)
 
 
 def test_length_shapes_dtypes_and_values(root):
@@ -176,10 +180,7 @@ def _folder_with(folder, sources):
 
 @pytest.fixture(scope="module")
 def second(tmp_path_factory, shared_dir):
-    out = tmp_path_factory.mktemp("clips") / "second"
-    make_dataset(out, 3, duration_s=0.2, size=(24, 32), fps=20.0, seed=2, progress=False, val_fraction=0.34,
-                 coco_dir=shared_dir / "data" / "coco_mini")
-    return out
+    return _small_dataset(tmp_path_factory.mktemp("clips") / "second", shared_dir, seed=2)
 
 
 def test_more_folders_train_as_one_folder_holding_them_all(root, second, tmp_path):
@@ -218,13 +219,8 @@ def test_in_range_only_keeps_the_sequences_marked_in_range(root, tmp_path):
 
 
 def test_folders_of_another_size_or_other_held_out_photos_are_refused(root, tmp_path, shared_dir):
-    coco = shared_dir / "data" / "coco_mini"
-    wider = tmp_path / "wider"
-    make_dataset(wider, 2, duration_s=0.2, size=(24, 40), fps=20.0, seed=1, progress=False, val_fraction=0.34,
-                 coco_dir=coco)
-    other_photos = tmp_path / "other_photos"
-    make_dataset(other_photos, 2, duration_s=0.2, size=(24, 32), fps=20.0, seed=1, progress=False, val_fraction=0.5,
-                 coco_dir=coco)
+    wider = _small_dataset(tmp_path / "wider", shared_dir, seed=1, size=(24, 40), num_sequences=2)
+    other_photos = _small_dataset(tmp_path / "other_photos", shared_dir, seed=1, val_fraction=0.5, num_sequences=2)
     for folder in (wider, other_photos):
         with pytest.raises(ConfigError, match=f"{folder}: its frame size or held-out photos differ"):
             SyntheticClipDataset(root, "train", clip_frames=CLIP, more_roots=[folder])

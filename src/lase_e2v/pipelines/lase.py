@@ -757,7 +757,7 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
     """The bundled tiny LaSe-E2V (``checkpoint=None``) or a saved pipeline folder, on ``device``.
 
     Sampling options, later ones winning: the folder's ``pipeline.json``, its ``sampling.json`` if
-    present (the bundled checkpoint's: EI from PIE-Net-Lite at strength 0.1, 4 samples averaged, see its
+    present (the bundled checkpoint's: EI from PIE-Net at strength 0.1, 4 samples averaged, see its
     README), then ``options`` (``prompt``, ``num_inference_steps``, ``guidance_scale``, ``ei_strength``,
     ``num_samples``, ``seed``...); ``estimate`` may name a peer (:func:`with_sampling`).
     """

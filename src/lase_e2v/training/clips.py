@@ -95,7 +95,7 @@ def _split_sequences(folder: Path, manifest: dict, first: dict, split: str, in_r
         raise ConfigError(f"{folder}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
     if manifest["size"] != first["size"] or manifest.get("photos", {}).get("val") != first.get("photos", {}).get("val"):
         raise ConfigError(f"{folder}: its frame size or held-out photos differ from the first folder's; "
-                          "folders that train together must be made with the same --height/--width and photos")
+                          "folders that train together must be made with the same --height/--width and --coco-dir")
     sequences = [s for s in manifest["sequences"] if s["split"] == split]
     if in_range_only:
         if any("realism" not in s for s in sequences):
