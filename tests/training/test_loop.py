@@ -249,6 +249,13 @@ def test_more_data_dirs_train_with_their_own_caches_and_val_stays_in_data_dir(tm
     assert train.folders == [first, first, more, more] and val.folders == [first]
 
 
+def test_a_missing_data_folder_is_refused_before_the_run_folder_is_made(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path / "run", more_data_dirs=[str(tmp_path / "nowhere")])
+    with pytest.raises(ConfigError, match="nowhere: no manifest.json"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):
     from lase_e2v.errors import CheckpointError
 

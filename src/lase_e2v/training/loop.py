@@ -363,6 +363,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:
         raise ConfigError(f"{run_dir}: holds checkpoints; resume, or choose a new run_dir")
+    _sequences(config, "train")  # the data folders exist and train together, before anything is written
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.json") as tmp:
