@@ -197,8 +197,9 @@ def test_more_folders_train_as_one_folder_holding_them_all(root, second, tmp_pat
         assert a["caption"] == b["caption"]
     # each folder keeps its own caches: a missing one is named with its folder
     for folder in (root, second):
+        records = json.loads((folder / "manifest.json").read_text())["sequences"]
         assert SyntheticClipDataset(folder, "train", clip_frames=CLIP).by_folder() == {
-            folder: [s for s in json.loads((folder / "manifest.json").read_text())["sequences"] if s["split"] == "train"]}
+            folder: [s for s in records if s["split"] == "train"]}
     cache_estimates(root, "integrate", SyntheticClipDataset(root, "train", clip_frames=CLIP).sequences)
     with pytest.raises(ConfigError, match=f"{second}: no cached integrate estimates"):
         SyntheticClipDataset(root, "train", clip_frames=CLIP, more_roots=[second], estimate_method="integrate")

@@ -93,7 +93,8 @@ def _split_sequences(folder: Path, manifest: dict, first: dict, split: str, in_r
     train with the first folder (manifest ``first``): gray, same frame size, same held-out photos."""
     if manifest.get("color_filter"):
         raise ConfigError(f"{folder}: a colour dataset (make-dataset --color); LaSe-E2V trains on gray ones")
-    if manifest["size"] != first["size"] or manifest.get("photos", {}).get("val") != first.get("photos", {}).get("val"):
+    held_out = manifest.get("photos", {}).get("val")
+    if manifest["size"] != first["size"] or held_out != first.get("photos", {}).get("val"):
         raise ConfigError(f"{folder}: its frame size or held-out photos differ from the first folder's; "
                           "folders that train together must be made with the same --height/--width and --coco-dir")
     sequences = [s for s in manifest["sequences"] if s["split"] == split]
@@ -191,7 +192,8 @@ class SyntheticClipDataset(Dataset):
                 if missing_kinds:
                     kind, flip, sequence = missing_kinds[0]
                     raise ConfigError(f"{folder}: no cached {latents_key} latents ({kind}, flip {flip}) for "
-                                      f"{sequence['file']} (and {len(missing_kinds) - 1} more); run cache_latents first")
+                                      f"{sequence['file']} (and {len(missing_kinds) - 1} more); "
+                                      "run cache_latents first")
         # clip = (sequence, first target frame); the frame before it must exist
         self._clips = [
             (s, start)
@@ -299,8 +301,8 @@ class SyntheticClipDataset(Dataset):
         left = width - left - crop_w if horizontal else left
         return (..., slice(top, top + crop_h), slice(left, left + crop_w))
 
-    def _latents(self, folder: Path, sequence_file: str, start: int, reverse: bool, origin: tuple[int, int], horizontal: bool,
-                 vertical: bool) -> dict[str, torch.Tensor]:
+    def _latents(self, folder: Path, sequence_file: str, start: int, reverse: bool, origin: tuple[int, int],
+                 horizontal: bool, vertical: bool) -> dict[str, torch.Tensor]:
         """Cached latents of frames ``start-1 .. start+N-1`` (and estimates), flipped, cropped, time-ordered
         like the pixel frames."""
         crop_h, crop_w = self.crop or self.sensor_size

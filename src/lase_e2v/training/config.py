@@ -113,7 +113,8 @@ class TrainingConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first invalid value."""
         if not isinstance(self.more_data_dirs, list) or not all(isinstance(d, str) for d in self.more_data_dirs):
-            raise ConfigError(f"training config: more_data_dirs must be a list of folders, got {self.more_data_dirs!r}")
+            raise ConfigError(f"training config: more_data_dirs must be a list of folders, "
+                              f"got {self.more_data_dirs!r}")
         positive = ("clip_frames", "num_bins", "batch_size", "gradient_accumulation_steps", "max_steps",
                     "log_every", "checkpoint_every", "keep_checkpoints", "val_clips", "val_inference_steps",
                     "num_train_timesteps")
