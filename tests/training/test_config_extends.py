@@ -19,11 +19,11 @@ FULL = {"run_dir": "runs/ablation_full", "data_dir": "data_synth", "model_preset
         "mask_loss_weight": 0.1, "mask_loss_max_timestep": 400, "text_dropout": 0.1, "previous_frame_dropout": 0.1,
         "ema_decay": 0.99, "log_every": 10, "checkpoint_every": 100, "validate_every": 0, "val_clips": 8,
         "val_inference_steps": 10, "ei_strength": 0.8, "seed": 0}
-#: the recipe of the current bundled model that the ablation base took on (EI and conditioning from PIE-Net-Lite)
-RECIPE = {"use_estimate": True, "ei_training_estimate": "pienet_lite", "ei_training_fraction": 0.5,
+#: the recipe of the current bundled model that the ablation base took on (EI and conditioning from PIE-Net)
+RECIPE = {"use_estimate": True, "ei_training_estimate": "pienet", "ei_training_fraction": 0.5,
           "ei_training_timesteps": [50, 300], "low_noise_fraction": 0.5, "low_noise_max_timestep": 300,
           "cache_latents": True, "latent_flips": ["none"], "caption_sentence_dropout": 0.25,
-          "ei_strength": 0.2, "previous_frame_estimate_fraction": 0.5}
+          "ei_strength": 0.1, "previous_frame_estimate_fraction": 0.5}
 #: what each former full copy changed
 CHANGES = {
     "full": {},
