@@ -50,7 +50,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # frames with tiny_prev_estimate.json, then on sequences in the real sensors' range with
     # tiny_realistic.json, then on in-range sequences that keep the generator's lighting with
     # tiny_keep_lighting.json, then on PIE-Net's estimates with tiny_pienet_estimates.json and, on a
-    # second folder of sequences as well, tiny_pienet_more.json (see the asset's README)
+    # second folder of sequences as well, tiny_pienet_more.json, then on a third folder as well,
+    # tiny_more_data.json (see the asset's README)
     recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
     assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
     finetune = load_config(REPO / "configs/train/tiny_ei.json")
@@ -79,10 +80,15 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert more.init_from == "runs/tiny_pienet_estimates/pipeline" and more.ei_training_estimate == "pienet"
     assert (more.data_dir, more.more_data_dirs, more.in_range_only) == (
         "data_synth_keep32", ["data_synth_keep32b"], True)
+    more_data = load_config(REPO / "configs/train/tiny_more_data.json")
+    assert load_config(LASE_TINY_DIR / "more_data_config.json") == more_data
+    assert more_data.init_from == "runs/tiny_pienet_more/pipeline" and more_data.in_range_only
+    assert (more_data.data_dir, more_data.more_data_dirs) == (
+        "data_synth_keep32", ["data_synth_keep32b", "data_synth_keep64r"])
     logs = (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate),
             ("prev_estimate_log.csv", previous), ("realistic_log.csv", realistic),
             ("keep_lighting_log.csv", keep_lighting), ("pienet_estimates_log.csv", pienet),
-            ("pienet_more_log.csv", more))
+            ("pienet_more_log.csv", more), ("more_data_log.csv", more_data))
     for log, config in logs:
         last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
         assert int(last_step) == config.max_steps
