@@ -44,6 +44,21 @@ def test_a_named_estimate_peer_runs_in_the_pipelines_precision():
     assert isinstance(integrator, IntegratorPipeline)
 
 
+# The bundled checkpoint's stages in training order: the recipe's config, the asset's file stem of its
+# resolved config and loss log (`<stem>_config.json`, `<stem>_log.csv`), and the overrides the run used
+BUNDLED_STAGES = (
+    ("tiny.json", "training", {"max_steps": 5500, "validate_every": 1000}),
+    ("tiny_ei.json", "finetune", {}),
+    ("tiny_pienet.json", "estimate", {}),
+    ("tiny_prev_estimate.json", "prev_estimate", {}),
+    ("tiny_realistic.json", "realistic", {}),
+    ("tiny_keep_lighting.json", "keep_lighting", {}),
+    ("tiny_pienet_estimates.json", "pienet_estimates", {}),
+    ("tiny_pienet_more.json", "pienet_more", {}),
+    ("tiny_more_data.json", "more_data", {}),
+)
+
+
 def test_bundled_weights_come_from_the_documented_recipe():
     # tiny.json trained 3000 steps, continued with `--max-steps` to 5500, fine-tuned for EI sampling
     # with tiny_ei.json, for PIE-Net-Lite estimates with tiny_pienet.json, then on estimated previous
@@ -52,45 +67,30 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # tiny_keep_lighting.json, then on PIE-Net's estimates with tiny_pienet_estimates.json and, on a
     # second folder of sequences as well, tiny_pienet_more.json, then on a third folder as well,
     # tiny_more_data.json (see the asset's README)
-    recipe = load_config(REPO / "configs/train/tiny.json", max_steps=5500, validate_every=1000)
-    assert load_config(LASE_TINY_DIR / "training_config.json") == recipe
-    finetune = load_config(REPO / "configs/train/tiny_ei.json")
-    assert load_config(LASE_TINY_DIR / "finetune_config.json") == finetune
+    stages = {}
+    for recipe, stem, overrides in BUNDLED_STAGES:
+        config = load_config(REPO / "configs/train" / recipe, **overrides)
+        assert load_config(LASE_TINY_DIR / f"{stem}_config.json") == config, stem
+        last_step = (LASE_TINY_DIR / f"{stem}_log.csv").read_text().splitlines()[-1].split(",")[0]
+        assert int(last_step) == config.max_steps, stem
+        stages[stem] = config
+    finetune, estimate, previous = stages["finetune"], stages["estimate"], stages["prev_estimate"]
     assert finetune.init_from == "runs/tiny/pipeline" and finetune.ei_training_estimate == "firenet_plus"
-    estimate = load_config(REPO / "configs/train/tiny_pienet.json")
-    assert load_config(LASE_TINY_DIR / "estimate_config.json") == estimate
     assert estimate.init_from == "runs/tiny_ei/pipeline" and estimate.use_estimate
-    previous = load_config(REPO / "configs/train/tiny_prev_estimate.json")
-    assert load_config(LASE_TINY_DIR / "prev_estimate_config.json") == previous
     assert previous.init_from == "runs/tiny_pienet/pipeline"
     assert previous.previous_frame_estimate_fraction == 0.5
-    realistic = load_config(REPO / "configs/train/tiny_realistic.json")
-    assert load_config(LASE_TINY_DIR / "realistic_config.json") == realistic
+    realistic, keep_lighting = stages["realistic"], stages["keep_lighting"]
     assert realistic.init_from == "runs/tiny_prev_estimate/pipeline"
     assert realistic.data_dir == "data_synth_real96"
-    keep_lighting = load_config(REPO / "configs/train/tiny_keep_lighting.json")
-    assert load_config(LASE_TINY_DIR / "keep_lighting_config.json") == keep_lighting
     assert keep_lighting.init_from == "runs/tiny_realistic/pipeline"
     assert keep_lighting.data_dir == "data_synth_keep64"
-    pienet = load_config(REPO / "configs/train/tiny_pienet_estimates.json")
-    assert load_config(LASE_TINY_DIR / "pienet_estimates_config.json") == pienet
+    pienet, more, more_data = stages["pienet_estimates"], stages["pienet_more"], stages["more_data"]
     assert pienet.init_from == "runs/tiny_keep_lighting/pipeline" and pienet.ei_training_estimate == "pienet"
-    more = load_config(REPO / "configs/train/tiny_pienet_more.json")
-    assert load_config(LASE_TINY_DIR / "pienet_more_config.json") == more
     assert more.init_from == "runs/tiny_pienet_estimates/pipeline" and more.ei_training_estimate == "pienet"
     assert (more.data_dir, more.more_data_dirs, more.in_range_only) == (
         "data_synth_keep32", ["data_synth_keep32b"], True)
-    more_data = load_config(REPO / "configs/train/tiny_more_data.json")
-    assert load_config(LASE_TINY_DIR / "more_data_config.json") == more_data
     assert more_data.init_from == "runs/tiny_pienet_more/pipeline" and more_data.in_range_only
     assert (more_data.data_dir, more_data.more_data_dirs) == (
         "data_synth_keep32", ["data_synth_keep32b", "data_synth_keep64r"])
-    logs = (("training_log.csv", recipe), ("finetune_log.csv", finetune), ("estimate_log.csv", estimate),
-            ("prev_estimate_log.csv", previous), ("realistic_log.csv", realistic),
-            ("keep_lighting_log.csv", keep_lighting), ("pienet_estimates_log.csv", pienet),
-            ("pienet_more_log.csv", more), ("more_data_log.csv", more_data))
-    for log, config in logs:
-        last_step = (LASE_TINY_DIR / log).read_text().splitlines()[-1].split(",")[0]
-        assert int(last_step) == config.max_steps
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
         "ei_strength": 0.1, "estimate": "pienet", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.25}
