@@ -41,7 +41,8 @@ from _common import write_results
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions, load_lase_pipeline
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.pipelines.output import ReconstructionPipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ from lase_e2v.models.autoencoder import load_autoencoder
 from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.display import gaussian_blur
 from lase_e2v.pipelines.estimate_mix import RangeGate, mix_estimate
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions, with_sampling
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 
 HEIGHT, WIDTH = 48, 64
 

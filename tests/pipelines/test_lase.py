@@ -18,7 +18,8 @@ from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder, load_autoencoder
 from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.integrator import IntegratorPipeline
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions, with_sampling
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 3

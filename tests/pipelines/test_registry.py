@@ -114,3 +114,16 @@ def test_options_are_checked_before_loading():
     assert get_method("integrate").defaults() == {
         "contrast_threshold": 0.05, "cutoff_rad_s": 2 * np.pi, "display": "fixed", "log_range": 0.5}
     assert load_method("integrate", log_range=2.0).log_range == 2.0
+
+
+def test_checking_lase_options_loads_no_model_code():
+    """Options are checked before loading, so checking them must not import diffusers or the models
+    (a fresh interpreter: this test session has imported both already)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from lase_e2v.pipelines.registry import get_method; "
+              "get_method('lase').check_options({'ei_strength': 0.2}); "
+              "print(sorted(m for m in ('diffusers', 'lase_e2v.pipelines.lase') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

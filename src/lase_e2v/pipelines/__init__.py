@@ -15,7 +15,7 @@ _EXPORTS = {
     "ReconstructionOutput": "output",
     "ReconstructedFrame": "output",
     "LaSeE2VPipeline": "lase",
-    "SamplingOptions": "lase",
+    "SamplingOptions": "sampling_options",
     "load_lase_pipeline": "lase",
     "RecurrentReconstructionPipeline": "recurrent",
     "IntegratorPipeline": "integrator",

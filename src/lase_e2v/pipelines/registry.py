@@ -95,7 +95,7 @@ def _load_lase(checkpoint, device, **options) -> ReconstructionPipeline:
 
 def _lase_defaults() -> dict[str, Any]:
     """SamplingOptions' field defaults; a checkpoint's saved and recommended options replace them."""
-    from lase_e2v.pipelines.lase import SamplingOptions
+    from lase_e2v.pipelines.sampling_options import SamplingOptions
 
     return {field.name: field.default for field in dataclasses.fields(SamplingOptions)}
 

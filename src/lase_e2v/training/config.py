@@ -18,7 +18,7 @@ from typing import Any
 from lase_e2v.errors import ConfigError
 from lase_e2v.jsonfile import read_json_object
 from lase_e2v.pipelines.baselines import peer_names
-from lase_e2v.pipelines.lase import SamplingOptions
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.training.latents import check_flips
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -190,7 +190,7 @@ class TrainingConfig:
 
 
 def check_sampling(options: Any) -> None:
-    """``val_sampling`` must be :class:`~lase_e2v.pipelines.lase.SamplingOptions` fields with valid
+    """``val_sampling`` must be :class:`~lase_e2v.pipelines.sampling_options.SamplingOptions` fields with valid
     values; ``estimate`` a registered peer or ``"previous"``."""
     if not isinstance(options, dict):
         raise ConfigError(f"training config: val_sampling must be an object of sampling options, "

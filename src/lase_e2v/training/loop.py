@@ -63,7 +63,8 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, SamplingOptions
+from lase_e2v.pipelines.lase import LaSeE2VPipeline
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
 from lase_e2v.training.config import TrainingConfig, load_config
