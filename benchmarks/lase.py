@@ -41,9 +41,9 @@ from _common import write_results
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import TimeWindows, Window
 from lase_e2v.models.autoencoder import TinyAutoencoder
-from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline
-from lase_e2v.pipelines.sampling_options import SamplingOptions
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
 from lase_e2v.pipelines.output import ReconstructionPipeline
+from lase_e2v.pipelines.sampling_options import SamplingOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SLIDER_DEPTH = REPO_ROOT.parent / "shared" / "data" / "ecd_slider_depth"
@@ -166,10 +166,10 @@ def main() -> None:
     rows = []
     print(f"{'steps':>5} {'samples':>7} {'LaSe-E2V ms/frame':>18} {'FireNet ms/frame':>17} {'ratio':>7}")
     for steps, samples in itertools.product(args.steps, args.samples):
-        lase.options = SamplingOptions(
-            num_inference_steps=steps, ei_strength=1.0, clip_length=args.clip_length, num_samples=samples
+        sampled = with_sampling(
+            lase, num_inference_steps=steps, ei_strength=1.0, clip_length=args.clip_length, num_samples=samples
         )
-        lase_ms = ms_per_frame(lase, windows)[0]
+        lase_ms = ms_per_frame(sampled, windows)[0]
         ratio = lase_ms / firenet_ms if firenet_ms else None
         rows.append(
             {"steps": steps, "samples": samples, "lase_ms_per_frame": lase_ms, "firenet_ms_per_frame": firenet_ms, "ratio": ratio}

@@ -482,3 +482,13 @@ def test_with_sampling_is_a_copy_that_builds_a_named_peer(pipeline):
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(got, round_trip))
     with pytest.raises(ConfigError, match="num_samples"):
         with_sampling(pipeline, num_samples=0)
+
+
+def test_call_options_sample_a_copy_and_may_name_a_peer(pipeline):
+    """Options given to a call apply to that call only, named peers included, as in the loader."""
+    stream, windowing = _stream(random_windows(3)), TimeWindows(10_000, t_start_us=0)
+    options = {"estimate": "integrate", "ei_strength": 0.0}
+    got = pipeline(stream, windowing, **options).frames
+    assert np.array_equal(got, with_sampling(pipeline, **options)(stream, windowing).frames)
+    assert pipeline.options == SamplingOptions(**FAST)
+    assert not np.allclose(got, pipeline(stream, windowing).frames, atol=1e-3)  # the estimate mattered

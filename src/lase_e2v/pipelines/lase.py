@@ -638,13 +638,11 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             yield from (ReconstructedFrame(w, f.numpy()) for w, f in zip(clip_windows, frames))
 
     def __call__(self, events, windowing, progress: bool = False, **options):
-        """Reconstruct a recording; keyword ``options`` (e.g. ``prompt=``) override :attr:`options` for this call."""
-        saved = self.options
-        self.options = replace(saved, **options)
-        try:
-            return super().__call__(events, windowing, progress)
-        finally:
-            self.options = saved
+        """Reconstruct a recording; keyword ``options`` (e.g. ``prompt=``, ``estimate="pienet"``) apply
+        to this call only: a :func:`with_sampling` copy samples it, so this pipeline's options stay."""
+        if options:
+            return with_sampling(self, **options)(events, windowing, progress)
+        return super().__call__(events, windowing, progress)
 
 
 #: the bundled tiny checkpoint (event encoder + U-Net; TAEF2 and MiniLM referenced by name), see its README
