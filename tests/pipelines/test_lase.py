@@ -39,10 +39,9 @@ def minilm():
 def make_pipeline(tae, minilm, **unet_options) -> LaSeE2VPipeline:
     torch.manual_seed(0)
     text_encoder = minilm if unet_options.get("use_text", True) else None
-    pipeline = LaSeE2VPipeline.from_preset("tiny", tae, text_encoder, unet_options=unet_options)
-    pipeline.options = SamplingOptions(**FAST)
-    pipeline.reset()
-    return pipeline
+    return LaSeE2VPipeline.from_preset(
+        "tiny", tae, text_encoder, unet_options=unet_options, options=SamplingOptions(**FAST)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +136,15 @@ def test_ei_strength_zero_is_the_estimate_through_the_autoencoder(pipeline):
 
 
 def test_detail_transfer_puts_back_what_the_autoencoder_loses(pipeline):
-    from dataclasses import replace
-
     estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
-    saved = pipeline.options
-    try:
-        pipeline.options = replace(saved, detail_transfer=1.0)
-        untouched = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.0)
-        assert torch.allclose(untouched.frames, estimate, atol=1e-5)  # no denoising + full detail = the estimate
-        pipeline.options = replace(saved, detail_transfer=0.5)
-        half = pipeline.generate_clip(voxels(), estimate=estimate, ei_strength=0.0)
-        round_trip = pipeline.decode_latents(pipeline.encode_frames(estimate), (HEIGHT, WIDTH))
-        assert torch.allclose(half.frames, ((round_trip + estimate) / 2).clamp(0, 1), atol=1e-5)
-    finally:
-        pipeline.options = saved
+
+    def without_denoising(detail_transfer: float) -> torch.Tensor:  # EI 0: only detail transfer acts
+        view = with_sampling(pipeline, detail_transfer=detail_transfer)
+        return view.generate_clip(voxels(), estimate=estimate, ei_strength=0.0).frames
+
+    assert torch.allclose(without_denoising(1.0), estimate, atol=1e-5)  # full detail: the estimate itself
+    round_trip = pipeline.decode_latents(pipeline.encode_frames(estimate), (HEIGHT, WIDTH))
+    assert torch.allclose(without_denoising(0.5), ((round_trip + estimate) / 2).clamp(0, 1), atol=1e-5)
 
 
 @pytest.mark.parametrize("guidance_scale", [1.0, 2.0])
@@ -251,21 +245,13 @@ def test_bad_inputs_raise(pipeline):
 def test_attention_window_tiles_frames_larger_than_it_only(pipeline):
     full = generate(pipeline)
     for window, changed in ((WIDTH, False), (8, True)):  # one tile, then 8-pixel tiles (1 latent pixel)
-        pipeline.options = SamplingOptions(**FAST, attention_window=window)
-        try:
-            tiled = generate(pipeline)
-        finally:
-            pipeline.options = SamplingOptions(**FAST)
+        tiled = generate(with_sampling(pipeline, attention_window=window))
         assert torch.equal(tiled, full) != changed
 
 
 def test_bfloat16_autocast_stays_close_to_float32(pipeline):
     full = generate(pipeline)
-    pipeline.options = SamplingOptions(**FAST, dtype="bfloat16")
-    try:
-        half = generate(pipeline)
-    finally:
-        pipeline.options = SamplingOptions(**FAST)
+    half = generate(with_sampling(pipeline, dtype="bfloat16"))
     assert half.dtype == torch.float32 and 0 <= half.min() <= half.max() <= 1
     assert 0 < (half - full).abs().mean() < 0.03
 
@@ -389,13 +375,7 @@ def test_estimate_from_a_reconstructor_runs_in_lockstep(pipeline):
                 seen.append(frame.image)
                 yield frame
 
-    pipeline.options = SamplingOptions(**FAST, estimate=Recording())
-    try:
-        pipeline.reset()
-        frames = list(pipeline.iter_frames(random_windows(4)))
-    finally:
-        pipeline.options = SamplingOptions(**FAST)
-        pipeline.reset()
+    frames = list(with_sampling(pipeline, estimate=Recording()).iter_frames(random_windows(4)))
     assert len(frames) == 4 and len(seen) == 4
     assert all(np.array_equal(a, b) for a, b in zip(seen, expected))
 
@@ -411,27 +391,18 @@ def test_estimate_with_look_ahead_is_refused(pipeline):
             for window in list(itertools.islice(windows, 2)):  # reads ahead before yielding
                 yield ReconstructedFrame(window, np.zeros((HEIGHT, WIDTH), np.float32))
 
-    pipeline.options = SamplingOptions(**FAST, estimate=Buffering())
-    try:
-        pipeline.reset()
-        with pytest.raises(ConfigError, match="one frame per window"):
-            list(pipeline.iter_frames(random_windows(2)))
-    finally:
-        pipeline.options = SamplingOptions(**FAST)
-        pipeline.reset()
+    with pytest.raises(ConfigError, match="one frame per window"):
+        list(with_sampling(pipeline, estimate=Buffering()).iter_frames(random_windows(2)))
 
 
 def test_callable_estimate_is_used_for_ei(pipeline):
     calls = []
-    pipeline.options = SamplingOptions(
-        **FAST, estimate=lambda w: calls.append(w.index) or np.full((HEIGHT, WIDTH), 0.2)
-    )
-    try:
-        pipeline.reset()
-        frames = [f.image for f in pipeline.iter_frames(random_windows(3))]
-    finally:
-        pipeline.options = SamplingOptions(**FAST)
-        pipeline.reset()
+    def estimate(window: Window) -> np.ndarray:
+        calls.append(window.index)
+        return np.full((HEIGHT, WIDTH), 0.2)
+
+    sampled = with_sampling(pipeline, estimate=estimate)
+    frames = [f.image for f in sampled.iter_frames(random_windows(3))]
     assert calls == [0, 1, 2] and len(frames) == 3
 
 
