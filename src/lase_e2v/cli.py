@@ -94,6 +94,29 @@ ESTIMATE_MIX_HELP = ("LaSe-E2V: share (0-1) by which each frame moves toward its
                      "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)")
 
 
+#: options several commands share, declared once (typer builds each command's own click option from them)
+OVERWRITE_OPTION = typer.Option(False, "--overwrite", help=OVERWRITE_HELP)
+TOPIC_OPTION = typer.Option(None, help=TOPIC_HELP)
+DEVICE_OPTION = typer.Option("cpu", help=DEVICE_HELP)
+EVENT_FORMAT_OPTION = typer.Option(None, "--format", help=FORMAT_HELP)
+CHECKPOINT_OPTION = typer.Option(None, help="model weights (default: the bundled ones)")
+PROMPT_OPTION = typer.Option(None, help=PROMPT_HELP)
+STEPS_OPTION = typer.Option(None, help="sampler steps (LaSe-E2V)")
+SEED_OPTION = typer.Option(None, help="random seed (LaSe-E2V)")
+METHOD_OPTION = typer.Option("lase", help=METHOD_HELP)
+SAMPLES_OPTION = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)")
+ATTENTION_WINDOW_OPTION = typer.Option(None, help=ATTENTION_WINDOW_HELP)
+NOISE_OPTION = typer.Option(None, help=NOISE_HELP)
+ESTIMATE_MIX_OPTION = typer.Option(None, help=ESTIMATE_MIX_HELP)
+DATA_OPTION = typer.Option(..., help="a sequence (file/folder) or a dataset root")
+DATASET_OPTION = typer.Option(None, help=DATASET_HELP)
+EVAL_CAPTION_OPTION = typer.Option("stored", help=EVAL_CAPTION_HELP)
+EVAL_CAPTIONER_OPTION = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>")
+DINO_OPTION = typer.Option(None, help=DINO_HELP)
+CLIP_OPTION = typer.Option(None, help=CLIP_HELP)
+EVAL_CONFIG_OPTION = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP)
+
+
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
                  samples: int | None = None, attention_window: int | None = None,
                  noise: str | None = None, estimate_mix: float | None = None) -> dict:
@@ -114,8 +137,8 @@ def done(message: str) -> None:
 @app.command()
 def info(
     path: Path = typer.Argument(..., help="event file or folder"),
-    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
-    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    event_format: Optional[str] = EVENT_FORMAT_OPTION,
+    topic: Optional[str] = TOPIC_OPTION,
 ) -> None:
     """Format, resolution, event count, duration, rate and APS frames of a recording."""
     from lase_e2v.events.formats import describe
@@ -128,10 +151,10 @@ def info(
 def convert(
     source: Path = typer.Argument(..., help="input event file or folder"),
     destination: Path = typer.Argument(..., help="output: .txt, .h5 or a folder (EVREAL npy layout)"),
-    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    event_format: Optional[str] = EVENT_FORMAT_OPTION,
     to: Optional[str] = typer.Option(None, "--to", help="force the output format (text, hdf5, evreal); default: from the extension"),
-    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    topic: Optional[str] = TOPIC_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Convert between formats losslessly (events and APS frames)."""
     from lase_e2v.events.formats import convert as convert_events
@@ -147,29 +170,29 @@ def convert(
 def reconstruct(
     source: Path = typer.Argument(..., help="event file or folder"),
     output: Path = typer.Option(..., "-o", "--output", help="output: .mp4, .h5 or a folder of PNGs"),
-    method: str = typer.Option("lase", help=METHOD_HELP),
-    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
-    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    method: str = METHOD_OPTION,
+    checkpoint: Optional[Path] = CHECKPOINT_OPTION,
+    prompt: Optional[str] = PROMPT_OPTION,
     caption: str = typer.Option("stored", help=CAPTION_HELP),
     captioner: Optional[Path] = typer.Option(None, help=CAPTIONER_HELP),
     window: str = typer.Option("auto", help="frames | events:N | ms:T (auto: frames if the file has APS, else ms:40)"),
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time)"),
-    steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
+    steps: Optional[int] = STEPS_OPTION,
     guidance: Optional[float] = typer.Option(None, help="classifier-free guidance scale (LaSe-E2V)"),
-    samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
-    attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
-    noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
-    estimate_mix: Optional[float] = typer.Option(None, help=ESTIMATE_MIX_HELP),
-    seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    samples: Optional[int] = SAMPLES_OPTION,
+    attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
+    noise: Optional[str] = NOISE_OPTION,
+    estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    seed: Optional[int] = SEED_OPTION,
+    device: str = DEVICE_OPTION,
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
-    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
-    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    event_format: Optional[str] = EVENT_FORMAT_OPTION,
+    topic: Optional[str] = TOPIC_OPTION,
     color: Optional[bool] = typer.Option(None, "--color/--no-color",
                                          help="colour camera (Bayer filter): RGB frames; default: as the file says"),
     bayer: Optional[str] = typer.Option(None, help=f"Bayer pattern of a colour camera: {', '.join(BAYER_PATTERNS)} "
                                                    "(default: the file's, else RGGB)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Reconstruct video frames from events (in colour for a colour camera), writing each as it is made
     (memory does not grow with the recording); the method and caption go into the output's metadata."""
@@ -203,17 +226,17 @@ def live(
     show: bool = typer.Option(False, help="show the frames in a window (needs a display)"),
     fps: Optional[float] = typer.Option(None, help="video frame rate (default: real time for ms:T)"),
     speed: float = typer.Option(1.0, help="replay speed of a recording source (x real time)"),
-    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
-    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
-    steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
-    samples: Optional[int] = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)"),
-    attention_window: Optional[int] = typer.Option(None, help=ATTENTION_WINDOW_HELP),
-    noise: Optional[str] = typer.Option(None, help=NOISE_HELP),
-    estimate_mix: Optional[float] = typer.Option(None, help=ESTIMATE_MIX_HELP),
-    seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
-    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    checkpoint: Optional[Path] = CHECKPOINT_OPTION,
+    prompt: Optional[str] = PROMPT_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
+    samples: Optional[int] = SAMPLES_OPTION,
+    attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
+    noise: Optional[str] = NOISE_OPTION,
+    estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    seed: Optional[int] = SEED_OPTION,
+    device: str = DEVICE_OPTION,
+    topic: Optional[str] = TOPIC_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Reconstruct a live event stream as it arrives; Ctrl-C stops and keeps what was written (twice aborts)."""
     import signal
@@ -250,8 +273,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(7777, help="TCP port"),
     speed: float = typer.Option(1.0, help="replay speed (x real time)"),
-    event_format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
-    topic: Optional[str] = typer.Option(None, help=TOPIC_HELP),
+    event_format: Optional[str] = EVENT_FORMAT_OPTION,
+    topic: Optional[str] = TOPIC_OPTION,
 ) -> None:
     """Replay a recording as a DV network stream (for `live` or DV tools), from when a client connects."""
     from lase_e2v.events.live import serve as start_server
@@ -275,7 +298,7 @@ def simulate(
     threshold: float = typer.Option(0.2, help="mean contrast threshold C (log intensity)"),
     threshold_sigma: float = typer.Option(0.03, help="per-pixel std of the thresholds"),
     seed: int = typer.Option(0, help="random seed"),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Simulate events from a video (ESIM/v2e-style model)."""
     from lase_e2v.events.formats import output_format
@@ -332,7 +355,7 @@ def preview(
     sequence: Path = typer.Argument(..., help="a synthetic sequence (.h5) from make-dataset"),
     output: Path = typer.Option(..., "-o", "--output", help="PNG path"),
     frame: int = typer.Option(10, help="frame index"),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """PNG of a frame next to its event image and caption."""
     from lase_e2v.simulate.preview import save_preview
@@ -367,7 +390,7 @@ def export(
     output: Path = typer.Option(..., "-o", "--output", help="folder for the saved pipeline"),
     step: Optional[int] = typer.Option(None, help="the checkpoint's step (default: the newest)"),
     raw: bool = typer.Option(False, "--raw", help="the raw weights instead of the EMA"),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Save a checkpoint of a run as a pipeline (`--checkpoint` of reconstruct / evaluate reads it)."""
     from lase_e2v.training.export import export_checkpoint
@@ -380,17 +403,17 @@ def export(
 @app.command()
 def evaluate(
     method: str = typer.Option("lase", help=f"{METHOD_HELP}, or a method JSON file"),
-    data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
-    dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
+    data: Path = DATA_OPTION,
+    dataset: Optional[str] = DATASET_OPTION,
     output: Path = typer.Option(Path("outputs/evaluate"), "-o", "--output"),
     checkpoint: Optional[Path] = typer.Option(None),
-    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
-    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
-    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
-    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
-    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    caption: str = EVAL_CAPTION_OPTION,
+    captioner: Optional[list[Path]] = EVAL_CAPTIONER_OPTION,
+    dino: Optional[Path] = DINO_OPTION,
+    clip: Optional[Path] = CLIP_OPTION,
+    device: str = DEVICE_OPTION,
+    eval_config: str = EVAL_CONFIG_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Evaluate one method on one sequence or dataset (EVREAL protocol: MSE, SSIM, LPIPS, temporal);
     scales out over processes like `benchmark`."""
@@ -410,18 +433,18 @@ def evaluate(
 
 @app.command()
 def benchmark(
-    data: Path = typer.Option(..., help="a sequence (file/folder) or a dataset root"),
+    data: Path = DATA_OPTION,
     methods: str = typer.Option(",".join(DEFAULT_BENCHMARK_METHODS),
                                 help=f"comma-separated: {', '.join(method_names())} or method JSON files"),
-    dataset: Optional[str] = typer.Option(None, help=DATASET_HELP),
+    dataset: Optional[str] = DATASET_OPTION,
     output: Path = typer.Option(Path("outputs/benchmark"), "-o", "--output"),
-    caption: str = typer.Option("stored", help=EVAL_CAPTION_HELP),
-    captioner: Optional[list[Path]] = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>"),
-    dino: Optional[Path] = typer.Option(None, help=DINO_HELP),
-    clip: Optional[Path] = typer.Option(None, help=CLIP_HELP),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
-    eval_config: str = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    caption: str = EVAL_CAPTION_OPTION,
+    captioner: Optional[list[Path]] = EVAL_CAPTIONER_OPTION,
+    dino: Optional[Path] = DINO_OPTION,
+    clip: Optional[Path] = CLIP_OPTION,
+    device: str = DEVICE_OPTION,
+    eval_config: str = EVAL_CONFIG_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Compare methods x datasets: tables, plots, side-by-side videos and an HTML report.
 
@@ -456,13 +479,13 @@ def evaluation_rows(methods: list[str], caption: str, captioners: list[Path] | N
 @app.command()
 def demo(
     output: Path = typer.Option(Path("outputs/demo"), "-o", "--output", help="output folder"),
-    method: str = typer.Option("lase", help=METHOD_HELP),
-    checkpoint: Optional[Path] = typer.Option(None, help="model weights (default: the bundled ones)"),
-    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
-    steps: Optional[int] = typer.Option(None, help="sampler steps (LaSe-E2V)"),
-    seed: Optional[int] = typer.Option(None, help="random seed (LaSe-E2V)"),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    method: str = METHOD_OPTION,
+    checkpoint: Optional[Path] = CHECKPOINT_OPTION,
+    prompt: Optional[str] = PROMPT_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
+    seed: Optional[int] = SEED_OPTION,
+    device: str = DEVICE_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Reconstruct the bundled real clip (ECD slider_depth, 1.2 s) and write a side-by-side mp4 and a PNG grid."""
     from lase_e2v.demo import demo_outputs, run_demo
