@@ -26,7 +26,8 @@ EstimateSource = str | ReconstructionPipeline | Callable[[Window], np.ndarray]
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    """How :meth:`LaSeE2VPipeline.iter_frames` samples (saved with the pipeline, except callables).
+    """How :meth:`~lase_e2v.pipelines.lase.LaSeE2VPipeline.iter_frames` samples (saved with the
+    pipeline, except callables).
 
     Args:
         prompt: caption of the scene; edit it to steer the result. ``""`` = the recording's own
