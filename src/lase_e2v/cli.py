@@ -34,29 +34,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-FORMAT_HELP = "force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect"
-TOPIC_HELP = "event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)"
-DEVICE_HELP = "torch device: cpu, cuda, cuda:1, mps"
 DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
               "1.4-2x faster), float16 (GPUs), auto (bfloat16 where native, else float32); default "
               "float32 (lase: its sampling.json, auto for the bundled one); not for integrate")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
-DATASET_HELP = ("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or ecd/slider_depth,...), "
-                "or synthetic (synthetic/train) for a make-dataset folder: its val (train) sequences")
-
-
-EVAL_CONFIG_HELP = ("protocol: std (EVREAL's; colour frames scored on their luma, our convention), std_rgb "
-                    "(colour scored in RGB) or an eval JSON file")
-PROMPT_HELP = "text describing the scene (LaSe-E2V; edits the result); default: the recording's caption"
 CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
                 "FireNet+ reconstruction by --captioner) or empty")
-EVAL_CAPTION_HELP = ("comma-separated caption sources, one row each for text-conditioned methods: stored, "
-                     "empty, other (another sequence's caption), auto (one row per --captioner)")
-EVAL_CAPTIONER_HELP = "local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)"
-DINO_HELP = "local DINO / ViT model folder: adds VBench's subject consistency"
-CLIP_HELP = "local CLIP model folder: adds VBench's background consistency"
 CAPTIONER_HELP = "local image-captioning model folder for --caption auto (BLIP-style transformers snapshot, or an image tagger)"
-OVERWRITE_HELP = "replace the output if it exists (else an existing output is an error)"
 #: loggers of the libraries underneath, quieted unless --verbose
 LIBRARY_LOGGERS = ("diffusers", "transformers", "accelerate", "torch", "h5py", "PIL", "matplotlib")
 #: environment variables that set the log level of diffusers / transformers when they load
@@ -83,38 +67,48 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-ATTENTION_WINDOW_HELP = ("LaSe-E2V: attend within tiles of at most this many pixels a side (default 384: "
-                         "DAVIS frames whole, time linear in pixels on HD sensors); 0: the whole frame")
-
-
-NOISE_HELP = ("LaSe-E2V: EI noise 'independent' (a fresh draw per frame) or 'fixed' (one draw per recording: "
-              "less flicker)")
-
-ESTIMATE_MIX_HELP = ("LaSe-E2V: share (0-1) by which each frame moves toward its peer estimate while the events "
-                     "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)")
-
-
 #: options several commands share, declared once (typer builds each command's own click option from them)
-OVERWRITE_OPTION = typer.Option(False, "--overwrite", help=OVERWRITE_HELP)
-TOPIC_OPTION = typer.Option(None, help=TOPIC_HELP)
-DEVICE_OPTION = typer.Option("cpu", help=DEVICE_HELP)
-EVENT_FORMAT_OPTION = typer.Option(None, "--format", help=FORMAT_HELP)
+OVERWRITE_OPTION = typer.Option(
+    False, "--overwrite", help="replace the output if it exists (else an existing output is an error)")
+TOPIC_OPTION = typer.Option(
+    None, help="event topic of a ROS bag (default: the first dvs_msgs/EventArray topic)")
+DEVICE_OPTION = typer.Option("cpu", help="torch device: cpu, cuda, cuda:1, mps")
+EVENT_FORMAT_OPTION = typer.Option(
+    None, "--format",
+    help="force the input format (text, hdf5, evreal, aedat4, evt2, evt3, rosbag); default: detect")
 CHECKPOINT_OPTION = typer.Option(None, help="model weights (default: the bundled ones)")
-PROMPT_OPTION = typer.Option(None, help=PROMPT_HELP)
+PROMPT_OPTION = typer.Option(
+    None, help="text describing the scene (LaSe-E2V; edits the result); default: the recording's caption")
 STEPS_OPTION = typer.Option(None, help="sampler steps (LaSe-E2V)")
 SEED_OPTION = typer.Option(None, help="random seed (LaSe-E2V)")
 METHOD_OPTION = typer.Option("lase", help=METHOD_HELP)
 SAMPLES_OPTION = typer.Option(None, help="noise draws averaged per clip (LaSe-E2V; 1 is fastest)")
-ATTENTION_WINDOW_OPTION = typer.Option(None, help=ATTENTION_WINDOW_HELP)
-NOISE_OPTION = typer.Option(None, help=NOISE_HELP)
-ESTIMATE_MIX_OPTION = typer.Option(None, help=ESTIMATE_MIX_HELP)
+ATTENTION_WINDOW_OPTION = typer.Option(
+    None, help=("LaSe-E2V: attend within tiles of at most this many pixels a side (default 384: "
+                "DAVIS frames whole, time linear in pixels on HD sensors); 0: the whole frame"))
+NOISE_OPTION = typer.Option(
+    None, help=("LaSe-E2V: EI noise 'independent' (a fresh draw per frame) or 'fixed' (one draw per "
+                "recording: less flicker)"))
+ESTIMATE_MIX_OPTION = typer.Option(
+    None, help=("LaSe-E2V: share (0-1) by which each frame moves toward its peer estimate while the events "
+                "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)"))
 DATA_OPTION = typer.Option(..., help="a sequence (file/folder) or a dataset root")
-DATASET_OPTION = typer.Option(None, help=DATASET_HELP)
-EVAL_CAPTION_OPTION = typer.Option("stored", help=EVAL_CAPTION_HELP)
-EVAL_CAPTIONER_OPTION = typer.Option(None, help=EVAL_CAPTIONER_HELP, metavar="<path>")
-DINO_OPTION = typer.Option(None, help=DINO_HELP)
-CLIP_OPTION = typer.Option(None, help=CLIP_HELP)
-EVAL_CONFIG_OPTION = typer.Option("std", "--eval-config", help=EVAL_CONFIG_HELP)
+DATASET_OPTION = typer.Option(
+    None, help=("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or "
+                "ecd/slider_depth,...), or synthetic (synthetic/train) for a make-dataset folder: its val "
+                "(train) sequences"))
+EVAL_CAPTION_OPTION = typer.Option(
+    "stored", help=("comma-separated caption sources, one row each for text-conditioned methods: stored, "
+                    "empty, other (another sequence's caption), auto (one row per --captioner)"))
+EVAL_CAPTIONER_OPTION = typer.Option(
+    None, metavar="<path>",
+    help="local captioner folder for --caption auto; repeat it to compare captioners (BLIP vs a tagger)")
+DINO_OPTION = typer.Option(None, help="local DINO / ViT model folder: adds VBench's subject consistency")
+CLIP_OPTION = typer.Option(None, help="local CLIP model folder: adds VBench's background consistency")
+EVAL_CONFIG_OPTION = typer.Option(
+    "std", "--eval-config",
+    help=("protocol: std (EVREAL's; colour frames scored on their luma, our convention), std_rgb "
+          "(colour scored in RGB) or an eval JSON file"))
 
 
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
