@@ -380,17 +380,19 @@ def train(
 
 @app.command("export")
 def export(
-    run_dir: Path = typer.Argument(..., help="a training run folder (checkpoint-<step>/ inside)"),
+    run_dirs: list[Path] = typer.Argument(..., help="a training run folder (checkpoint-<step>/ inside); several "
+                                          "runs of one model: the mean of their weights (a model soup)"),
     output: Path = typer.Option(..., "-o", "--output", help="folder for the saved pipeline"),
-    step: Optional[int] = typer.Option(None, help="the checkpoint's step (default: the newest)"),
+    step: Optional[int] = typer.Option(None, help="the checkpoint's step (default: the newest), in every run"),
     raw: bool = typer.Option(False, "--raw", help="the raw weights instead of the EMA"),
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
-    """Save a checkpoint of a run as a pipeline (`--checkpoint` of reconstruct / evaluate reads it)."""
+    """Save a checkpoint of a run, or the average of several runs, as a pipeline (`--checkpoint` of
+    reconstruct / evaluate reads it)."""
     from lase_e2v.training.export import export_checkpoint
 
     check_output(output, overwrite)
-    export_checkpoint(run_dir, output, step=step, ema=False if raw else None)
+    export_checkpoint(run_dirs, output, step=step, ema=False if raw else None)
     done(f"wrote {output}")
 
 

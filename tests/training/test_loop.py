@@ -324,6 +324,30 @@ def test_export_writes_the_chosen_checkpoint_as_a_pipeline(straight_run, tmp_pat
     assert not (tmp_path / "x").exists()
 
 
+def test_export_of_several_runs_writes_the_mean_of_their_weights(straight_run, tmp_path, run_cli, cli_error):
+    other = tmp_path / "other"  # a second run of the same model, stopped at step 2
+    shutil.copytree(straight_run / "checkpoint-2", other / "checkpoint-2")
+    code, out, _ = run_cli("export", straight_run, other, "-o", tmp_path / "soup")
+    assert code == 0 and out.strip().endswith(f"wrote {tmp_path / 'soup'}")
+    soup = _weights(tmp_path / "soup")
+    ema4, ema2 = (_weights(straight_run / f"checkpoint-{step}" / "ema") for step in (4, 2))
+    assert soup.keys() == ema4.keys()
+    assert all(torch.allclose(value, (ema4[key] + ema2[key]) / 2, atol=1e-7) for key, value in soup.items())
+    assert any(not torch.equal(ema4[key], ema2[key]) for key in soup)  # so the mean is not one run's weights
+    raw = _weights(export_checkpoint([straight_run, other], tmp_path / "raw", step=2, ema=False))
+    assert all(torch.equal(value, _weights(straight_run / "checkpoint-2")[key]) for key, value in raw.items())
+    # same shapes, different model: a v-prediction and an epsilon U-Net have no meaningful mean
+    epsilon = tmp_path / "epsilon"
+    shutil.copytree(straight_run / "checkpoint-4", epsilon / "checkpoint-4")
+    unet_config = epsilon / "checkpoint-4" / "ema" / "unet" / "config.json"
+    assert '"v_prediction"' in unet_config.read_text()
+    unet_config.write_text(unet_config.read_text().replace('"v_prediction"', '"epsilon"'))
+    message = cli_error("export", straight_run, epsilon, "-o", tmp_path / "mixed")
+    assert f"{epsilon}: not the model of {straight_run} (unet differ)" in message
+    assert "no checkpoint-3" in cli_error("export", straight_run, other, "-o", tmp_path / "x", "--step", 3)
+    assert not (tmp_path / "mixed").exists() and not (tmp_path / "x").exists()
+
+
 def test_a_checkpoint_state_without_its_config_is_one_error(straight_run, tmp_path, cli_error):
     assert set(json.loads((straight_run / "checkpoint-4" / STATE_FILE).read_text())) == set(STATE_KEYS)
     run = tmp_path / "run"

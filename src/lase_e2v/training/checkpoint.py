@@ -35,6 +35,8 @@ WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 STATE_FILE = "training_state.json"
 #: what ``STATE_FILE`` holds
 STATE_KEYS = ("step", "ema_step", "elapsed_s", "config")
+#: the pipeline's trained modules, each saved in ``<name>/`` (raw) and ``ema/<name>/``
+TRAINED_MODULES = ("event_encoder", "unet")
 
 
 @dataclass
@@ -86,14 +88,24 @@ def save_checkpoint(
     return destination
 
 
-def load_weights(module: torch.nn.Module, folder: Path) -> None:
-    """Copy ``folder/diffusion_pytorch_model.safetensors`` into ``module`` (strict: every key must match)."""
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """``folder/diffusion_pytorch_model.safetensors`` as a state dict."""
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}")
-    missing, unexpected = module.load_state_dict(load_file(weights), strict=False)
+    return load_file(weights)
+
+
+def load_weights(module: torch.nn.Module, folder: Path) -> None:
+    """Copy ``folder/diffusion_pytorch_model.safetensors`` into ``module`` (strict: every key must match)."""
+    load_state_dict(module, read_weights(folder), folder)
+
+
+def load_state_dict(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:
+    """Copy ``state_dict`` (read from ``source``) into ``module``; every key must match."""
+    missing, unexpected = module.load_state_dict(state_dict, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{folder}: weights do not match the model (missing {missing[:3]}, "
+        raise CheckpointError(f"{source}: weights do not match the model (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}); was the config changed?")
 
 

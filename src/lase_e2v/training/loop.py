@@ -66,7 +66,8 @@ from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
-from lase_e2v.training.checkpoint import TrainingState, list_checkpoints, load_checkpoint, save_checkpoint
+from lase_e2v.training.checkpoint import (TRAINED_MODULES, TrainingState, list_checkpoints, load_checkpoint,
+                                          save_checkpoint)
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates, missing_estimates
 from lase_e2v.training.latents import autoencoder_key, cache_latents, check_flips, latent_kinds, missing_latents
@@ -327,7 +328,7 @@ def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | 
     """Copy a saved pipeline's event encoder + U-Net weights into a new run (``init_from``)."""
     source = LaSeE2VPipeline.from_pretrained(folder)
     for module in (denoiser, ema) if ema is not None else (denoiser,):
-        for name in ("event_encoder", "unet"):
+        for name in TRAINED_MODULES:
             target = module.get_submodule(name)
             load = target.load_extended_state_dict if name == "unet" else target.load_state_dict
             try:
