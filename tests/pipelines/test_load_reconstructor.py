@@ -49,7 +49,7 @@ def test_bad_requests_raise(method, checkpoint, message):
 
 #: method -> its official weights file in ../shared/weights/baselines
 OFFICIAL_FILES = {"firenet": "firenet_state_dict.pth", "firenet_plus": "firenet_plus_state_dict.pth",
-                  "pienet_lite": "pienet_lite.pth", "pienet": "pienet.pth"}
+                  "pienet_lite": "pienet_lite.pth", "pienet": "pienet.pth", "cista_tc": "cista_tc.pth"}
 
 
 @pytest.mark.parametrize("method", list(OFFICIAL_FILES))
@@ -58,7 +58,8 @@ def test_bundled_weights_reproduce_the_official_files(method, shared_dir):
     official = load_reconstructor(method, checkpoint=shared_dir / "weights" / "baselines" / OFFICIAL_FILES[method])
     assert baselines.default_checkpoint(method) == baselines.bundled_weights(method)
     bundled = load_reconstructor(method)
-    assert (bundled.name, bundled.normalize) == (method, method == "firenet")  # only FireNet normalises
+    normalises = method in ("firenet", "cista_tc")  # the others take the raw voxel grid
+    assert (bundled.name, bundled.normalize) == (method, normalises)
     # two steps: the second uses the recurrent state (and PIE-Net's fed-back frame)
     expected = [official.reconstruct(events) for _ in range(2)]
     assert all(np.array_equal(bundled.reconstruct(events), frame) for frame in expected)

@@ -53,7 +53,7 @@ def test_auto_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, capabiliti
     assert product.dtype == getattr(torch, expected)
 
 
-@pytest.mark.parametrize("method", ["firenet", "firenet_plus", "pienet_lite", "pienet"])
+@pytest.mark.parametrize("method", ["firenet", "firenet_plus", "pienet_lite", "pienet", "cista_tc"])
 def test_bfloat16_peers_stay_close_to_float32(method):
     frames = {}
     for dtype in ("float32", "bfloat16"):

@@ -5,7 +5,7 @@ this module builds the peers it lists (and the EI estimate sources LaSe-E2V name
 
 Default weights are the copy bundled in the package, ``lase_e2v/assets/baselines/<method>/``
 (config.json + safetensors, converted once from the official files) for ``firenet``,
-``firenet_plus``, ``pienet_lite`` and ``pienet``; a ``checkpoint`` path replaces them. E2VID and E2VID+
+``firenet_plus``, ``pienet_lite``, ``pienet`` and ``cista_tc``; a ``checkpoint`` path replaces them. E2VID and E2VID+
 weights are not redistributable here, so ``e2vid`` and ``e2vid_plus`` need a ``checkpoint``;
 ``integrate`` is training-free. Nothing is looked up elsewhere: an installed package never depends on
 where it was developed.
@@ -49,8 +49,8 @@ def load_reconstructor(
     """A ready peer :class:`ReconstructionPipeline` (the user-facing list is :mod:`.registry`).
 
     Args:
-        method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus``, ``pienet_lite``, ``pienet`` or
-            ``integrate``.
+        method: ``firenet``, ``firenet_plus``, ``e2vid``, ``e2vid_plus``, ``pienet_lite``, ``pienet``,
+            ``cista_tc`` or ``integrate``.
         checkpoint: weights file or folder; defaults to the bundled official weights.
         device: torch device of the network.
         options: keyword options of :class:`RecurrentReconstructionPipeline` (e.g. ``postprocess``,

@@ -1,15 +1,17 @@
-"""Recurrent CNN reconstruction (FireNet(+), E2VID(+), PIE-Net(-Lite)): windows -> voxel grids -> frames.
+"""Recurrent CNN reconstruction (FireNet(+), E2VID(+), PIE-Net(-Lite), CISTA-TC): windows -> voxel grids -> frames.
 
 Per window (the EVREAL protocol):
 
 1. voxel grid ``(bins, H, W)`` of the window's events (E2VID convention), normalised as the weights
-   expect (``model.config.voxel_normalization``: non-zero mean/std for FireNet and E2VID, raw for the
-   "+" models and PIE-Net); an empty window gives zeros;
+   expect (``model.config.voxel_normalization``: non-zero mean/std for FireNet, E2VID and CISTA-TC,
+   raw for the "+" models and PIE-Net); an empty window gives zeros;
 2. zero-pad to the network's size multiple, centred (``model.input_multiple``: 1 for FireNet,
-   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net), so any sensor size works,
-   in the layout the model prefers (``model.memory_format``: channels-last for FireNet);
+   ``2**num_encoders`` for E2VID, the product of the pool sizes for PIE-Net, 8 for CISTA-TC as in
+   EVREAL), so any sensor size works, in the layout the model prefers (``model.memory_format``:
+   channels-last for FireNet);
 3. one network step with the recurrent state of the previous window (whatever the model returns:
-   hidden states, and for PIE-Net also its previous padded output image and variance), in float32
+   hidden states, for PIE-Net also its previous padded output image and variance, for CISTA-TC its
+   previous padded image and sparse code), in float32
    or under bfloat16 / float16 autocast (``dtype``, :mod:`lase_e2v.pipelines.precision`);
 4. crop back to the sensor, optional display post-processing (off by default: metrics use raw
    outputs), clip to [0, 1].
@@ -28,7 +30,7 @@ from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.events.representations import to_voxel_grid
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import Window
-from lase_e2v.models.baselines import E2VID, FireNet, PIENet
+from lase_e2v.models.baselines import BaselineModel
 from lase_e2v.pipelines.display import display_postprocess
 from lase_e2v.pipelines.output import ReconstructedFrame, ReconstructionPipeline
 from lase_e2v.pipelines.precision import autocast, check_dtype
@@ -44,7 +46,8 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
     """Reconstruct with a recurrent CNN, carrying its state from window to window.
 
     Args:
-        model: a :class:`FireNet`, :class:`E2VID` or :class:`PIENet` (e.g. from ``load_baseline_checkpoint``).
+        model: a :class:`FireNet`, :class:`E2VID`, :class:`PIENet` or :class:`CistaTC` (e.g. from
+            ``load_baseline_checkpoint``).
         num_bins: voxel-grid bins; ``None`` uses the model's (anything else must equal it).
         normalize: normalise non-zero voxels to zero mean / unit std; ``None`` follows
             ``model.config.voxel_normalization`` (what the weights were trained with).
@@ -57,7 +60,7 @@ class RecurrentReconstructionPipeline(ReconstructionPipeline):
 
     def __init__(
         self,
-        model: FireNet | E2VID | PIENet,
+        model: BaselineModel,
         num_bins: int | None = None,
         normalize: bool | None = None,
         device: str | torch.device = "cpu",

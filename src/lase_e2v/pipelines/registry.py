@@ -134,6 +134,7 @@ _SPECS = (
     _recurrent_spec("firenet_plus", "FireNet+", "FireNet+ of EVREAL (official weights)"),
     _recurrent_spec("pienet_lite", "PIE-Net-Lite", "PIE-Net-Lite, Qu et al. (official weights)"),
     _recurrent_spec("pienet", "PIE-Net", "PIE-Net, Qu et al. (official weights)"),
+    _recurrent_spec("cista_tc", "CISTA-TC", "CISTA-TC, Liu et al. ICASSP 2022 (official weights)"),
     _recurrent_spec("e2vid", "E2VID", "E2VID, Rebecq et al. TPAMI 2019 (your checkpoint)", weights="checkpoint"),
     _recurrent_spec("e2vid_plus", "E2VID+", "E2VID+, Stoffregen et al. ECCV 2020 (your checkpoint)",
                     weights="checkpoint"),

@@ -50,7 +50,7 @@ def test_pickled_checkpoint_is_refused_with_the_fix(weights):
 @pytest.mark.parametrize(
     "name, arch, message",
     [
-        ("cista_tc.pth", None, "unrecognised weights"),
+        ("cista_tc.pth", "pienet", "holds CistaTC weights, not 'pienet'"),
         ("firenet.pth", "e2vid", "holds FireNet weights, not 'e2vid'"),
         ("firenet.pth", "cista", "unknown baseline arch 'cista'"),
         ("missing.pth", None, "no such checkpoint"),

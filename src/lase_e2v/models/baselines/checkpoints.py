@@ -1,4 +1,4 @@
-"""Load the official FireNet(+), E2VID(+) and PIE-Net(-Lite) checkpoints, and convert them to safetensors.
+"""Load the official FireNet(+), E2VID(+), PIE-Net(-Lite) and CISTA-TC checkpoints, and convert them to safetensors.
 
 Accepted inputs:
 
@@ -13,8 +13,9 @@ Key namings: legacy rpg FireNet (``net.head.conv.conv2d`` ...), refactored FireN
 and EVREAL (``head.conv2d``, ``G1``, ``R1``, ``G2``, ``R2``, ``pred``), and E2VID of rpg_e2vid and
 event_cnn_minimal (``unetrecurrent.head``, ``unetrecurrent.encoders.i`` ...), and PIE-Net of the
 ``event-pienet`` package (``model.stem.event_branch``, ``model.downs.i``, ``model.ups.i``, ``cal_k``;
-see :data:`_PIENET_RENAMES`). The hyperparameters (bins, channels, encoders, residual / refine blocks,
-decoder type, batch norm) are read from the tensor shapes; PIE-Net's pool sizes come with ``arch``.
+see :data:`_PIENET_RENAMES`), and CISTA-TC of CISTA-EVREAL (``lista_blocks.k``, ``alpha.k``: one
+shared block stored once per iteration, kept once). The hyperparameters (bins, channels, encoders,
+residual / refine blocks, decoder type, batch norm) are read from the tensor shapes; PIE-Net's pool sizes come with ``arch``.
 
 The official ``pienet.pth`` holds 12 tensors (``model.downs.{0,1,2}.out.mbconv_0``) of one refine
 block per encoder that the ``event-pienet`` package's own PIE-Net never builds (``n_rep_dn [0, 0,
@@ -28,7 +29,7 @@ scores 0.0614 / 0.357 / 0.434 (MSE / SSIM / LPIPS) on 8 held-out synthetic seque
 output sigmoid. When it is ``None`` it follows the key naming: legacy rpg FireNet names mean
 ``"firenet"``, refactored FireNet names ``"firenet_plus"``, E2VID names ``"e2vid"`` (pass
 ``"e2vid_plus"`` for E2VID+ weights), PIE-Net names ``"pienet_lite"`` with two encoders and ``"pienet"``
-with three.
+with three, CISTA-TC names ``"cista_tc"``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from safetensors.torch import load_file
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
+from lase_e2v.models.baselines.cista import CistaTC
 from lase_e2v.models.baselines.e2vid import E2VID
 from lase_e2v.models.baselines.firenet import FireNet
 from lase_e2v.models.baselines.pienet import PIENet
@@ -57,8 +59,10 @@ ARCHITECTURES: dict[str, tuple[type, dict]] = {
     "e2vid_plus": (E2VID, {"final_activation": "none", "voxel_normalization": "none"}),
     "pienet_lite": (PIENet, {"pool_sizes": (2, 2), "voxel_normalization": "none"}),
     "pienet": (PIENet, {"pool_sizes": (2, 2, 5), "voxel_normalization": "none"}),
+    "cista_tc": (CistaTC, {"voxel_normalization": "nonzero"}),
 }
-MODEL_CLASSES = {cls.__name__: cls for cls in (FireNet, E2VID, PIENet)}
+MODEL_CLASSES = {cls.__name__: cls for cls in (FireNet, E2VID, PIENet, CistaTC)}
+BaselineModel = FireNet | E2VID | PIENet | CistaTC
 
 #: legacy rpg FireNet prefix -> refactored prefix (the two layouts compute the same graph)
 _LEGACY_FIRENET_PREFIXES = {
@@ -90,6 +94,8 @@ _PIENET_RENAMES = (
     (r"(mbconv\.)?convna\.0\.", "conv."),
     (r"(mbconv\.)?convna\.1\.", "norm."),
 )
+#: CISTA-TC's iteration-indexed copies of its one shared ISTA block and temporal weight
+_CISTA_TIED = re.compile(r"^(lista_blocks\.\d+\.|alpha\.(\d+)$)")
 StateDict = dict[str, torch.Tensor]
 
 
@@ -118,16 +124,17 @@ def _extract_state_dict(obj: object, path: Path) -> StateDict:
     return dict(obj)
 
 
-def _rename(state: StateDict) -> tuple[StateDict, str]:
-    """Map any known naming onto this package's; return it and the arch the naming implies."""
+def _rename(state: StateDict) -> tuple[StateDict, str, dict]:
+    """Map any known naming onto this package's; return it, the arch the naming implies and any
+    hyperparameters that only the naming tells (CISTA-TC's iteration count)."""
     if any(key.startswith("net.") for key in state):
         renamed = {}
         for key, value in state.items():
             prefix = next((p for p in _LEGACY_FIRENET_PREFIXES if key.startswith(p)), None)
             renamed[_LEGACY_FIRENET_PREFIXES[prefix] + key[len(prefix) :] if prefix else key] = value
-        return renamed, "firenet"
+        return renamed, "firenet", {}
     if any(key.startswith(_E2VID_PREFIX) for key in state):
-        return {key.removeprefix(_E2VID_PREFIX): value for key, value in state.items()}, "e2vid"
+        return {key.removeprefix(_E2VID_PREFIX): value for key, value in state.items()}, "e2vid", {}
     if "model.stem.event_branch.mbconv.convna.0.weight" in state:
         renamed = {}
         for key, value in state.items():
@@ -135,17 +142,41 @@ def _rename(state: StateDict) -> tuple[StateDict, str]:
                 key = re.sub(pattern, replacement, key)
             renamed[key] = value
         state = renamed
+    if "lista_blocks.0.D.conv2d.weight" in state:
+        state, depth = _untie_cista(state)
+        return state, "cista_tc", {"depth": depth}
+    if "ista_block.D.conv2d.weight" in state:
+        return state, "cista_tc", {}
     if "stem.event_conv.conv.weight" in state:
-        return state, "pienet" if _count(state, r"encoders\.\d+\.film\.weight") == 3 else "pienet_lite"
+        arch = "pienet" if _count(state, r"encoders\.\d+\.film\.weight") == 3 else "pienet_lite"
+        return state, arch, {}
     if "G1.reset_gate.weight" in state:
-        return state, "firenet_plus"
+        return state, "firenet_plus", {}
     if "encoders.0.recurrent_block.Gates.weight" in state:
-        return state, "e2vid"
+        return state, "e2vid", {}
     first = ", ".join(list(state)[:3])
     raise CheckpointError(
         f"unrecognised weights (first keys: {first}); expected FireNet (net.head..., or head.conv2d, G1...), "
-        "E2VID (unetrecurrent.encoders...) or PIE-Net (model.stem.event_branch...) names"
+        "E2VID (unetrecurrent.encoders...), PIE-Net (model.stem.event_branch...) or CISTA-TC (lista_blocks...) names"
     )
+
+
+def _untie_cista(state: StateDict) -> tuple[StateDict, int]:
+    """CISTA-TC's file stores its shared ISTA block and ``alpha`` once per iteration (tied copies);
+    keep one of each (``ista_block.``, ``alpha``), after checking that the copies are one tensor.
+    Returns the state and the number of iterations (the copies are all that tells it)."""
+    renamed = {}
+    for key, value in state.items():
+        match = _CISTA_TIED.match(key)
+        if match is None:
+            renamed[key] = value
+            continue
+        rest = key[match.end():]
+        shared, first = ("alpha", "alpha.0") if match.group(2) else ("ista_block." + rest, "lista_blocks.0." + rest)
+        if first not in state or not torch.equal(value, state[first]):
+            raise CheckpointError(f"{key} is not a copy of {first}; CISTA-TC shares one block over its iterations")
+        renamed[shared] = value
+    return renamed, _count(state, r"alpha\.\d+")
 
 
 def _count(state: StateDict, pattern: str) -> int:
@@ -175,6 +206,11 @@ def _infer_config(state: StateDict, model_class: type, source: str) -> dict:
     """Hyperparameters read from tensor shapes (so non-default trainings load too)."""
     if model_class is PIENet:
         return _infer_pienet_config(state, source)
+    if model_class is CistaTC:
+        events, downsample = state.get("We.conv2d.weight"), state.get("W0.conv2d.weight")
+        if events is None or downsample is None:
+            raise CheckpointError(f"{source}: weights lack We.conv2d.weight or W0.conv2d.weight")
+        return {"num_bins": int(events.shape[1]), "base_channels": int(downsample.shape[0])}
     head = state.get("head.conv2d.weight")
     if head is None or head.ndim != 4:
         raise CheckpointError(f"{source}: weights lack head.conv2d.weight of shape (channels, bins, k, k)")
@@ -209,12 +245,12 @@ def _load_into(model: torch.nn.Module, state: StateDict, source: str) -> None:
 
 def model_from_state_dict(
     state: Mapping[str, torch.Tensor], arch: str | None = None, source: str = "weights"
-) -> FireNet | E2VID | PIENet:
+) -> BaselineModel:
     """Build the model a state dict describes (any supported naming) and load it strictly."""
     if arch is not None and arch not in ARCHITECTURES:
         raise CheckpointError(f"unknown baseline arch '{arch}'; expected one of {', '.join(ARCHITECTURES)}")
     try:
-        state, implied_arch = _rename(dict(state))
+        state, implied_arch, named_config = _rename(dict(state))
     except CheckpointError as error:
         raise CheckpointError(f"{source}: {error}") from None
     arch = arch or implied_arch
@@ -224,14 +260,14 @@ def model_from_state_dict(
             f"{source}: holds {ARCHITECTURES[implied_arch][0].__name__} weights, not '{arch}'"
         )
     try:
-        model = model_class(**{**_infer_config(state, model_class, source), **fixed})
+        model = model_class(**{**_infer_config(state, model_class, source), **named_config, **fixed})
     except ConfigError as error:
         raise CheckpointError(f"{source}: does not fit '{arch}' ({error})") from None
     _load_into(model, state, source)
     return model.eval()
 
 
-def _load_folder(path: Path, arch: str | None) -> FireNet | E2VID | PIENet:
+def _load_folder(path: Path, arch: str | None) -> BaselineModel:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{path}: folder has no config.json (expected a save_pretrained folder)")
@@ -250,13 +286,13 @@ def _load_folder(path: Path, arch: str | None) -> FireNet | E2VID | PIENet:
     return model.eval()
 
 
-def load_baseline_checkpoint(path: str | Path, arch: str | None = None) -> FireNet | E2VID | PIENet:
-    """Load a FireNet, E2VID or PIE-Net checkpoint (``.pth``, ``.safetensors`` or a folder) in eval mode.
+def load_baseline_checkpoint(path: str | Path, arch: str | None = None) -> BaselineModel:
+    """Load a FireNet, E2VID, PIE-Net or CISTA-TC checkpoint (``.pth``, ``.safetensors`` or a folder) in eval mode.
 
     Args:
         path: the checkpoint file or ``save_pretrained`` folder.
-        arch: ``"firenet"``, ``"firenet_plus"``, ``"e2vid"``, ``"e2vid_plus"``, ``"pienet_lite"`` or
-            ``"pienet"``; ``None`` follows the
+        arch: ``"firenet"``, ``"firenet_plus"``, ``"e2vid"``, ``"e2vid_plus"``, ``"pienet_lite"``,
+            ``"pienet"`` or ``"cista_tc"``; ``None`` follows the
             key naming (see the module docstring). A folder's config already says it; a
             given ``arch`` must then agree with the saved model class.
 

@@ -144,11 +144,12 @@ class ConvLSTM(nn.Module):
     One conv ``Gates`` on ``[x, h]`` gives the input, forget, output and cell gates, in that order.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, kernel_size: int = 3) -> None:
+    def __init__(self, input_size: int, hidden_size: int, kernel_size: int = 3, padding_mode: str = "zeros") -> None:
         super().__init__()
         self.hidden_size = hidden_size
         self.Gates = nn.Conv2d(
-            input_size + hidden_size, 4 * hidden_size, kernel_size, padding=kernel_size // 2
+            input_size + hidden_size, 4 * hidden_size, kernel_size, padding=kernel_size // 2,
+            padding_mode=padding_mode,
         )
 
     def forward(
