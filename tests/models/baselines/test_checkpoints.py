@@ -65,6 +65,9 @@ def test_non_tensor_and_corrupt_files_raise(tmp_path):
     torch.save({"epoch": 3, "config": {"a": 1}}, tmp_path / "no_tensors.pth")
     with pytest.raises(CheckpointError, match="expected a state dict of tensors"):
         load_baseline_checkpoint(tmp_path / "no_tensors.pth")
+    torch.save({"encoder.weight": torch.zeros(2)}, tmp_path / "other_model.pth")
+    with pytest.raises(CheckpointError, match="unrecognised weights .first keys: encoder.weight."):
+        load_baseline_checkpoint(tmp_path / "other_model.pth")
     (tmp_path / "corrupt.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
         load_baseline_checkpoint(tmp_path / "corrupt.pth")

@@ -15,7 +15,8 @@ event_cnn_minimal (``unetrecurrent.head``, ``unetrecurrent.encoders.i`` ...), an
 ``event-pienet`` package (``model.stem.event_branch``, ``model.downs.i``, ``model.ups.i``, ``cal_k``;
 see :data:`_PIENET_RENAMES`), and CISTA-TC of CISTA-EVREAL (``lista_blocks.k``, ``alpha.k``: one
 shared block stored once per iteration, kept once). The hyperparameters (bins, channels, encoders,
-residual / refine blocks, decoder type, batch norm) are read from the tensor shapes; PIE-Net's pool sizes come with ``arch``.
+residual / refine blocks, decoder type, batch norm) are read from the tensor shapes; PIE-Net's pool
+sizes come with ``arch``, CISTA-TC's iteration count from its copies.
 
 The official ``pienet.pth`` holds 12 tensors (``model.downs.{0,1,2}.out.mbconv_0``) of one refine
 block per encoder that the ``event-pienet`` package's own PIE-Net never builds (``n_rep_dn [0, 0,
