@@ -35,12 +35,12 @@ CistaState = tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]
 
 
 class ReflectConv(nn.Module):
-    """A 3x3 (by default) convolution padded by reflection; ``conv2d`` as in the checkpoints."""
+    """A 3x3 convolution padded by reflection (every convolution of CISTA-TC); ``conv2d`` as in the
+    checkpoints."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2,
-                                padding_mode="reflect")
+        self.conv2d = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, padding_mode="reflect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2d(x)
