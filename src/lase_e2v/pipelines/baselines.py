@@ -5,8 +5,8 @@ this module builds the peers it lists (and the EI estimate sources LaSe-E2V name
 
 Default weights are the copy bundled in the package, ``lase_e2v/assets/baselines/<method>/``
 (config.json + safetensors, converted once from the official files) for ``firenet``,
-``firenet_plus``, ``pienet_lite``, ``pienet`` and ``cista_tc``; a ``checkpoint`` path replaces them. E2VID and E2VID+
-weights are not redistributable here, so ``e2vid`` and ``e2vid_plus`` need a ``checkpoint``;
+``firenet_plus``, ``pienet_lite``, ``pienet`` and ``cista_tc``; a ``checkpoint`` path replaces them.
+E2VID and E2VID+ weights are not redistributable here, so ``e2vid`` and ``e2vid_plus`` need a ``checkpoint``;
 ``integrate`` is training-free. Nothing is looked up elsewhere: an installed package never depends on
 where it was developed.
 """

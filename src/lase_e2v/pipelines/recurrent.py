@@ -1,4 +1,5 @@
-"""Recurrent CNN reconstruction (FireNet(+), E2VID(+), PIE-Net(-Lite), CISTA-TC): windows -> voxel grids -> frames.
+"""Recurrent CNN reconstruction (FireNet(+), E2VID(+), PIE-Net(-Lite), CISTA-TC): windows -> voxel
+grids -> frames.
 
 Per window (the EVREAL protocol):
 
@@ -11,8 +12,8 @@ Per window (the EVREAL protocol):
    channels-last for FireNet);
 3. one network step with the recurrent state of the previous window (whatever the model returns:
    hidden states, for PIE-Net also its previous padded output image and variance, for CISTA-TC its
-   previous padded image and sparse code), in float32
-   or under bfloat16 / float16 autocast (``dtype``, :mod:`lase_e2v.pipelines.precision`);
+   previous padded image and sparse code), in float32 or under bfloat16 / float16 autocast
+   (``dtype``, :mod:`lase_e2v.pipelines.precision`);
 4. crop back to the sensor, optional display post-processing (off by default: metrics use raw
    outputs), clip to [0, 1].
 """

@@ -1,4 +1,5 @@
-"""Load the official FireNet(+), E2VID(+), PIE-Net(-Lite) and CISTA-TC checkpoints, and convert them to safetensors.
+"""Load the official FireNet(+), E2VID(+), PIE-Net(-Lite) and CISTA-TC checkpoints, and convert them to
+safetensors.
 
 Accepted inputs:
 
