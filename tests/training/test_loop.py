@@ -151,6 +151,47 @@ def test_previous_frame_from_the_estimate_swaps_whole_clips_at_the_given_rate():
         load_config({"previous_frame_estimate_fraction": 1.5, "ei_training_estimate": "integrate"})
 
 
+def test_estimate_tone_jitter_raises_each_clip_to_one_power_and_drops_stale_latents():
+    torch.manual_seed(0)
+    estimate = torch.full((2000, 2, 1, 3, 3), 0.25)
+    batch = {"estimate": estimate, "previous_estimate": torch.full((2000, 1, 3, 3), 0.5),
+             "estimate_latents": torch.zeros(2000, 2, 4, 1, 1), "previous_estimate_latent": torch.zeros(2000, 4, 1, 1),
+             "frames": torch.ones(2000, 2, 1, 3, 3)}
+    jittered = loop.jitter_estimate_tone(batch, 0.4)
+    assert "estimate_latents" not in jittered and "previous_estimate_latent" not in jittered
+    assert jittered["frames"] is batch["frames"] and torch.equal(batch["estimate"], estimate)  # input untouched
+    powers = torch.log(jittered["estimate"].flatten(1)) / torch.log(torch.tensor(0.25))
+    assert torch.allclose(powers.min(1).values, powers.max(1).values)  # one power per clip
+    previous = torch.log(jittered["previous_estimate"].flatten(1)[:, 0]) / torch.log(torch.tensor(0.5))
+    assert torch.allclose(previous, powers[:, 0], atol=1e-4)  # the previous frame's estimate shares it
+    log_powers = torch.log(powers[:, 0])
+    assert -0.4 <= log_powers.min() < -0.38 and 0.38 < log_powers.max() <= 0.4
+    assert abs(float(log_powers.mean())) < 0.02  # uniform in log: as often darker as brighter
+    with pytest.raises(ConfigError, match="estimate_gamma_jitter must be in"):
+        load_config({"estimate_gamma_jitter": -0.1})
+
+
+def test_jittered_estimates_are_encoded_in_the_step_not_read_from_the_cache(straight_run, data_dir, tmp_path):
+    pipeline = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
+    denoiser = loop.Denoiser(pipeline.event_encoder, pipeline.unet)
+    channels = pipeline.autoencoder.latent_channels
+    torch.manual_seed(0)
+    batch = {"frames": torch.rand(2, 2, 1, 32, 32), "voxels": torch.randn(2, 2, 5, 32, 32),
+             "previous_frame": torch.rand(2, 1, 32, 32), "event_mask": torch.ones(2, 2, 1, 32, 32),
+             "caption": ["a cat", "a dog"], "estimate": torch.rand(2, 2, 1, 32, 32),
+             "previous_estimate": torch.rand(2, 1, 32, 32),
+             "estimate_latents": torch.full((2, 2, channels, 4, 4), float("nan")),
+             "previous_estimate_latent": torch.full((2, channels, 4, 4), float("nan"))}
+    switches = {"ei_training_estimate": "integrate", "ei_training_fraction": 1.0,
+                "previous_frame_estimate_fraction": 1.0, "previous_frame_dropout": 0.0}
+    with torch.no_grad():
+        cached = loop.compute_losses(pipeline, denoiser, batch, _config(data_dir, tmp_path, **switches))
+        jittered = loop.compute_losses(pipeline, denoiser, batch,
+                                       _config(data_dir, tmp_path, estimate_gamma_jitter=0.4, **switches))
+    assert torch.isnan(cached["diffusion_loss"])  # the (stale) cached latents are what the plain step reads
+    assert torch.isfinite(jittered["diffusion_loss"]) and 0 < float(jittered["diffusion_loss"]) < 100
+
+
 def test_fine_tuning_from_a_pipeline_with_estimates(straight_run, data_dir, tmp_path):
     run_dir = tmp_path / "finetune"
     config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"),

@@ -89,6 +89,8 @@ class TrainingConfig:
     ei_training_estimate: str | None = None  # peer whose cached estimates EI clips / use_estimate take
     ei_training_fraction: float = 0.0  # share of clips noised from the estimate's latent instead of the frame's
     ei_training_timesteps: list[int] = field(default_factory=lambda: [50, 300])  # [low, high) t of those clips
+    # each clip's estimates raised to exp(u), u ~ U(-jitter, jitter), before encoding (0: off; the loop's docstring)
+    estimate_gamma_jitter: float = 0.0
 
     # -- bookkeeping --------------------------------------------------------------------------
     log_every: int = 10  # steps between log.csv rows
@@ -129,6 +131,9 @@ class TrainingConfig:
                      "caption_sentence_dropout", "previous_frame_estimate_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.estimate_gamma_jitter <= 2.0:
+            raise ConfigError(f"training config: estimate_gamma_jitter must be in [0, 2], "
+                              f"got {self.estimate_gamma_jitter!r}")
         if not 0.0 <= self.ei_strength <= 1.0:
             raise ConfigError(f"training config: ei_strength must be in [0, 1], got {self.ei_strength!r}")
         if len(self.slider_depth_cut_s) != 2 or not 0 <= self.slider_depth_cut_s[0] < self.slider_depth_cut_s[1]:
