@@ -192,6 +192,23 @@ def test_jittered_estimates_are_encoded_in_the_step_not_read_from_the_cache(stra
     assert torch.isfinite(jittered["diffusion_loss"]) and 0 < float(jittered["diffusion_loss"]) < 100
 
 
+def test_with_tone_jitter_the_latent_cache_holds_the_frames_only(tmp_path, shared_dir):
+    from lase_e2v.simulate.dataset import make_dataset
+
+    data = tmp_path / "data"
+    make_dataset(data, 2, duration_s=0.2, size=(32, 32), seed=0, num_val=0,
+                 coco_dir=shared_dir / "data" / "coco_mini", progress=False)
+    config = _config(data, tmp_path / "run", max_steps=2, use_estimate=True, ei_training_estimate="integrate",
+                     cache_latents=True, estimate_gamma_jitter=0.4)
+    train(config)
+    assert (data / "estimates" / "integrate").is_dir()  # the pixel estimates the step jitters
+    assert [p.name for p in (data / "latents" / "tae").iterdir()] == ["frames"]
+    item = loop.make_dataset(config, "train", "tae")[0]
+    assert "latents" in item and "estimate" in item and "estimate_latents" not in item
+    losses = [float(row.split(",")[1]) for row in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 2 and all(0 < value < 100 for value in losses)
+
+
 def test_fine_tuning_from_a_pipeline_with_estimates(straight_run, data_dir, tmp_path):
     run_dir = tmp_path / "finetune"
     config = _config(data_dir, run_dir, max_steps=2, init_from=str(straight_run / "pipeline"),

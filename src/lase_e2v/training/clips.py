@@ -127,6 +127,9 @@ class SyntheticClipDataset(Dataset):
             (:func:`~lase_e2v.training.latents.cache_latents`) items carry as ``latents``,
             ``previous_latent`` and (with ``estimate_method``) ``estimate_latents`` and
             ``previous_estimate_latent``.
+        estimate_latents (`bool`, *optional*, defaults to ``True``): with ``latents_key`` and
+            ``estimate_method``, also read (and require) the estimates' cached latents; ``False`` when
+            training encodes altered estimates itself (``estimate_gamma_jitter``).
         latent_flips (`tuple[str, ...]`, *optional*, defaults to ``("none", "h")``): the cached flip
             variants augmentation draws from (with ``latents_key``).
         more_roots (`Sequence[str | Path]`, *optional*): further make_dataset folders whose ``split``
@@ -157,6 +160,7 @@ class SyntheticClipDataset(Dataset):
         estimate_method: str | None = None,
         sentence_dropout: float = 0.0,
         latents_key: str | None = None,
+        estimate_latents: bool = True,
         latent_flips: tuple[str, ...] = ("none", "h"),
         more_roots: Sequence[str | Path] = (),
         in_range_only: bool = False,
@@ -180,6 +184,7 @@ class SyntheticClipDataset(Dataset):
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
         self.estimate_method, self.sentence_dropout, self.latents_key = estimate_method, sentence_dropout, latents_key
         self.latent_flips = check_flips(latent_flips)
+        self._latent_kinds = latent_kinds(estimate_method if estimate_latents else None)
         for folder, sequences in self.by_folder().items():
             if estimate_method is not None:
                 missing = missing_estimates(folder, estimate_method, sequences)
@@ -187,8 +192,7 @@ class SyntheticClipDataset(Dataset):
                     raise ConfigError(f"{folder}: no cached {estimate_method} estimates for {missing[0]['file']} "
                                       f"(and {len(missing) - 1} more); run cache_estimates first")
             if latents_key is not None:
-                missing_kinds = missing_latents(folder, latents_key, latent_kinds(estimate_method), self.latent_flips,
-                                                sequences)
+                missing_kinds = missing_latents(folder, latents_key, self._latent_kinds, self.latent_flips, sequences)
                 if missing_kinds:
                     kind, flip, sequence = missing_kinds[0]
                     raise ConfigError(f"{folder}: no cached {latents_key} latents ({kind}, flip {flip}) for "
@@ -311,7 +315,7 @@ class SyntheticClipDataset(Dataset):
         columns = slice(left, left + -(-crop_w // SCALE_FACTOR))
         out = {}
         flip = next(name for name, flips in FLIPS.items() if flips == (horizontal, vertical))
-        for kind in latent_kinds(self.estimate_method):
+        for kind in self._latent_kinds:
             cached = np.load(latents_path(folder, self.latents_key, kind, flip, sequence_file), mmap_mode="r")
             window = np.asarray(cached[start - 1 : start + self.clip_frames, :, rows, columns], dtype=np.float32)
             if reverse:

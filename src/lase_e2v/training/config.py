@@ -186,6 +186,12 @@ class TrainingConfig:
         return self.ei_training_estimate if self.estimate_needed else None
 
     @property
+    def latent_estimate_method(self) -> str | None:
+        """The peer whose estimates ``cache_latents`` encodes once: none when ``estimate_gamma_jitter``
+        alters them, so that each step encodes them itself."""
+        return self.estimate_method if self.estimate_gamma_jitter == 0 else None
+
+    @property
     def estimate_needed(self) -> bool:
         """Whether any switch reads a peer's estimates."""
         return self.ei_training_fraction > 0 or self.previous_frame_estimate_fraction > 0 or self.use_estimate

@@ -35,11 +35,12 @@ estimate of every frame (:mod:`lase_e2v.models.video_unet`), in every clip, as a
 
 Estimate tone jitter (``estimate_gamma_jitter`` r, our addition, off by default): each clip's
 estimates (its frames' and its previous frame's) are raised to one power ``exp(u)``, ``u ~ U(-r, r)``,
-and encoded in the step (their cached latents are not used); the target stays the true frame. Why: a
-peer's global tone is often wrong (no event camera measures absolute brightness), and a model trained
-on one peer's tone keeps it: on 20 fresh keep-lighting val sequences the bundled model's per-sequence
-tone error (mean output minus mean truth) correlated 0.84 with PIE-Net's. Jittered, the estimate's
-tone stops being a reliable cue, so the model has to take tone from what else it sees.
+and encoded in the step (``cache_latents`` then caches the frames' latents only); the target stays
+the true frame. Why: a peer's global tone is often wrong (no event camera measures absolute
+brightness), and a model trained on one peer's tone keeps it: on 20 fresh keep-lighting val
+sequences the bundled model's per-sequence tone error (mean output minus mean truth) correlated 0.84
+with PIE-Net's. Jittered, the estimate's tone stops being a reliable cue, so the model has to take
+tone from what else it sees.
 
 ``init_from`` starts a new run from a saved pipeline's weights (e.g. the bundled checkpoint); a
 U-Net without the estimate input extends to one with it (the new input channels start at zero).
@@ -152,7 +153,9 @@ def make_dataset(config: TrainingConfig, split: str, latents_key: str | None = N
     return SyntheticClipDataset(config.data_dir, split=split, clip_frames=config.clip_frames, num_bins=config.num_bins,
                                 crop=tuple(config.crop), augment=config.augment and train, seed=config.seed,
                                 estimate_method=estimate, sentence_dropout=config.caption_sentence_dropout,
-                                latents_key=latents_key if train else None, latent_flips=tuple(config.latent_flips),
+                                latents_key=latents_key if train else None,
+                                estimate_latents=config.latent_estimate_method is not None,
+                                latent_flips=tuple(config.latent_flips),
                                 **_folders(config, split))
 
 
@@ -333,11 +336,11 @@ def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
     if not config.cache_latents:
         return
     key, flips = autoencoder_key(pipeline.autoencoder), check_flips(tuple(config.latent_flips))
-    kinds = latent_kinds(config.estimate_method)
+    kinds = latent_kinds(config.latent_estimate_method)
     for folder, sequences in _sequences(config, "train").items():
         incomplete = {sequence["file"] for *_, sequence in missing_latents(folder, key, kinds, flips, sequences)}
         todo = [sequence for sequence in sequences if sequence["file"] in incomplete]
-        cache_latents(folder, pipeline.autoencoder, share(todo), config.estimate_method, flips)
+        cache_latents(folder, pipeline.autoencoder, share(todo), config.latent_estimate_method, flips)
 
 
 def _sequences(config: TrainingConfig, split: str) -> dict[Path, list[dict]]:
