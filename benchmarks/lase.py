@@ -7,7 +7,8 @@ streaming path (voxel grids, networks, decoding).
    EI from PIE-Net at 0.1 of 10 DDIM steps, 4 samples averaged, ``dtype="auto"``), once per
    ``--dtypes`` value (``auto`` is the shipped default: the autoencoder and the U-Net in bfloat16
    where the device computes it natively, the PIE-Net estimate in float32; ``float32`` exact everywhere;
-   ``bfloat16`` autocast everywhere, the peer too). Runs are interleaved with FireNet's and
+   ``bfloat16`` autocast everywhere, the peer too), and once per ``--flips`` set (the flip ensemble,
+   e.g. ``none,h``: one more autoencoder pass per flip). Runs are interleaved with FireNet's and
    repeated ``--repeat`` times; the table shows medians, frames/s and the ratio to FireNet.
 2. Sampler cost: random weights of the chosen preset (the cost does not depend on the values), the
    bundled TAEF2 autoencoder, MiniLM text, DDIM, guidance 1 and EI off (``ei_strength=1``) so every
@@ -17,8 +18,8 @@ streaming path (voxel grids, networks, decoding).
 Python-traced memory and RSS after a third of the frames and at the end. Use one thread for the CPU
 numbers (``OMP_NUM_THREADS=1``; the script also calls ``torch.set_num_threads(--threads)``).
 
-    OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes auto float32 bfloat16] [--repeat 3]
-        [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--device cpu] [--memory]
+    OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes auto float32 bfloat16] [--flips none none,h]
+        [--repeat 3] [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--device cpu] [--memory]
         [--out benchmarks/results/lase.json]
 """
 
@@ -73,20 +74,23 @@ def firenet_or_note(device: str) -> tuple[ReconstructionPipeline | None, str]:
 
 
 def default_rows(
-    dtypes: list[str], windows: list[Window], firenet: ReconstructionPipeline, device: str, repeat: int
+    dtypes: list[str], flip_sets: list[str], windows: list[Window], firenet: ReconstructionPipeline,
+    device: str, repeat: int,
 ) -> list[dict]:
-    """The shipped default per dtype, each run followed by a FireNet run (medians of ``repeat``)."""
+    """The shipped default per dtype and flip set (comma-separated), each run followed by a FireNet
+    run (medians of ``repeat``)."""
     rows = []
-    print(f"{'default':<8}{'dtype':>9} {'ms/frame':>9} {'frames/s':>9} {'FireNet ms':>11} {'ratio':>6}"
-          f" {'CPU ms':>7} {'FireNet CPU ms':>15} {'CPU ratio':>10}")
-    for dtype in dtypes:
-        lase = load_lase_pipeline(device=device, dtype=dtype)
+    print(f"{'default':<8}{'dtype':>9} {'flips':>11} {'ms/frame':>9} {'frames/s':>9} {'FireNet ms':>11}"
+          f" {'ratio':>6} {'CPU ms':>7} {'FireNet CPU ms':>15} {'CPU ratio':>10}")
+    for dtype, flips in itertools.product(dtypes, flip_sets):
+        lase = load_lase_pipeline(device=device, dtype=dtype, flips=tuple(flips.split(",")))
         ms_per_frame(lase, windows[: lase.options.clip_length])  # warm-up: first-call allocations
         runs = [(ms_per_frame(lase, windows), ms_per_frame(firenet, windows)) for _ in range(repeat)]
         lase_ms, lase_cpu_ms = (statistics.median(run[0][k] for run in runs) for k in (0, 1))
         firenet_ms, firenet_cpu_ms = (statistics.median(run[1][k] for run in runs) for k in (0, 1))
         row = {
             "dtype": dtype,
+            "flips": flips,
             "lase_ms_per_frame": lase_ms,
             "frames_per_second": 1000 / lase_ms,
             "firenet_ms_per_frame": firenet_ms,
@@ -98,7 +102,7 @@ def default_rows(
         }
         rows.append(row)
         print(
-            f"{'':<8}{dtype:>9} {lase_ms:9.1f} {row['frames_per_second']:9.2f} {firenet_ms:11.1f} "
+            f"{'':<8}{dtype:>9} {flips:>11} {lase_ms:9.1f} {row['frames_per_second']:9.2f} {firenet_ms:11.1f} "
             f"{row['ratio']:5.1f}x {lase_cpu_ms:7.1f} {firenet_cpu_ms:15.1f} {row['cpu_ratio']:9.1f}x"
         )
     return rows
@@ -141,6 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="*", default=["auto", "float32", "bfloat16"],
                         help="dtypes of the default pipeline to time (none: skip it)")
+    parser.add_argument("--flips", nargs="+", default=["none"],
+                        help="flip ensembles of the default pipeline to time, each comma-separated (none,h)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the default pipeline (median)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
@@ -159,7 +165,7 @@ def main() -> None:
     firenet, note = firenet_or_note(args.device)
     defaults = []
     if firenet is not None and args.dtypes:
-        defaults = default_rows(args.dtypes, windows, firenet, args.device, args.repeat)
+        defaults = default_rows(args.dtypes, args.flips, windows, firenet, args.device, args.repeat)
     torch.manual_seed(0)
     lase = LaSeE2VPipeline.from_preset(args.preset).to(args.device)
     firenet_ms = ms_per_frame(firenet, windows)[0] if firenet is not None else None

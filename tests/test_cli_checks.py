@@ -146,12 +146,23 @@ def test_attention_window_zero_means_the_whole_frame():
     assert "attention_window" not in lase_options(None, None, None, None)
     assert lase_options(None, None, None, None, noise="fixed") == {"noise": "fixed"}
     assert lase_options(None, None, None, None, estimate_mix=0.0) == {"estimate_mix": 0.0}  # 0 is a choice, not unset
+    assert lase_options(None, None, None, None, flips="none,h") == {"flips": ("none", "h")}
 
 
 def test_a_bad_estimate_mix_stops_before_any_output(capsys, tmp_path, synthetic_sequence):
     out = tmp_path / "out.h5"
     code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--estimate-mix", "1.5")
     assert code == 2 and "estimate_mix must be in [0, 1], got 1.5" in error_line(err)
+    assert not out.exists()
+
+
+def test_bad_flips_stop_before_any_output(capsys, tmp_path, synthetic_sequence):
+    out = tmp_path / "out.h5"
+    code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--flips", "none,up")
+    assert code == 2 and "flips must be distinct names" in error_line(err) and "'up'" in error_line(err)
+    code, _, err = run(capsys, "reconstruct", synthetic_sequence, "-o", out, "--flips", "none,h,v",
+                       "--samples", "4")
+    assert code == 2 and "num_samples (4) must be a multiple of the number of flips (3)" in error_line(err)
     assert not out.exists()
 
 

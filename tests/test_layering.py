@@ -1,8 +1,9 @@
 """Import layering of the library: lower floors never import higher ones, and no module imports itself
 through others (no cycles), counting imports inside functions too (they are dependencies as well).
 
-Floors, bottom to top, by data flow: the shared helpers (errors, atomic writes, JSON reading, paths, processes),
-events, simulate, models, pipelines, evaluation, training, the API (``api.py``, ``demo.py``), the CLI.
+Floors, bottom to top, by data flow: the shared helpers (errors, atomic writes, JSON reading, paths,
+processes, mirror flips), events, simulate, models, pipelines, evaluation, training, the API (``api.py``,
+``demo.py``), the CLI.
 Evaluation sits below training because training validates with its metrics and protocol; nothing in
 evaluation needs training. The root package ``lase_e2v`` only defines ``__version__`` and lazy
 re-exports of the API, so it is left out.
@@ -17,7 +18,7 @@ import lase_e2v
 
 PACKAGE_DIR = Path(lase_e2v.__file__).parent
 FLOORS = (
-    ("errors", "atomic", "jsonfile", "paths", "processes"),
+    ("errors", "atomic", "jsonfile", "paths", "processes", "flips"),
     ("events",),
     ("simulate",),
     ("models",),

@@ -92,6 +92,9 @@ NOISE_OPTION = typer.Option(
 ESTIMATE_MIX_OPTION = typer.Option(
     None, help=("LaSe-E2V: share (0-1) by which each frame moves toward its peer estimate while the events "
                 "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)"))
+FLIPS_OPTION = typer.Option(
+    None, help=("LaSe-E2V: comma-separated mirror flips the noise draws are spread over (none, h, v, hv; "
+                "e.g. none,h); 'none' = no flip ensemble"))
 DATA_OPTION = typer.Option(..., help="a sequence (file/folder) or a dataset root")
 DATASET_OPTION = typer.Option(
     None, help=("benchmark definition when --data is a root: ecd, mvsec, hqf, hsergb, bsergb (or "
@@ -113,11 +116,14 @@ EVAL_CONFIG_OPTION = typer.Option(
 
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
                  samples: int | None = None, attention_window: int | None = None,
-                 noise: str | None = None, estimate_mix: float | None = None) -> dict:
+                 noise: str | None = None, estimate_mix: float | None = None,
+                 flips: str | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
-    ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`)."""
+    ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`); ``flips``
+    comma-separated."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
-               "num_samples": samples, "noise": noise, "estimate_mix": estimate_mix}
+               "num_samples": samples, "noise": noise, "estimate_mix": estimate_mix,
+               "flips": tuple(flips.split(",")) if flips is not None else None}
     chosen = {key: value for key, value in options.items() if value is not None}
     if attention_window is not None:
         chosen["attention_window"] = attention_window or None
@@ -177,6 +183,7 @@ def reconstruct(
     attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
     noise: Optional[str] = NOISE_OPTION,
     estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    flips: Optional[str] = FLIPS_OPTION,
     seed: Optional[int] = SEED_OPTION,
     device: str = DEVICE_OPTION,
     dtype: Optional[str] = typer.Option(None, help=DTYPE_HELP),
@@ -201,7 +208,7 @@ def reconstruct(
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 output=output, fps=fps,
                                 **lase_options(prompt, steps, guidance, seed, samples, attention_window,
-                                               noise, estimate_mix),
+                                               noise, estimate_mix, flips),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -227,6 +234,7 @@ def live(
     attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
     noise: Optional[str] = NOISE_OPTION,
     estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    flips: Optional[str] = FLIPS_OPTION,
     seed: Optional[int] = SEED_OPTION,
     device: str = DEVICE_OPTION,
     topic: Optional[str] = TOPIC_OPTION,
@@ -253,7 +261,7 @@ def live(
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
                           progress=True,
                           **lase_options(prompt, steps, None, seed, samples, attention_window, noise,
-                                         estimate_mix))
+                                         estimate_mix, flips))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"

@@ -161,6 +161,58 @@ def test_num_samples_averages_the_latents_of_independent_draws(pipeline, guidanc
     assert torch.allclose(averaged.frames, expected_frames, atol=1e-5)
 
 
+def test_flip_ensemble_averages_each_flips_draws_flipped_back(pipeline):
+    """flips (none, h), 2 samples = the mean of one draw on the inputs and one on their mirror image,
+    mirrored back, with the same noise: the frames, not the latents, are averaged."""
+    estimate = torch.rand(1, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1))
+    previous = torch.rand(1, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(2, FRAMES, 32, 6, 8, generator=torch.Generator().manual_seed(4))
+    common = {"ei_strength": 0.5, "prompt": "a mug", "estimate_mix": 0.3}
+    ensemble = pipeline.generate_clip(voxels(), previous, estimate, flips=("none", "h"), num_samples=2,
+                                      noise=noise, **common)
+    plain = pipeline.generate_clip(voxels(), previous, estimate, num_samples=1, noise=noise[:1], **common)
+    mirrored = pipeline.generate_clip(voxels().flip(-1), previous.flip(-1), estimate.flip(-1), num_samples=1,
+                                      noise=noise[1:], **common)
+    assert ensemble.latents is None
+    assert torch.allclose(ensemble.frames, (plain.frames + mirrored.frames.flip(-1)) / 2, atol=1e-5)
+    assert (plain.frames - mirrored.frames.flip(-1)).abs().mean() > 1e-3  # the denoiser is not symmetric
+    vertical = pipeline.generate_clip(voxels(), previous, estimate, flips=("v",), num_samples=1,
+                                      noise=noise[1:], **common)
+    flipped_input = pipeline.generate_clip(voxels().flip(-2), previous.flip(-2), estimate.flip(-2),
+                                           num_samples=1, noise=noise[1:], **common)
+    assert torch.allclose(vertical.frames, flipped_input.frames.flip(-2), atol=1e-5)
+
+
+def test_flip_ensemble_refuses_what_it_cannot_do(pipeline):
+    with pytest.raises(ConfigError, match="multiple of the number of flips"):
+        pipeline.generate_clip(voxels(), flips=("none", "h"), num_samples=3)
+    with pytest.raises(ConfigError, match=r"flips must be distinct names .* got \['none', 'x'\]"):
+        pipeline.generate_clip(voxels(), flips=("none", "x"), num_samples=2)
+    with pytest.raises(ConfigError, match="pass previous_frame, not previous_latent"):
+        pipeline.generate_clip(voxels(), previous_latent=torch.zeros(1, 32, 6, 8), flips=("h",))
+    with pytest.raises(ConfigError, match="voxels must be"):  # the caller's shapes, checked before stacking
+        pipeline.generate_clip(torch.randn(1, 2, 4, 16, 16), flips=("none", "h"), num_samples=2)
+
+
+def test_a_flip_ensemble_chains_clips_on_the_averaged_last_frame(pipeline, monkeypatch):
+    calls = []
+    original = LaSeE2VPipeline.generate_clip
+
+    def spy(self, voxels, previous_frame=None, estimate=None, previous_latent=None, **kwargs):
+        out = original(self, voxels, previous_frame, estimate, previous_latent, **kwargs)
+        if kwargs.get("flips") != ("none",):  # the caller's call, not the ensemble's inner batch
+            calls.append((previous_frame, previous_latent, out.frames[:, -1]))
+        return out
+
+    monkeypatch.setattr(LaSeE2VPipeline, "generate_clip", spy)
+    windows = random_windows(5)
+    output = pipeline(_stream(windows), TimeWindows(10_000, t_start_us=0), clip_length=2, num_samples=2,
+                      flips=("none", "h"))
+    assert output.frames.shape == (5, HEIGHT, WIDTH) and len(calls) == 3
+    assert calls[0][0] is None and all(latent is None for _, latent, _ in calls)
+    assert torch.equal(calls[1][0], calls[0][2]) and torch.equal(calls[2][0], calls[1][2])
+
+
 def test_frames_go_through_the_autoencoder_one_at_a_time_with_the_batched_result(pipeline, monkeypatch):
     frames = torch.rand(2, FRAMES, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
     seen = []
@@ -264,6 +316,9 @@ def test_save_load_round_trip_is_exact(pipeline, tmp_path):
     loaded = LaSeE2VPipeline.from_pretrained(tmp_path / "lase")
     assert torch.equal(generate(loaded, prompt="a mug"), generate(pipeline, prompt="a mug"))
     assert LaSeE2VPipeline.from_pretrained(tmp_path / "lase", prompt="x").options.prompt == "x"
+    with_sampling(pipeline, flips=["none", "h"], num_samples=2).save_pretrained(tmp_path / "flips")
+    assert json.loads((tmp_path / "flips" / "pipeline.json").read_text())["options"]["flips"] == ["none", "h"]
+    assert LaSeE2VPipeline.from_pretrained(tmp_path / "flips").options.flips == ("none", "h")  # a tuple again
 
 
 def test_unreferenced_encoders_are_saved(minilm, tmp_path):

@@ -14,7 +14,8 @@ from lase_e2v.models.autoencoder import load_autoencoder
 from lase_e2v.simulate.dataset import make_dataset
 from lase_e2v.training.clips import SyntheticClipDataset
 from lase_e2v.training.estimates import cache_estimates
-from lase_e2v.training.latents import FLIPS, autoencoder_key, cache_latents, latents_path
+from lase_e2v.flips import FLIPS
+from lase_e2v.training.latents import autoencoder_key, cache_latents, latents_path
 
 CLIP = 2
 

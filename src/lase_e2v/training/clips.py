@@ -53,11 +53,12 @@ from torch.utils.data import Dataset
 from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.base import as_microseconds
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
+from lase_e2v.flips import FLIPS, check_flips
 from lase_e2v.simulate.dataset import MANIFEST_NAME
 from lase_e2v.simulate.scenes import caption_with_words
 from lase_e2v.models.autoencoder import SCALE_FACTOR
 from lase_e2v.training.estimates import estimate_path, missing_estimates
-from lase_e2v.training.latents import FLIPS, FRAMES_KIND, check_flips, latent_kinds, latents_path, missing_latents
+from lase_e2v.training.latents import FRAMES_KIND, latent_kinds, latents_path, missing_latents
 
 
 def _read_clip(path: Path, first_frame: int, last_frame: int, first_event: int, last_event: int):
@@ -183,7 +184,7 @@ class SyntheticClipDataset(Dataset):
         self.split, self.clip_frames, self.num_bins = split, clip_frames, num_bins
         self.crop, self.augment, self.seed, self.normalize_voxels = crop, augment, seed, normalize_voxels
         self.estimate_method, self.sentence_dropout, self.latents_key = estimate_method, sentence_dropout, latents_key
-        self.latent_flips = check_flips(latent_flips)
+        self.latent_flips = check_flips(latent_flips, "latent flips")
         self._latent_kinds = latent_kinds(estimate_method if estimate_latents else None)
         for folder, sequences in self.by_folder().items():
             if estimate_method is not None:

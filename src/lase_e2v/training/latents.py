@@ -4,8 +4,8 @@ The image autoencoder is frozen, so the latent of a frame never changes during t
 the clip's frames, its previous frame and its peer estimates every step cost more than the tiny
 denoiser itself. This module encodes every frame (and every cached peer estimate,
 :mod:`.estimates`) of a sequence once per flip variant (``none``, ``h``, ``v``, ``hv``, see
-:data:`FLIPS`) and stores ``<data_dir>/latents/<autoencoder>/<kind>/<flip>/<sequence>.npy``: float16
-``(F, C, h, w)``, ``kind`` being ``frames`` or the estimate's method. Encoding is the expensive
+:data:`lase_e2v.flips.FLIPS`) and stores ``<data_dir>/latents/<autoencoder>/<kind>/<flip>/<sequence>.npy``:
+float16 ``(F, C, h, w)``, ``kind`` being ``frames`` or the estimate's method. Encoding is the expensive
 part (TAEF2 at 180x240 costs about as much as a training step), so only the variants a run asks for
 are cached (``latent_flips``, default ``none`` and ``h``) and the clip dataset draws among those; a
 flipped latent is *not* the latent of the flipped frame (TAEF2 decodes a flipped latent to SSIM 0.87
@@ -29,21 +29,12 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
 from lase_e2v.events.formats import open_events
+from lase_e2v.flips import check_flips, flip_images
 from lase_e2v.models.autoencoder import ImageAutoencoder
 from lase_e2v.training.estimates import estimate_path
 
 LATENTS_FOLDER = "latents"
 FRAMES_KIND = "frames"
-#: flip variants by name: ``(horizontal, vertical)``
-FLIPS = {"none": (False, False), "h": (True, False), "v": (False, True), "hv": (True, True)}
-
-
-def check_flips(flips: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """The flip variant names, checked (at least one, all known, no repeats)."""
-    unknown = [name for name in flips if name not in FLIPS]
-    if not flips or unknown or len(set(flips)) != len(flips):
-        raise ConfigError(f"latent flips must be distinct names from {sorted(FLIPS)}, got {list(flips)}")
-    return tuple(flips)
 
 
 def autoencoder_key(autoencoder: ImageAutoencoder) -> str:
@@ -73,10 +64,7 @@ def missing_latents(data_dir: str | Path, key: str, kinds: list[str], flips: tup
 @torch.no_grad()
 def encode_flipped(autoencoder: ImageAutoencoder, images: np.ndarray, flip: str, batch_size: int = 8) -> np.ndarray:
     """``(F, H, W)`` uint8 frames -> float16 ``(F, C, h, w)`` latents of the frames flipped as ``flip`` says."""
-    horizontal, vertical = FLIPS[flip]
-    frames = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
-    dims = [d for d, flipped in ((-1, horizontal), (-2, vertical)) if flipped]
-    frames = frames.flip(dims) if dims else frames
+    frames = flip_images(torch.from_numpy(images.astype(np.float32) / 255.0)[:, None], flip)
     latents = [autoencoder.encode(frames[i : i + batch_size]).float() for i in range(0, len(frames), batch_size)]
     return torch.cat(latents).to(torch.float16).numpy()
 
@@ -89,7 +77,8 @@ def cache_latents(
     frames and, with ``estimate_method``, that peer's cached estimates (which must exist); each file
     is written atomically, so an interrupted run resumes where it stopped."""
     key = autoencoder_key(autoencoder)
-    missing = missing_latents(data_dir, key, latent_kinds(estimate_method), check_flips(flips), sequences)
+    flips = check_flips(flips, "latent flips")
+    missing = missing_latents(data_dir, key, latent_kinds(estimate_method), flips, sequences)
     for kind, flip, sequence in tqdm(missing, desc="latents", unit="file", disable=not progress):
         if kind == FRAMES_KIND:
             images = open_events(Path(data_dir) / sequence["file"]).read_frames().images

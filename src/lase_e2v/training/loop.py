@@ -72,6 +72,7 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
+from lase_e2v.flips import check_flips
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
@@ -79,7 +80,7 @@ from lase_e2v.training.checkpoint import (TRAINED_MODULES, TrainingState, list_c
                                           save_checkpoint)
 from lase_e2v.training.config import TrainingConfig, load_config
 from lase_e2v.training.estimates import cache_estimates, missing_estimates
-from lase_e2v.training.latents import autoencoder_key, cache_latents, check_flips, latent_kinds, missing_latents
+from lase_e2v.training.latents import autoencoder_key, cache_latents, latent_kinds, missing_latents
 from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
@@ -335,7 +336,8 @@ def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
     missing. The estimates they encode must all exist: run :func:`prepare_estimates` in every process first."""
     if not config.cache_latents:
         return
-    key, flips = autoencoder_key(pipeline.autoencoder), check_flips(tuple(config.latent_flips))
+    key = autoencoder_key(pipeline.autoencoder)
+    flips = check_flips(tuple(config.latent_flips), "latent flips")
     kinds = latent_kinds(config.latent_estimate_method)
     for folder, sequences in _sequences(config, "train").items():
         incomplete = {sequence["file"] for *_, sequence in missing_latents(folder, key, kinds, flips, sequences)}
