@@ -146,7 +146,7 @@ def test_attention_window_zero_means_the_whole_frame():
     assert "attention_window" not in lase_options(None, None, None, None)
     assert lase_options(None, None, None, None, noise="fixed") == {"noise": "fixed"}
     assert lase_options(None, None, None, None, estimate_mix=0.0) == {"estimate_mix": 0.0}  # 0 is a choice, not unset
-    assert lase_options(None, None, None, None, flips="none,h") == {"flips": ("none", "h")}
+    assert lase_options(None, None, None, None, flips="none,h") == {"flips": "none,h"}  # SamplingOptions splits it
 
 
 def test_a_bad_estimate_mix_stops_before_any_output(capsys, tmp_path, synthetic_sequence):

@@ -21,6 +21,8 @@ def test_each_flip_mirrors_its_axes_and_undoes_itself():
 
 def test_flip_names_are_checked():
     assert check_flips(["none", "h"]) == ("none", "h")
-    for bad in ([], ["none", "none"], ["left"]):
+    assert check_flips("none, h") == ("none", "h")  # comma-separated, as on the command line
+    assert check_flips("hv") == ("hv",)  # one name, not its letters
+    for bad in ([], ["none", "none"], ["left"], "none,,h", "none,none"):
         with pytest.raises(ConfigError, match="latent flips must be distinct names"):
             check_flips(bad, "latent flips")

@@ -120,10 +120,10 @@ def lase_options(prompt: str | None, steps: int | None, guidance: float | None, 
                  flips: str | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
     ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`); ``flips``
-    comma-separated."""
+    comma-separated, as :class:`SamplingOptions` takes them."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
                "num_samples": samples, "noise": noise, "estimate_mix": estimate_mix,
-               "flips": tuple(flips.split(",")) if flips is not None else None}
+               "flips": flips}
     chosen = {key: value for key, value in options.items() if value is not None}
     if attention_window is not None:
         chosen["attention_window"] = attention_window or None

@@ -16,8 +16,11 @@ from lase_e2v.errors import ConfigError
 FLIPS = {"none": (False, False), "h": (True, False), "v": (False, True), "hv": (True, True)}
 
 
-def check_flips(flips: list[str] | tuple[str, ...], what: str = "flips") -> tuple[str, ...]:
-    """The flip variant names, checked (at least one, all known, no repeats); ``what`` names them in errors."""
+def check_flips(flips: str | list[str] | tuple[str, ...], what: str = "flips") -> tuple[str, ...]:
+    """The flip variant names as a tuple, checked (at least one, all known, no repeats); ``what`` names
+    them in errors. A string is a comma-separated list (``"none,h"``), as on the command line."""
+    if isinstance(flips, str):
+        flips = [name.strip() for name in flips.split(",")]
     unknown = [name for name in flips if name not in FLIPS]
     if not flips or unknown or len(set(flips)) != len(flips):
         raise ConfigError(f"{what} must be distinct names from {sorted(FLIPS)}, got {list(flips)}")

@@ -319,6 +319,7 @@ def test_save_load_round_trip_is_exact(pipeline, tmp_path):
     with_sampling(pipeline, flips=["none", "h"], num_samples=2).save_pretrained(tmp_path / "flips")
     assert json.loads((tmp_path / "flips" / "pipeline.json").read_text())["options"]["flips"] == ["none", "h"]
     assert LaSeE2VPipeline.from_pretrained(tmp_path / "flips").options.flips == ("none", "h")  # a tuple again
+    assert SamplingOptions(flips="none,h", num_samples=2).flips == ("none", "h")  # as on the command line
 
 
 def test_unreferenced_encoders_are_saved(minilm, tmp_path):

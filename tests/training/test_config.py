@@ -24,6 +24,10 @@ def test_round_trip_through_json(tmp_path):
     assert load_config(path) == config
 
 
+def test_latent_flips_may_be_a_comma_separated_string():
+    assert load_config({"latent_flips": "none,hv"}).latent_flips == ["none", "hv"]  # not its letters
+
+
 def test_overrides_replace_fields():
     assert load_config({"max_steps": 7}, max_steps=9).max_steps == 9
 

@@ -53,7 +53,8 @@ class SamplingOptions:
         estimate_mix_gate: mix only while the recording's event statistics so far lie in the range
             of real cameras (:class:`~lase_e2v.pipelines.estimate_mix.RangeGate`); ``False``: always.
         flips: mirror flips (:data:`lase_e2v.flips.FLIPS`) the ``num_samples`` draws are spread over,
-            equally (:mod:`lase_e2v.pipelines.lase`); ``("none",)`` = no flip ensemble.
+            equally (:mod:`lase_e2v.pipelines.lase`); ``("none",)`` = no flip ensemble. A string is a
+            comma-separated list (``"none,h"``).
         sampler: ``"ddim"`` (deterministic, eta 0) or ``"dpm++"`` (DPM-Solver++ 2M).
         noise: EI noise over time (:mod:`lase_e2v.pipelines.lase`): ``"independent"`` draws for every frame,
             ``"fixed"`` one draw per sample for the whole recording (:meth:`LaSeE2VPipeline.iter_frames`).
@@ -106,8 +107,8 @@ class SamplingOptions:
             raise ConfigError(f"estimate_mix must be in [0, 1], got {self.estimate_mix}")
         if self.estimate_mix_sigma is not None and not self.estimate_mix_sigma > 0:
             raise ConfigError(f"estimate_mix_sigma must be > 0 pixels or None, got {self.estimate_mix_sigma}")
-        # a list from JSON or a caller becomes a tuple: options stay hashable and compare equal
-        object.__setattr__(self, "flips", check_flips(tuple(self.flips)))
+        # a list from JSON or a caller (or "none,h") becomes a tuple: options stay hashable and compare equal
+        object.__setattr__(self, "flips", check_flips(self.flips))
         if self.num_samples % len(self.flips):
             raise ConfigError(f"num_samples ({self.num_samples}) must be a multiple of the number of "
                               f"flips ({len(self.flips)})")

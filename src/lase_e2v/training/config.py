@@ -154,7 +154,7 @@ class TrainingConfig:
             raise ConfigError(f"training config: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if len(self.crop) != 2 or any(not isinstance(s, int) or s < 8 or s % 8 for s in self.crop):
             raise ConfigError(f"training config: crop must be [H, W], multiples of 8, got {self.crop!r}")
-        check_flips(self.latent_flips, "latent flips")
+        self.latent_flips = list(check_flips(self.latent_flips, "latent flips"))  # "none,h" too
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"training config: adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.mask_loss_max_timestep > self.num_train_timesteps:
