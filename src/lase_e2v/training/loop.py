@@ -72,7 +72,6 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
-from lase_e2v.flips import check_flips
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
@@ -337,7 +336,7 @@ def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
     if not config.cache_latents:
         return
     key = autoencoder_key(pipeline.autoencoder)
-    flips = check_flips(tuple(config.latent_flips), "latent flips")
+    flips = tuple(config.latent_flips)  # checked and normalised by TrainingConfig
     kinds = latent_kinds(config.latent_estimate_method)
     for folder, sequences in _sequences(config, "train").items():
         incomplete = {sequence["file"] for *_, sequence in missing_latents(folder, key, kinds, flips, sequences)}
