@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def straight_run(data_dir, tmp_path_factory):
 
 def test_training_learns_logs_and_exports(straight_run, data_dir):
     rows = (straight_run / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,diffusion_loss,mask_loss,lr,elapsed_s"
+    assert rows[0] == "step,loss,diffusion_loss,mask_loss,pixel_loss,lr,elapsed_s"
     losses = [float(row.split(",")[1]) for row in rows[1:]]
     assert len(losses) == 4 and all(0 < value < 10 for value in losses)
     mask_losses = [float(row.split(",")[3]) for row in rows[1:]]
@@ -190,6 +191,35 @@ def test_jittered_estimates_are_encoded_in_the_step_not_read_from_the_cache(stra
                                        _config(data_dir, tmp_path, estimate_gamma_jitter=0.4, **switches))
     assert torch.isnan(cached["diffusion_loss"])  # the (stale) cached latents are what the plain step reads
     assert torch.isfinite(jittered["diffusion_loss"]) and 0 < float(jittered["diffusion_loss"]) < 100
+
+
+def test_pixel_loss_is_the_decoded_frames_l1_and_adds_with_its_weight(straight_run, data_dir, tmp_path):
+    pipeline = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
+    denoiser = loop.Denoiser(pipeline.event_encoder, pipeline.unet)
+    torch.manual_seed(0)
+    batch = {"frames": torch.rand(2, 2, 1, 32, 32), "voxels": torch.randn(2, 2, 5, 32, 32),
+             "previous_frame": torch.rand(2, 1, 32, 32), "event_mask": torch.ones(2, 2, 1, 32, 32),
+             "caption": ["a cat", "a dog"]}
+
+    def losses(**switches):
+        torch.manual_seed(1)
+        random.seed(1)
+        with torch.no_grad():
+            return loop.compute_losses(pipeline, denoiser, batch, _config(data_dir, tmp_path, **switches))
+
+    plain, weighted = losses(), losses(pixel_loss_weight=2.0)
+    assert float(plain["pixel_loss"]) == pytest.approx(float(weighted["pixel_loss"]))
+    # random frames against what a 4-step model decodes: an L1 of a few tenths, never 0
+    assert 0.05 < float(weighted["pixel_loss"]) < 0.9
+    assert float(weighted["loss"] - plain["loss"]) == pytest.approx(2 * float(weighted["pixel_loss"]), rel=1e-5)
+    # with the mask loss off the frames are still decoded for the pixel loss, and only then
+    only_pixel = losses(mask_loss_weight=0.0, pixel_loss_weight=1.0)
+    assert float(only_pixel["pixel_loss"]) == pytest.approx(float(plain["pixel_loss"]))
+    assert float(only_pixel["loss"] - only_pixel["diffusion_loss"]) == pytest.approx(
+        float(only_pixel["pixel_loss"]), rel=1e-5)
+    assert float(losses(mask_loss_weight=0.0)["pixel_loss"]) == 0
+    with pytest.raises(ConfigError, match="pixel_loss_weight"):
+        load_config({"pixel_loss_weight": -1.0})
 
 
 def test_with_tone_jitter_the_latent_cache_holds_the_frames_only(tmp_path, shared_dir):
@@ -417,3 +447,19 @@ def test_a_checkpoint_state_without_its_config_is_one_error(straight_run, tmp_pa
         read_state(run / "checkpoint-4")
     assert f"{STATE_FILE} lacks config" in cli_error("export", run, "-o", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_log_from_before_the_pixel_loss_column_resumes_and_plots(tmp_path):
+    from lase_e2v.training.log import CsvLog, plot_losses
+
+    path = tmp_path / "log.csv"
+    path.write_text("step,loss,diffusion_loss,mask_loss,lr,elapsed_s\n10,1.5,1.4,0.1,0.0001,5\n20,1.2,1.1,0.1,0.0001,9\n")
+    log = CsvLog(path, loop.LOG_COLUMNS)
+    log.truncate(10)  # what resuming from checkpoint-10 does
+    log.append({"step": 20, "loss": 1.0, "diffusion_loss": 0.9, "mask_loss": 0.05, "pixel_loss": 0.05,
+                "lr": 1e-4, "elapsed_s": 9.0})
+    rows = log.rows()
+    assert [row["step"] for row in rows] == ["10", "20"]
+    assert rows[0]["pixel_loss"] == "" and rows[1]["pixel_loss"] == "0.05"
+    plot_losses(log, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").stat().st_size > 0

@@ -75,6 +75,9 @@ class TrainingConfig:
     mask_loss_weight: float = 0.1  # weight of the event-aware mask loss (0: off)
     mask_loss_max_timestep: int = 400  # mask loss only on clips noised at t < this (x0 is reliable there)
     mask_loss_latent_crop: int = 0  # mask loss on a random window of this many latents square (0: whole clip)
+    # weight of an L1 loss between the frames decoded for the mask loss and the true frames, on every pixel of
+    # the same clips and window (0: off; the loop's docstring)
+    pixel_loss_weight: float = 0.0
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     # probability of conditioning a clip on the estimate of its previous frame instead of the true frame:
@@ -141,8 +144,10 @@ class TrainingConfig:
                               f"got {self.slider_depth_cut_s!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"training config: ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if self.mask_loss_weight < 0 or self.learning_rate <= 0 or self.min_learning_rate < 0 or self.max_grad_norm < 0:
-            raise ConfigError("training config: mask_loss_weight, min_learning_rate and max_grad_norm must be >= 0, "
+        if (self.mask_loss_weight < 0 or self.pixel_loss_weight < 0 or self.learning_rate <= 0
+                or self.min_learning_rate < 0 or self.max_grad_norm < 0):
+            raise ConfigError("training config: mask_loss_weight, pixel_loss_weight, min_learning_rate and "
+                              "max_grad_norm must be >= 0, "
                               "learning_rate > 0")
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise ConfigError(f"training config: prediction_type must be epsilon or v_prediction, "

@@ -52,8 +52,8 @@ def plot_losses(log: CsvLog, path: Path) -> None:
         return
     figure, axis = plt.subplots(figsize=(6, 4))
     steps = [int(row["step"]) for row in rows]
-    for column in ("loss", "diffusion_loss", "mask_loss"):
-        values = [float(row[column]) for row in rows]
+    for column in ("loss", "diffusion_loss", "mask_loss", "pixel_loss"):
+        values = [float(row.get(column) or 0) for row in rows]  # a run resumed from before a column has none
         if any(v > 0 for v in values):
             axis.plot(steps, values, label=column)
     axis.set_yscale("log")

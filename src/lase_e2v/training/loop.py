@@ -14,7 +14,11 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
 3. noise the latents at random timesteps, predict epsilon or v, diffusion loss = MSE to the target;
 4. event-aware mask loss (:mod:`.losses`) on frames decoded from the predicted clean latents, for
    clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight`` (optionally on a
-   random ``mask_loss_latent_crop`` window only: decoding with gradients is the step's largest cost);
+   random ``mask_loss_latent_crop`` window only: decoding with gradients is the step's largest cost),
+   plus, weighted by ``pixel_loss_weight`` (off by default), an L1 loss between those decoded frames and
+   the true frames on every pixel: the diffusion loss weighs latent errors, the scores (MSE / SSIM /
+   LPIPS) pixel ones, and the frozen decoder does not map the one onto the other evenly; the decode is
+   already paid for, so the term costs nothing;
 5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
 
 Fine-tuning for EI sampling (our choice; the paper does not say how EI relates to training).
@@ -85,7 +89,7 @@ from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
 from lase_e2v.training.validation import validate_sequences, validate_synthetic, validation_sequences
 
-LOG_COLUMNS = ["step", "loss", "diffusion_loss", "mask_loss", "lr", "elapsed_s"]
+LOG_COLUMNS = ["step", "loss", "diffusion_loss", "mask_loss", "pixel_loss", "lr", "elapsed_s"]
 VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips", "flicker"]
 
 
@@ -289,10 +293,10 @@ def compute_losses(
                           text.states if text is not None else None, text.mask if text is not None else None,
                           estimate_latents if config.use_estimate else None).float()
     diffusion_loss = F.mse_loss(prediction, target)
-    # 4. event-aware mask loss on decoded frames, low-noise clips only
-    mask_loss = torch.zeros((), device=device)
+    # 4. event-aware mask loss (and pixel loss) on decoded frames, low-noise clips only
+    mask_loss = pixel_loss = torch.zeros((), device=device)
     low_noise = timesteps < config.mask_loss_max_timestep
-    if config.mask_loss_weight > 0 and bool(low_noise.any()):
+    if (config.mask_loss_weight > 0 or config.pixel_loss_weight > 0) and bool(low_noise.any()):
         clean = predicted_clean_latents(scheduler.alphas_cumprod, noisy_latents[low_noise], prediction[low_noise],
                                         timesteps[low_noise], config.prediction_type)
         pixels = [frames[low_noise], batch["previous_frame"].to(device)[low_noise][:, None],
@@ -301,11 +305,13 @@ def compute_losses(
         target_frames, previous_frame, event_mask = pixels
         decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=tuple(target_frames.shape[-2:])).float()
         decoded = decoded.unflatten(0, (-1, num_frames))
-        mask_loss = event_mask_loss(decoded, target_frames, previous_frame[:, 0], event_mask)
-        # mean over the batch: clips above the threshold contribute zero
-        mask_loss = mask_loss * low_noise.float().mean()
-    loss = diffusion_loss + config.mask_loss_weight * mask_loss
-    return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach()}
+        # means over the batch: clips above the threshold contribute zero
+        share = low_noise.float().mean()
+        mask_loss = event_mask_loss(decoded, target_frames, previous_frame[:, 0], event_mask) * share
+        pixel_loss = (decoded - target_frames).abs().mean() * share
+    loss = diffusion_loss + config.mask_loss_weight * mask_loss + config.pixel_loss_weight * pixel_loss
+    return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach(),
+            "pixel_loss": pixel_loss.detach()}
 
 
 def has_val_split(config: TrainingConfig) -> bool:
@@ -485,7 +491,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         lr = learning_rate(state.step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        totals = {"loss": 0.0, "diffusion_loss": 0.0, "mask_loss": 0.0}
+        totals = {"loss": 0.0, "diffusion_loss": 0.0, "mask_loss": 0.0, "pixel_loss": 0.0}
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
             with accelerator.accumulate(denoiser), accelerator.autocast():
