@@ -461,5 +461,5 @@ def test_a_log_from_before_the_pixel_loss_column_resumes_and_plots(tmp_path):
     rows = log.rows()
     assert [row["step"] for row in rows] == ["10", "20"]
     assert rows[0]["pixel_loss"] == "" and rows[1]["pixel_loss"] == "0.05"
-    plot_losses(log, tmp_path / "loss.png")
+    plot_losses(log, loop.LOSS_TERMS, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 0

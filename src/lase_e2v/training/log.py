@@ -7,6 +7,7 @@ checkpoint's step are dropped first (they will be trained, and logged, again).
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -45,14 +46,14 @@ class CsvLog:
             writer.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()})
 
 
-def plot_losses(log: CsvLog, path: Path) -> None:
-    """Loss terms against steps (log scale) -> PNG."""
+def plot_losses(log: CsvLog, terms: Sequence[str], path: Path) -> None:
+    """The loss ``terms`` (columns of ``log``) against steps (log scale) -> PNG."""
     rows = log.rows()
     if not rows:
         return
     figure, axis = plt.subplots(figsize=(6, 4))
     steps = [int(row["step"]) for row in rows]
-    for column in ("loss", "diffusion_loss", "mask_loss", "pixel_loss"):
+    for column in terms:
         values = [float(row.get(column) or 0) for row in rows]  # a run resumed from before a column has none
         if any(v > 0 for v in values):
             axis.plot(steps, values, label=column)

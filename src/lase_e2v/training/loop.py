@@ -89,7 +89,8 @@ from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
 from lase_e2v.training.validation import validate_sequences, validate_synthetic, validation_sequences
 
-LOG_COLUMNS = ["step", "loss", "diffusion_loss", "mask_loss", "pixel_loss", "lr", "elapsed_s"]
+LOSS_TERMS = ("loss", "diffusion_loss", "mask_loss", "pixel_loss")  # what compute_losses returns
+LOG_COLUMNS = ["step", *LOSS_TERMS, "lr", "elapsed_s"]
 VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips", "flicker"]
 
 
@@ -491,7 +492,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         lr = learning_rate(state.step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        totals = {"loss": 0.0, "diffusion_loss": 0.0, "mask_loss": 0.0, "pixel_loss": 0.0}
+        totals = dict.fromkeys(LOSS_TERMS, 0.0)
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
             with accelerator.accumulate(denoiser), accelerator.autocast():
@@ -515,7 +516,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
 
         if accelerator.is_main_process and (state.step % config.log_every == 0 or state.step == config.max_steps):
             log.append({"step": state.step, **totals, "lr": lr, "elapsed_s": state.elapsed_s})
-            plot_losses(log, run_dir / "loss.png")
+            plot_losses(log, LOSS_TERMS, run_dir / "loss.png")
         if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
             checkpoint()
         if accelerator.is_main_process and (
