@@ -193,7 +193,7 @@ def test_jittered_estimates_are_encoded_in_the_step_not_read_from_the_cache(stra
     assert torch.isfinite(jittered["diffusion_loss"]) and 0 < float(jittered["diffusion_loss"]) < 100
 
 
-def test_pixel_loss_is_the_decoded_frames_l1_and_adds_with_its_weight(straight_run, data_dir, tmp_path):
+def test_pixel_loss_is_the_decoded_frames_error_and_adds_with_its_weight(straight_run, data_dir, tmp_path):
     pipeline = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
     denoiser = loop.Denoiser(pipeline.event_encoder, pipeline.unet)
     torch.manual_seed(0)
@@ -218,8 +218,16 @@ def test_pixel_loss_is_the_decoded_frames_l1_and_adds_with_its_weight(straight_r
     assert float(only_pixel["loss"] - only_pixel["diffusion_loss"]) == pytest.approx(
         float(only_pixel["pixel_loss"]), rel=1e-5)
     assert float(losses(mask_loss_weight=0.0)["pixel_loss"]) == 0
+    # the squared error of the same decoded frames: between the squared mean error (Jensen) and the
+    # mean error itself (errors of a few tenths shrink when squared), and it adds with its weight too
+    squared = losses(pixel_loss_weight=2.0, pixel_loss_norm="l2")
+    l1, l2 = float(plain["pixel_loss"]), float(squared["pixel_loss"])
+    assert l1 ** 2 <= l2 < 0.8 * l1
+    assert float(squared["loss"] - plain["loss"]) == pytest.approx(2 * l2, rel=1e-5)
     with pytest.raises(ConfigError, match="pixel_loss_weight"):
         load_config({"pixel_loss_weight": -1.0})
+    with pytest.raises(ConfigError, match="pixel_loss_norm"):
+        load_config({"pixel_loss_norm": "l3"})
 
 
 def test_with_tone_jitter_the_latent_cache_holds_the_frames_only(tmp_path, shared_dir):

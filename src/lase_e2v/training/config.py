@@ -23,6 +23,7 @@ from lase_e2v.pipelines.sampling_options import SamplingOptions
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("cosine", "constant")
+PIXEL_LOSS_NORMS = ("l1", "l2")
 
 
 @dataclass
@@ -78,6 +79,9 @@ class TrainingConfig:
     # weight of an L1 loss between the frames decoded for the mask loss and the true frames, on every pixel of
     # the same clips and window (0: off; the loop's docstring)
     pixel_loss_weight: float = 0.0
+    # l1 | l2: where the events leave a pixel's brightness open, L1 pulls it to the median of the plausible
+    # values and L2 (squared error) to their mean, the value that minimises the MSE a user scores
+    pixel_loss_norm: str = "l1"
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     # probability of conditioning a clip on the estimate of its previous frame instead of the true frame:
@@ -149,6 +153,9 @@ class TrainingConfig:
             raise ConfigError("training config: mask_loss_weight, pixel_loss_weight, min_learning_rate and "
                               "max_grad_norm must be >= 0, "
                               "learning_rate > 0")
+        if self.pixel_loss_norm not in PIXEL_LOSS_NORMS:
+            raise ConfigError(f"training config: pixel_loss_norm must be one of {PIXEL_LOSS_NORMS}, "
+                              f"got {self.pixel_loss_norm!r}")
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise ConfigError(f"training config: prediction_type must be epsilon or v_prediction, "
                               f"got {self.prediction_type!r}")

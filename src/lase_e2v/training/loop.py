@@ -15,8 +15,8 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
 4. event-aware mask loss (:mod:`.losses`) on frames decoded from the predicted clean latents, for
    clips noised at ``t < mask_loss_max_timestep``, weighted by ``mask_loss_weight`` (optionally on a
    random ``mask_loss_latent_crop`` window only: decoding with gradients is the step's largest cost),
-   plus, weighted by ``pixel_loss_weight`` (off by default), an L1 loss between those decoded frames and
-   the true frames on every pixel: the diffusion loss weighs latent errors, the scores (MSE / SSIM /
+   plus, weighted by ``pixel_loss_weight`` (off by default), an L1 (``pixel_loss_norm`` "l1") or squared
+   ("l2") error between those decoded frames and the true frames on every pixel: the diffusion loss weighs latent errors, the scores (MSE / SSIM /
    LPIPS) pixel ones, and the frozen decoder does not map the one onto the other evenly; the decode is
    already paid for, so the term costs nothing;
 5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
@@ -309,7 +309,8 @@ def compute_losses(
         # means over the batch: clips above the threshold contribute zero
         share = low_noise.float().mean()
         mask_loss = event_mask_loss(decoded, target_frames, previous_frame[:, 0], event_mask) * share
-        pixel_loss = (decoded - target_frames).abs().mean() * share
+        error = decoded - target_frames
+        pixel_loss = (error.abs() if config.pixel_loss_norm == "l1" else error.square()).mean() * share
     loss = diffusion_loss + config.mask_loss_weight * mask_loss + config.pixel_loss_weight * pixel_loss
     return {"loss": loss, "diffusion_loss": diffusion_loss.detach(), "mask_loss": mask_loss.detach(),
             "pixel_loss": pixel_loss.detach()}
