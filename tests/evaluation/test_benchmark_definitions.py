@@ -121,13 +121,14 @@ def test_resolve_alias_and_direct_sequence_paths(tmp_path, slider_depth_dir):
 
 
 def test_resolve_a_make_dataset_folder(tmp_path):
-    records = [{"file": "seq_00000.h5", "split": "train"}, {"file": "seq_00001.h5", "split": "val"},
-               {"file": "seq_00002.h5", "split": "val"}]
+    records = [{"file": "seq_00000.h5", "split": "train"},
+               {"file": "seq_00001.h5", "split": "val", "scene": {"lighting": {"kind": "dark", "gain": 0.1}}},
+               {"file": "seq_00002.h5", "split": "val"}]  # written before the lighting was recorded
     (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "duration_s": 3.0, "sequences": records}))
     specs = resolve_data(tmp_path, "synthetic")
-    assert [(s.name, s.path, s.dataset, s.cut_s) for s in specs] == [  # the first second is warm-up
-        ("seq_00001", tmp_path / "seq_00001.h5", "synthetic", (1.0, 3.0)),
-        ("seq_00002", tmp_path / "seq_00002.h5", "synthetic", (1.0, 3.0)),
+    assert [(s.name, s.path, s.dataset, s.cut_s, s.group) for s in specs] == [  # the first second is warm-up
+        ("seq_00001", tmp_path / "seq_00001.h5", "synthetic", (1.0, 3.0), "dark"),
+        ("seq_00002", tmp_path / "seq_00002.h5", "synthetic", (1.0, 3.0), None),
     ]
     (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "duration_s": 0.6, "sequences": records}))
     assert resolve_data(tmp_path, "synthetic")[0].cut_s == pytest.approx((0.2, 0.6))  # a third of short ones

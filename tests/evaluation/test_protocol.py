@@ -10,6 +10,7 @@ from PIL import Image
 
 from lase_e2v.errors import ConfigError, EventDataError
 from lase_e2v.evaluation.benchmark import aggregate
+from lase_e2v.evaluation.tables import to_markdown
 from lase_e2v.evaluation.protocol import evaluate_method
 from lase_e2v.events.formats import open_events
 
@@ -126,3 +127,21 @@ def test_dataset_score_is_the_mean_over_all_frames(synthetic_sequence, synthetic
     assert summary["scores"]["constant"]["D"]["mse"] == pytest.approx(np.mean(values))
     assert summary["scores"]["constant"]["D"]["num_frames"] == len(values) == 2 + 4
     assert summary["sequences"]["constant"]["D"]["short"]["mse"] == pytest.approx(short.means["mse"])
+    assert "groups" not in summary
+
+
+def test_groups_are_means_over_their_own_frames(synthetic_sequence, fakes):
+    def run(name, cut, value):
+        return evaluate_method(fakes["constant"]((32, 32), value), synthetic_sequence, cut=cut,
+                               metrics=("mse",), dataset="D", sequence_name=name)
+
+    short, full, other = run("short", (0.0, 0.025), 0.2), run("full", None, 0.2), run("other", None, 0.9)
+    summary = aggregate([short, full, other], {("D", "short"): "dark", ("D", "full"): "dark"})
+    dark = summary["groups"]["constant"]["D"]["dark"]
+    assert dark["mse"] == pytest.approx(np.mean([r["mse"] for r in short.records + full.records]))
+    assert dark["num_frames"] == 2 + 4
+    assert list(summary["groups"]["constant"]["D"]) == ["dark"]  # ungrouped sequences are in no group
+    assert summary["scores"]["constant"]["D"]["num_frames"] == 2 + 4 + 4
+    markdown = to_markdown(summary)
+    row = f"| D / dark / constant | {dark['mse']:.4f} | {dark['flicker']:.3f} | 6 |"
+    assert "Per group" in markdown and row in markdown

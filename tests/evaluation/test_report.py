@@ -24,8 +24,8 @@ def report(tmp_path_factory, synthetic_sequence, synthetic_frames, fakes):
         "Gray 0.5": lambda: fakes["constant"]((32, 32), 0.5),
     }
     sequences = [
-        SequenceSpec("square", synthetic_sequence, "SYN", None),
-        SequenceSpec("square_cut", synthetic_sequence, "SYN", (0.0, 0.025)),
+        SequenceSpec("square", synthetic_sequence, "SYN", None, group="normal"),
+        SequenceSpec("square_cut", synthetic_sequence, "SYN", (0.0, 0.025), group="dark"),
     ]
     return run_benchmark(methods, sequences, out_dir, FAST, progress=False)
 
@@ -62,6 +62,10 @@ def test_aggregate_and_tables_hold_the_same_numbers(report):
     ]
     assert gray["mse"] == pytest.approx(sum(f["mse"] for f in frames) / len(frames))
     assert summary["eval_config"]["name"] == "fast"
+    by_group = summary["groups"]["Gray 0.5"]["SYN"]  # make-dataset folders: the scenes' lighting
+    cut = summary["sequences"]["Gray 0.5"]["SYN"]["square_cut"]
+    assert by_group["dark"]["mse"] == pytest.approx(cut["mse"])
+    assert (by_group["normal"]["num_frames"], by_group["dark"]["num_frames"]) == (4, 2)
 
     markdown = (report.out_dir / "scores.md").read_text()
     assert markdown == str(report)
@@ -73,7 +77,7 @@ def test_aggregate_and_tables_hold_the_same_numbers(report):
     )
     assert float(row["value"]) == gray["ssim"] and row["num_frames"] == "6"
     html = (report.out_dir / "index.html").read_text()
-    assert f"{gray['mse']:.4f}" in html and "scores.png" in html
+    assert f"{gray['mse']:.4f}" in html and "scores.png" in html and "Per group" in html
     assert "src='videos/SYN_square.mp4'" in html and "poster='videos/SYN_square.png'" in html
 
 

@@ -225,3 +225,36 @@ def test_folders_of_another_size_or_other_held_out_photos_are_refused(root, tmp_
     for folder in (wider, other_photos):
         with pytest.raises(ConfigError, match=f"{folder}: its frame size or held-out photos differ"):
             SyntheticClipDataset(root, "train", clip_frames=CLIP, more_roots=[folder])
+
+
+def test_lighting_balance_gives_each_kind_make_datasets_share(root, tmp_path):
+    from lase_e2v.simulate.scenes import LIGHTING_SHARES
+    from lase_e2v.training.state import ClipSampler
+
+    old = _folder_with(tmp_path / "old", [root])  # written before the lighting was recorded
+    manifest = json.loads((old / "manifest.json").read_text())
+    for record in manifest["sequences"]:
+        del record["scene"]["lighting"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="seq_00000.h5 has no recorded lighting kind"):
+        SyntheticClipDataset(old, "train", clip_frames=CLIP).lighting_weights()
+    relit = _folder_with(tmp_path / "relit", [root])  # two train sequences: one dark, one bright
+    manifest = json.loads((relit / "manifest.json").read_text())
+    for record, kind in zip(manifest["sequences"], ("dark", "bright"), strict=True):
+        record["scene"]["lighting"]["kind"] = kind
+    (relit / "manifest.json").write_text(json.dumps(manifest))
+    dataset = SyntheticClipDataset(relit, "train", clip_frames=CLIP)
+    weights = dataset.lighting_weights()
+    assert weights.sum().item() == pytest.approx(1.0)
+    kinds = [dataset.sequences[s]["scene"]["lighting"]["kind"] for s, _ in dataset._clips]
+    dark = torch.tensor([kind == "dark" for kind in kinds])
+    share = LIGHTING_SHARES["dark"] / (LIGHTING_SHARES["dark"] + LIGHTING_SHARES["bright"])  # 2/3
+    assert weights[dark].sum().item() == pytest.approx(share)
+    # the sampler draws in those proportions, and a run resumed at micro-step 300 continues the stream
+    sampler = ClipSampler(len(dataset), batch_size=2, seed=5, weights=weights)
+    drawn = list(itertools.islice(iter(sampler), 3000))
+    assert abs(np.mean([bool(dark[i]) for i in drawn]) - share) < 0.03  # 3000 draws: sd 0.009
+    resumed = ClipSampler(len(dataset), batch_size=2, seed=5, weights=weights, start_micro_step=300)
+    assert list(itertools.islice(iter(resumed), 100)) == drawn[600:700]
+    with pytest.raises(ValueError, match="non-negative"):
+        ClipSampler(len(dataset), batch_size=2, seed=5, weights=-weights)

@@ -352,6 +352,18 @@ def test_a_missing_data_folder_is_refused_before_the_run_folder_is_made(data_dir
     assert not (tmp_path / "run").exists()
 
 
+def test_lighting_balance_on_folders_without_their_lighting_is_refused_before_the_run_folder(data_dir, tmp_path):
+    old = tmp_path / "old"  # a make-dataset folder from before the lighting was recorded
+    shutil.copytree(data_dir, old, ignore=shutil.ignore_patterns("latents", "estimates"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    for record in manifest["sequences"]:
+        del record["scene"]["lighting"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="seq_00000.h5 has no recorded lighting kind"):
+        train(_config(old, tmp_path / "run", lighting_balance=True))
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_from_a_mismatched_pipeline_is_refused(straight_run, data_dir, tmp_path):
     from lase_e2v.errors import CheckpointError
 

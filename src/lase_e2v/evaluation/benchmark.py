@@ -14,7 +14,7 @@ import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,16 @@ from lase_e2v.processes import Processes
 PipelineFactory = Callable[[], ReconstructionPipeline]
 
 
-def aggregate(results: Sequence[SequenceResult]) -> dict[str, Any]:
+def aggregate(results: Sequence[SequenceResult],
+              groups: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
     """Means over all scored frames per (method, dataset) and per (method, dataset, sequence).
 
     Returns ``{"methods", "datasets", "scores": {method: {dataset: {score: value, "num_frames",
-    "frames_per_second"}}}, "sequences": {method: {dataset: {sequence: {...}}}}}``.
+    "frames_per_second"}}}, "sequences": {method: {dataset: {sequence: {...}}}}}``; with ``groups``
+    ((dataset, sequence) -> label, :attr:`~lase_e2v.evaluation.datasets.SequenceSpec.group`) also
+    ``"groups": {method: {dataset: {label: {...}}}}``, the means over each label's frames.
     """
+    groups = groups or {}
     methods = list(dict.fromkeys(r.method for r in results))
     datasets = list(dict.fromkeys(r.dataset for r in results))
     scores: dict[str, dict[str, Any]] = {m: {} for m in methods}
@@ -69,13 +73,23 @@ def aggregate(results: Sequence[SequenceResult]) -> dict[str, Any]:
         summary["frames_per_second"] = windows / seconds if seconds > 0 else None
         return summary
 
+    by_label: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for method in methods:
         for dataset in datasets:
             group = [r for r in results if r.method == method and r.dataset == dataset]
             if group:
                 scores[method][dataset] = summarize(group)
                 sequences[method][dataset] = {r.sequence: summarize([r]) for r in group}
-    return {"methods": methods, "datasets": datasets, "scores": scores, "sequences": sequences}
+            labelled: dict[str, list[SequenceResult]] = {}
+            for r in group:
+                if (dataset, r.sequence) in groups:
+                    labelled.setdefault(groups[(dataset, r.sequence)], []).append(r)
+            if labelled:
+                by_label[method][dataset] = {label: summarize(members) for label, members in labelled.items()}
+    summary = {"methods": methods, "datasets": datasets, "scores": scores, "sequences": sequences}
+    if any(by_label.values()):
+        summary["groups"] = by_label
+    return summary
 
 
 @dataclass
@@ -158,7 +172,8 @@ def run_benchmark(
         results = sorted((r for part in shares for r in part.results),
                          key=lambda r: (method_order[r.method], sequence_order[(r.dataset, r.sequence)]))
         video_files = sorted((v for part in shares for v in part.videos), key=lambda v: sequence_order[v[0]])
-        summary = aggregate(results)
+        summary = aggregate(results, {(spec.dataset or CUSTOM_DATASET, spec.name): spec.group
+                                      for spec in sequences if spec.group is not None})
         summary["eval_config"] = asdict(config)
         summary["sequence_files"] = {
             f"{r.dataset}/{r.sequence}/{r.method}": result_file(r.dataset, r.sequence, r.method)

@@ -22,6 +22,7 @@ from typing import Any
 from lase_e2v.errors import ConfigError, quoted
 from lase_e2v.jsonfile import read_json_object
 from lase_e2v.pipelines.registry import get_method, method_names
+from lase_e2v.simulate.scenes import lighting_kind
 
 SEQUENCE_SUFFIXES = ("", ".h5", ".hdf5", ".aedat4", ".bag", ".txt", ".zip")
 _KINDS = ("datasets", "eval")
@@ -63,12 +64,18 @@ SYNTHETIC = "synthetic"
 
 @dataclass(frozen=True)
 class SequenceSpec:
-    """One sequence to evaluate: where it is and its evaluation cut (seconds from the recording start)."""
+    """One sequence to evaluate: where it is and its evaluation cut (seconds from the recording start).
+
+    ``group``: a label the report breaks its dataset down by (make-dataset folders: the scene's
+    lighting kind, "normal", "dark", "bright" or "hdr"), so a change that wins on one kind of scene and
+    loses on another shows as such instead of as one mean that depends on the folder's mix.
+    """
 
     name: str
     path: Path
     dataset: str | None = None
     cut_s: tuple[float, float] | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,8 @@ SYNTHETIC_WARMUP_S = 1.0
 
 
 def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
-    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``.
+    """The ``split`` sequences listed in a ``make-dataset`` folder's ``manifest.json``, grouped by their
+    scenes' lighting (:attr:`SequenceSpec.group`).
 
     Each is scored from ``min(SYNTHETIC_WARMUP_S, duration / 3)`` to its end: recurrent methods start
     from an empty state, and EVREAL's cuts of real recordings likewise leave them a second or more
@@ -207,7 +215,8 @@ def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
     """
     manifest = read_json_object(folder / "manifest.json", "make-dataset manifest")
     try:
-        files = [record["file"] for record in manifest["sequences"] if record["split"] == split]
+        records = [record for record in manifest["sequences"] if record["split"] == split]
+        files = [record["file"] for record in records]
         duration_s = float(manifest["duration_s"])
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{folder / 'manifest.json'}: needs duration_s and sequences with 'file' and 'split' "
@@ -215,7 +224,8 @@ def synthetic_split(folder: Path, split: str) -> list[SequenceSpec]:
     if not files:
         raise ConfigError(f"{folder / 'manifest.json'}: no {quoted(split)} sequences")
     cut = (min(SYNTHETIC_WARMUP_S, duration_s / 3), duration_s)
-    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC, cut) for name in files]
+    return [SequenceSpec(Path(name).stem, folder / name, SYNTHETIC, cut, lighting_kind(record))
+            for name, record in zip(files, records)]
 
 
 def default_sequence_name(path: Path) -> str:

@@ -2,8 +2,10 @@
 
 Three tables, like EVREAL's ``print_scores`` and the LaSe-E2V paper: image quality (methods x
 dataset/metric, best per column in bold), temporal consistency with reconstruction speed, and
-per-sequence scores. Markdown and HTML come from the same :class:`Table`; the CSV is "long"
-(one row per method, dataset, sequence, score) so it loads straight into a spreadsheet or pandas.
+per-sequence scores; between the last two, where sequences carry a group (make-dataset folders: the
+scenes' lighting), the scores per group. Markdown and HTML come from the same :class:`Table`; the
+CSV is "long" (one row per method, dataset, sequence, score) so it loads straight into a spreadsheet
+or pandas.
 """
 
 from __future__ import annotations
@@ -141,33 +143,43 @@ def dataset_table(summary: dict[str, Any], scores: tuple[str, ...], title: str) 
     return Table(title, header, rows, [s for _, s in columns])
 
 
-def sequence_table(summary: dict[str, Any], scores: tuple[str, ...] = IMAGE_METRICS) -> Table:
-    """Rows (dataset / sequence / method), columns the scores."""
+#: the per-part tables: aggregate key -> (title, first column header)
+PART_TABLES = {"groups": ("Per group (make-dataset folders: the scenes' lighting)", "Group / method"),
+               "sequences": ("Per sequence", "Sequence / method")}
+
+
+def sequence_table(summary: dict[str, Any], scores: tuple[str, ...] = IMAGE_METRICS,
+                   parts: str = "sequences") -> Table:
+    """Rows (dataset / sequence / method), columns the scores; ``parts="groups"``: rows (dataset /
+    group / method) from the aggregate's ``groups``
+    (:attr:`~lase_e2v.evaluation.datasets.SequenceSpec.group`)."""
     scores_found = _present(summary, scores)
+    title, first_header = PART_TABLES[parts]
     rows, groups = [], []
     for dataset in summary["datasets"]:
         names = list(
-            dict.fromkeys(s for m in summary["methods"] for s in summary["sequences"][m].get(dataset, {}))
+            dict.fromkeys(s for m in summary["methods"] for s in summary[parts][m].get(dataset, {}))
         )
-        for sequence in names:
+        for part in names:
             for method in summary["methods"]:
-                values = summary["sequences"][method].get(dataset, {}).get(sequence)
+                values = summary[parts][method].get(dataset, {}).get(part)
                 if values is not None:
                     rows.append(
                         (
-                            f"{dataset} / {sequence} / {method}",
+                            f"{dataset} / {part} / {method}",
                             [values.get(s) for s in scores_found] + [values["num_frames"]],
                         )
                     )
-                    groups.append(f"{dataset}/{sequence}")
-    header = ["Sequence / method"] + [label(s) for s in scores_found] + ["frames"]
-    return Table("Per sequence", header, rows, scores_found + ["num_frames"], groups)
+                    groups.append(f"{dataset}/{part}")
+    header = [first_header] + [label(s) for s in scores_found] + ["frames"]
+    return Table(title, header, rows, scores_found + ["num_frames"], groups)
 
 
 def tables(summary: dict[str, Any]) -> list[Table]:
     return [
         dataset_table(summary, IMAGE_METRICS, "Image quality (mean over all scored frames)"),
         dataset_table(summary, TEMPORAL_SCORES, "Temporal consistency and speed"),
+        *([sequence_table(summary, IMAGE_METRICS + ("flicker",), "groups")] if "groups" in summary else []),
         sequence_table(summary),
     ]
 

@@ -44,6 +44,8 @@ from lase_e2v.events.color import to_luma
 from lase_e2v.simulate.motion import CONSTANT, Layer, LayerMotion, SmoothSignal, composite, max_displacement
 
 LIGHTING_KINDS = ("normal", "dark", "bright", "hdr")
+#: how often :func:`random_lighting` draws each kind (training can restore this mix: ``lighting_balance``)
+LIGHTING_SHARES = {"normal": 0.5, "dark": 0.2, "bright": 0.1, "hdr": 0.2}
 PHOTOMETRY = ("linear", "srgb")
 #: words added to a scene's captions per lighting kind (normal lighting adds none, like real captions)
 LIGHTING_WORDS = {"normal": (), "dark": ("at night", "dark"), "bright": ("bright daylight",),
@@ -231,7 +233,7 @@ def random_lighting(rng: np.random.Generator, size: tuple[int, int]) -> Lighting
     illumination field spanning 8..40x, a soft spotlight on a gradient); 60% get a brightness drift
     of up to 0.6 log units per second. Dark and bright targets keep part of the exposure
     (``display_gain``, module docstring)."""
-    kind = str(rng.choice(LIGHTING_KINDS, p=(0.5, 0.2, 0.1, 0.2)))
+    kind = str(rng.choice(LIGHTING_KINDS, p=[LIGHTING_SHARES[k] for k in LIGHTING_KINDS]))
     gain = {"normal": 1.0, "dark": rng.uniform(0.03, 0.25), "bright": rng.uniform(1.5, 4.0), "hdr": 1.0}[kind]
     drift = SmoothSignal.random(rng, rng.uniform(0.0, 0.6), frequency_range_hz=(0.1, 1.0)) if rng.random() < 0.6 else CONSTANT
     illumination = None
@@ -247,6 +249,13 @@ def random_lighting(rng: np.random.Generator, size: tuple[int, int]) -> Lighting
         illumination = np.exp(np.log(rng.uniform(8, 40)) * (shape - 1)).astype(np.float32)  # in [1/range, 1]
     display_gain = float(gain) ** DISPLAY_EXPOSURE_POWER if kind in ("dark", "bright") else 1.0
     return Lighting(kind, float(gain), drift, illumination, display_gain)
+
+
+def lighting_kind(record: dict) -> str | None:
+    """A make-dataset manifest record's ``scene.lighting.kind`` (None in folders written before it was
+    recorded)."""
+    lighting = (record.get("scene") or {}).get("lighting") or {}
+    return lighting.get("kind") if isinstance(lighting, dict) else None
 
 
 def scene_words(info: dict) -> tuple[str, ...]:

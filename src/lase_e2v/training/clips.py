@@ -55,7 +55,7 @@ from lase_e2v.events.formats.base import as_microseconds
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
 from lase_e2v.flips import FLIPS, check_flips
 from lase_e2v.simulate.dataset import MANIFEST_NAME
-from lase_e2v.simulate.scenes import caption_with_words
+from lase_e2v.simulate.scenes import LIGHTING_SHARES, caption_with_words, lighting_kind
 from lase_e2v.models.autoencoder import SCALE_FACTOR
 from lase_e2v.training.estimates import estimate_path, missing_estimates
 from lase_e2v.training.latents import FRAMES_KIND, latent_kinds, latents_path, missing_latents
@@ -210,6 +210,23 @@ class SyntheticClipDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._clips)
+
+    def lighting_weights(self) -> torch.Tensor:
+        """One sampling weight per clip such that the clips of each lighting kind present together get
+        that kind's share of :data:`~lase_e2v.simulate.scenes.LIGHTING_SHARES` (renormalized over the
+        kinds present). Why: a folder of tens of sequences holds a random mix (one of ours: 13 dark of
+        40 where make-dataset draws 20%), and where the events leave the brightness open the model
+        learns that mix as its prior."""
+        kinds = [lighting_kind(sequence) for sequence in self.sequences]
+        if None in kinds:
+            name = self.sequences[kinds.index(None)]["file"]
+            raise ConfigError(f"lighting_balance: {name} has no recorded lighting kind "
+                              "(a make-dataset folder from before it was recorded)")
+        clip_kinds = [kinds[s] for s, _ in self._clips]
+        counts = {kind: clip_kinds.count(kind) for kind in set(clip_kinds)}
+        total = sum(LIGHTING_SHARES[kind] for kind in counts)
+        return torch.tensor([LIGHTING_SHARES[kind] / total / counts[kind] for kind in clip_kinds],
+                            dtype=torch.float64)
 
     def by_folder(self) -> dict[Path, list[dict]]:
         """The sequences grouped by the folder that holds them (and their caches), in order."""

@@ -33,6 +33,7 @@ class TrainingConfig:
     data_dir: str = "data_synth"  # a make_dataset folder (manifest.json + HDF5 sequences): train and val
     more_data_dirs: list[str] = field(default_factory=list)  # more make_dataset folders whose train sequences join
     in_range_only: bool = False  # train only on sequences make-dataset --realistic marked in the real range
+    lighting_balance: bool = False  # draw clips so each lighting kind has make-dataset's share of them
     # relative paths are taken from the working directory (run from the repository root)
 
     # -- model --------------------------------------------------------------------------------

@@ -352,11 +352,15 @@ def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
         cache_latents(folder, pipeline.autoencoder, share(todo), config.latent_estimate_method, flips)
 
 
-def _sequences(config: TrainingConfig, split: str) -> dict[Path, list[dict]]:
+def _plain_clips(config: TrainingConfig, split: str):
+    """The split's clips without caches or estimates: what the folders hold, checked, before any caching."""
     from lase_e2v.training.clips import SyntheticClipDataset
 
-    dataset = SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames, **_folders(config, split))
-    return dataset.by_folder()
+    return SyntheticClipDataset(config.data_dir, split, clip_frames=config.clip_frames, **_folders(config, split))
+
+
+def _sequences(config: TrainingConfig, split: str) -> dict[Path, list[dict]]:
+    return _plain_clips(config, split).by_folder()
 
 
 def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | None) -> None:
@@ -400,7 +404,9 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:
         raise ConfigError(f"{run_dir}: holds checkpoints; resume, or choose a new run_dir")
-    _sequences(config, "train")  # the data folders exist and train together, before anything is written
+    clips = _plain_clips(config, "train")  # the data folders exist and train together, before anything is written
+    if config.lighting_balance:
+        clips.lighting_weights()  # and record their lighting
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.json") as tmp:
@@ -440,7 +446,8 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     dataset = make_dataset(config, "train", latents_key)
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
-                          rank=accelerator.process_index, world_size=accelerator.num_processes)
+                          rank=accelerator.process_index, world_size=accelerator.num_processes,
+                          weights=dataset.lighting_weights() if config.lighting_balance else None)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
                         persistent_workers=config.num_workers > 0)
     batches = iter(loader)

@@ -23,16 +23,24 @@ class ClipSampler(Sampler[int]):
     The global sample stream is epoch after epoch of permutations: sample ``s`` is
     ``permutation(seed + s // size)[s % size]``. Each micro-step consumes ``batch_size * world_size``
     samples; process ``rank`` takes its ``batch_size`` consecutive ones. ``start_micro_step`` skips
-    what an earlier run already consumed, without loading anything.
+    what an earlier run already consumed, without loading anything. With ``weights`` (one per sample,
+    any positive scale) an epoch is ``size`` draws with replacement in proportion to them instead of
+    a permutation, seeded the same way, so a weighted run resumes as exactly.
     """
 
     def __init__(self, size: int, batch_size: int, seed: int, start_micro_step: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
-        self.size, self.batch_size, self.seed = size, batch_size, seed
+                 rank: int = 0, world_size: int = 1, weights: torch.Tensor | None = None) -> None:
+        if weights is not None and (weights.shape != (size,) or not bool((weights >= 0).all())
+                                    or not float(weights.sum()) > 0):
+            raise ValueError(f"weights must be {size} non-negative values with a positive sum")
+        self.size, self.batch_size, self.seed, self.weights = size, batch_size, seed, weights
         self.start_micro_step, self.rank, self.world_size = start_micro_step, rank, world_size
 
     def _permutation(self, epoch: int) -> torch.Tensor:
-        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch))
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        if self.weights is not None:
+            return torch.multinomial(self.weights.double(), self.size, replacement=True, generator=generator)
+        return torch.randperm(self.size, generator=generator)
 
     def __iter__(self) -> Iterator[int]:
         micro_step = self.start_micro_step
