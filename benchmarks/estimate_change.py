@@ -10,7 +10,7 @@ APS frames) and the two DVXplorer recordings (40 ms windows) from ../shared; syn
 ``--num`` val sequences of a ``make-dataset`` folder (between their frames). A diagnosis, not a
 quality score: a larger change is only better where it points toward the truth.
 
-    python benchmarks/estimate_change.py --data data_synth [--num 4]
+    python benchmarks/estimate_change.py [--data data_synth] [--num 4]
         [--out benchmarks/results/estimate_change.json]
 """
 
@@ -52,14 +52,14 @@ def measure(path: Path, window: str, estimate: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="a make-dataset folder (its val split)")
+    parser.add_argument("--data", type=Path, help="a make-dataset folder (its val split; default: real ones only)")
     parser.add_argument("--num", type=int, default=4, help="how many of its val sequences")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "estimate_change.json")
     args = parser.parse_args()
     estimate = json.loads((LASE_TINY_DIR / SAMPLING_FILE).read_text())["estimate"]
     recordings = [(name, "real", path, window) for name, (path, window) in REAL.items()]
     recordings += [(f"synthetic {spec.name} ({spec.group})", "synthetic", spec.path, "frames")
-                   for spec in synthetic_split(args.data, "val")[: args.num]]
+                   for spec in (synthetic_split(args.data, "val")[: args.num] if args.data else [])]
     print(f"LaSe-E2V (bundled default) against its estimate alone ({estimate})")
     print(f"{'recording':40s} {'frames':>6s} {'change':>8s} {'structure':>9s} {'mean lase':>9s} {'mean est.':>9s}")
     rows = {}
@@ -67,7 +67,7 @@ def main() -> None:
         row = rows[name] = {"kind": kind, **measure(path, window, estimate)}
         print(f"{name:40s} {row['frames']:6d} {row['change']:8.4f} {row['structure_change']:9.4f} "
               f"{row['mean_lase']:9.3f} {row['mean_estimate']:9.3f}", flush=True)
-    write_results(args.out, {"estimate": estimate, "synthetic_data": str(args.data), "rows": rows})
+    write_results(args.out, {"estimate": estimate, "synthetic_data": args.data and str(args.data), "rows": rows})
 
 
 if __name__ == "__main__":
