@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -223,7 +224,7 @@ class SyntheticClipDataset(Dataset):
             raise ConfigError(f"lighting_balance: {name} has no recorded lighting kind "
                               "(a make-dataset folder from before it was recorded)")
         clip_kinds = [kinds[s] for s, _ in self._clips]
-        counts = {kind: clip_kinds.count(kind) for kind in set(clip_kinds)}
+        counts = Counter(clip_kinds)
         total = sum(LIGHTING_SHARES[kind] for kind in counts)
         return torch.tensor([LIGHTING_SHARES[kind] / total / counts[kind] for kind in clip_kinds],
                             dtype=torch.float64)

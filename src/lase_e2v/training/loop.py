@@ -406,7 +406,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         raise ConfigError(f"{run_dir}: holds checkpoints; resume, or choose a new run_dir")
     clips = _plain_clips(config, "train")  # the data folders exist and train together, before anything is written
     if config.lighting_balance:
-        clips.lighting_weights()  # and record their lighting
+        clips.lighting_weights()  # and their manifests record each sequence's lighting (else ConfigError)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.json") as tmp:
