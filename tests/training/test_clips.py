@@ -258,3 +258,46 @@ def test_lighting_balance_gives_each_kind_make_datasets_share(root, tmp_path):
     assert list(itertools.islice(iter(resumed), 100)) == drawn[600:700]
     with pytest.raises(ValueError, match="non-negative"):
         ClipSampler(len(dataset), batch_size=2, seed=5, weights=-weights)
+
+
+def test_estimate_agreement_is_the_per_frame_correlation_whatever_the_tone():
+    from lase_e2v.training.clips import estimate_agreement
+
+    truth = np.random.default_rng(0).integers(0, 256, (3, 6, 8)).astype(np.uint8)
+    estimates = np.stack([truth[0] // 2 + 60, 255 - truth[1], np.full((6, 8), 128)]).astype(np.uint8)
+    assert estimate_agreement(truth, estimates) == pytest.approx([1.0, -1.0, 0.0], abs=0.01)  # // 2 rounds
+
+
+def test_good_estimate_share_goes_to_the_best_estimated_third_of_the_clips(root, tmp_path):
+    from lase_e2v.training.config import TrainingConfig
+    from lase_e2v.training.estimates import estimate_path
+    from lase_e2v.training.loop import clip_weights
+
+    folder = _folder_with(tmp_path / "data", [root])  # two train sequences of 5 frames: 2 clips each
+    with pytest.raises(ConfigError, match="needs the cached estimates"):
+        SyntheticClipDataset(folder, "train", clip_frames=CLIP).good_estimate_weights(0.6)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for index, record in enumerate(manifest["sequences"]):
+        frames = Hdf5Reader(folder / record["file"]).read_frames().images
+        # the first sequence's estimates are its frames; the second's lose the contrast's sign from frame 3
+        estimates = frames.copy() if index == 0 else np.concatenate([frames[:3], 255 - frames[3:]])
+        path = estimate_path(folder, "integrate", record["file"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, estimates)
+    dataset = SyntheticClipDataset(folder, "train", clip_frames=CLIP, estimate_method="integrate")
+    weights = dataset.good_estimate_weights(0.6)
+    # clip agreements: 1 and 1 (first sequence), 1/3 and -1/3: the top third by quantile is the first two
+    first = torch.tensor([s == 0 for s, _ in dataset._clips])
+    assert weights[first].tolist() == pytest.approx([0.3, 0.3]) and weights[~first].tolist() == pytest.approx([0.2, 0.2])
+    # with lighting_balance the two weights multiply
+    manifest["sequences"][0]["scene"]["lighting"]["kind"], manifest["sequences"][1]["scene"]["lighting"]["kind"] = "dark", "bright"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    dataset = SyntheticClipDataset(folder, "train", clip_frames=CLIP, estimate_method="integrate")
+    config = TrainingConfig(lighting_balance=True, good_estimate_share=0.6, use_estimate=True,
+                            ei_training_estimate="integrate")
+    assert torch.allclose(clip_weights(config, dataset), dataset.lighting_weights() * weights)
+    assert clip_weights(TrainingConfig(), dataset) is None
+    with pytest.raises(ConfigError, match="good_estimate_share needs a peer's estimates"):
+        TrainingConfig(good_estimate_share=0.6)
+    with pytest.raises(ConfigError, match=r"good_estimate_share must be in \[0, 1\)"):
+        TrainingConfig(good_estimate_share=1.0, use_estimate=True, ei_training_estimate="integrate")

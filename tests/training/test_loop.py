@@ -172,17 +172,21 @@ def test_estimate_tone_jitter_raises_each_clip_to_one_power_and_drops_stale_late
         load_config({"estimate_gamma_jitter": -0.1})
 
 
+def _batch_with_estimates(**latents):
+    """A training batch of two 2-frame 32x32 clips with pixel estimates and the given cached latents (seed 0)."""
+    torch.manual_seed(0)
+    return {"frames": torch.rand(2, 2, 1, 32, 32), "voxels": torch.randn(2, 2, 5, 32, 32),
+            "previous_frame": torch.rand(2, 1, 32, 32), "event_mask": torch.ones(2, 2, 1, 32, 32),
+            "caption": ["a cat", "a dog"], "estimate": torch.rand(2, 2, 1, 32, 32),
+            "previous_estimate": torch.rand(2, 1, 32, 32), **latents}
+
+
 def test_jittered_estimates_are_encoded_in_the_step_not_read_from_the_cache(straight_run, data_dir, tmp_path):
     pipeline = LaSeE2VPipeline.from_pretrained(straight_run / "pipeline")
     denoiser = loop.Denoiser(pipeline.event_encoder, pipeline.unet)
     channels = pipeline.autoencoder.latent_channels
-    torch.manual_seed(0)
-    batch = {"frames": torch.rand(2, 2, 1, 32, 32), "voxels": torch.randn(2, 2, 5, 32, 32),
-             "previous_frame": torch.rand(2, 1, 32, 32), "event_mask": torch.ones(2, 2, 1, 32, 32),
-             "caption": ["a cat", "a dog"], "estimate": torch.rand(2, 2, 1, 32, 32),
-             "previous_estimate": torch.rand(2, 1, 32, 32),
-             "estimate_latents": torch.full((2, 2, channels, 4, 4), float("nan")),
-             "previous_estimate_latent": torch.full((2, channels, 4, 4), float("nan"))}
+    batch = _batch_with_estimates(estimate_latents=torch.full((2, 2, channels, 4, 4), float("nan")),
+                                  previous_estimate_latent=torch.full((2, channels, 4, 4), float("nan")))
     switches = {"ei_training_estimate": "integrate", "ei_training_fraction": 1.0,
                 "previous_frame_estimate_fraction": 1.0, "previous_frame_dropout": 0.0}
     with torch.no_grad():
@@ -467,6 +471,34 @@ def test_a_checkpoint_state_without_its_config_is_one_error(straight_run, tmp_pa
         read_state(run / "checkpoint-4")
     assert f"{STATE_FILE} lacks config" in cli_error("export", run, "-o", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_pixel_loss_detail_transfer_scores_the_estimate_plus_the_decoded_move(data_dir, tmp_path, monkeypatch):
+    config = _config(data_dir, tmp_path, use_estimate=True, ei_training_estimate="integrate", pixel_loss_weight=1.0,
+                     pixel_loss_detail_transfer=True, mask_loss_weight=0.0)
+    pipeline = loop.build_pipeline(config)
+    denoiser = loop.Denoiser(pipeline.event_encoder, pipeline.unet)
+    channels = pipeline.autoencoder.latent_channels
+    batch = _batch_with_estimates(estimate_latents=torch.randn(2, 2, channels, 4, 4))
+    decoded = []
+
+    def flat_decoder(latents, size=None):  # every latent decodes to mid-grey: the move decodes to nothing
+        decoded.append(latents)
+        return torch.full((len(latents), 1, *size), 0.5) + 0 * latents.sum()
+
+    monkeypatch.setattr(pipeline.autoencoder, "decode", flat_decoder)
+    with torch.no_grad():
+        transferred = loop.compute_losses(pipeline, denoiser, batch, config)
+        plain = loop.compute_losses(pipeline, denoiser, batch, _config(
+            data_dir, tmp_path, use_estimate=True, ei_training_estimate="integrate", pixel_loss_weight=1.0,
+            mask_loss_weight=0.0))
+    # the frame scored is the estimate itself (grey + estimate - grey), not the decoded grey
+    expected = (batch["estimate"] - batch["frames"]).abs().mean()
+    assert float(transferred["pixel_loss"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(plain["pixel_loss"]) == pytest.approx(float((0.5 - batch["frames"]).abs().mean()), rel=1e-5)
+    assert torch.equal(decoded[1], batch["estimate_latents"].flatten(0, 1))  # the round trip of the estimate
+    with pytest.raises(ConfigError, match="pixel_loss_detail_transfer needs"):
+        load_config({"pixel_loss_detail_transfer": True, "pixel_loss_weight": 1.0})
 
 
 def test_a_log_from_before_the_pixel_loss_column_resumes_and_plots(tmp_path):

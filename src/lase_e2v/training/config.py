@@ -34,6 +34,9 @@ class TrainingConfig:
     more_data_dirs: list[str] = field(default_factory=list)  # more make_dataset folders whose train sequences join
     in_range_only: bool = False  # train only on sequences make-dataset --realistic marked in the real range
     lighting_balance: bool = False  # draw clips so each lighting kind has make-dataset's share of them
+    # share of the draws for the third of the clips whose estimates (ei_training_estimate) agree best with the
+    # truth; 0: off (clips drawn evenly). With lighting_balance the two weights multiply
+    good_estimate_share: float = 0.0
     # relative paths are taken from the working directory (run from the repository root)
 
     # -- model --------------------------------------------------------------------------------
@@ -83,6 +86,9 @@ class TrainingConfig:
     # l1 | l2: where the events leave a pixel's brightness open, L1 pulls it to the median of the plausible
     # values and L2 (squared error) to their mean, the value that minimises the MSE a user scores
     pixel_loss_norm: str = "l1"
+    # score, in the pixel loss, the decoded frame plus what the autoencoder loses of the estimate (the frame that
+    # sampling with detail_transfer 1 shows) instead of the decoded frame alone; needs use_estimate
+    pixel_loss_detail_transfer: bool = False
     text_dropout: float = 0.1  # probability of training a clip with the empty prompt (for CFG)
     previous_frame_dropout: float = 0.1  # probability of training a clip without its previous frame
     # probability of conditioning a clip on the estimate of its previous frame instead of the true frame:
@@ -139,6 +145,13 @@ class TrainingConfig:
                      "caption_sentence_dropout", "previous_frame_estimate_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"training config: {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.good_estimate_share < 1.0:
+            raise ConfigError(f"training config: good_estimate_share must be in [0, 1), got {self.good_estimate_share!r}")
+        if self.good_estimate_share > 0 and not self.estimate_needed:
+            raise ConfigError("training config: good_estimate_share needs a peer's estimates in training "
+                              "(use_estimate or ei_training_fraction > 0, with ei_training_estimate)")
+        if self.pixel_loss_detail_transfer and not (self.pixel_loss_weight > 0 and self.use_estimate):
+            raise ConfigError("training config: pixel_loss_detail_transfer needs pixel_loss_weight > 0 and use_estimate")
         if not 0.0 <= self.estimate_gamma_jitter <= 2.0:
             raise ConfigError(f"training config: estimate_gamma_jitter must be in [0, 2], "
                               f"got {self.estimate_gamma_jitter!r}")

@@ -18,7 +18,10 @@ encoder stay frozen. Per optimizer step (``gradient_accumulation_steps`` micro-b
    plus, weighted by ``pixel_loss_weight`` (off by default), an L1 (``pixel_loss_norm`` "l1") or squared
    ("l2") error between those decoded frames and the true frames on every pixel: the diffusion loss weighs latent errors, the scores (MSE / SSIM /
    LPIPS) pixel ones, and the frozen decoder does not map the one onto the other evenly; the decode is
-   already paid for, so the term costs nothing;
+   already paid for, so the term costs nothing. With ``pixel_loss_detail_transfer`` the pixel loss
+   scores the frame that sampling with ``detail_transfer`` 1 shows, the decoded frame plus what the
+   autoencoder loses of the estimate (one more decode, without gradients): the model then learns
+   moves on top of the estimate's own pixels instead of on its autoencoder round trip;
 5. AdamW step with warm-up + cosine learning rate, gradient clipping, EMA update.
 
 Fine-tuning for EI sampling (our choice; the paper does not say how EI relates to training).
@@ -64,7 +67,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +91,9 @@ from lase_e2v.training.log import CsvLog, plot_losses
 from lase_e2v.training.losses import event_mask_loss, predicted_clean_latents
 from lase_e2v.training.state import ClipSampler, capture_rng_state, restore_rng_state, rng_state_file
 from lase_e2v.training.validation import validate_sequences, validate_synthetic, validation_sequences
+
+if TYPE_CHECKING:
+    from lase_e2v.training.clips import SyntheticClipDataset
 
 LOSS_TERMS = ("loss", "diffusion_loss", "mask_loss", "pixel_loss")  # what compute_losses returns
 LOG_COLUMNS = ["step", *LOSS_TERMS, "lr", "elapsed_s"]
@@ -170,6 +176,17 @@ def _folders(config: TrainingConfig, split: str) -> dict[str, Any]:
     if split != "train":
         return {}
     return {"more_roots": tuple(config.more_data_dirs), "in_range_only": config.in_range_only}
+
+
+def clip_weights(config: TrainingConfig, dataset: SyntheticClipDataset) -> torch.Tensor | None:
+    """The sampler's per-clip weights: ``lighting_balance`` times ``good_estimate_share`` (None: even)."""
+    weights = None
+    if config.lighting_balance:
+        weights = dataset.lighting_weights()
+    if config.good_estimate_share > 0:
+        good = dataset.good_estimate_weights(config.good_estimate_share)
+        weights = good if weights is None else weights * good
+    return weights
 
 
 def sample_timesteps(config: TrainingConfig, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,13 +319,21 @@ def compute_losses(
                                         timesteps[low_noise], config.prediction_type)
         pixels = [frames[low_noise], batch["previous_frame"].to(device)[low_noise][:, None],
                   batch["event_mask"].to(device)[low_noise]]
+        if config.pixel_loss_detail_transfer:  # the estimates' latents and pixels, in the same window
+            clean = torch.cat([clean, estimate_latents[low_noise]], dim=1)
+            pixels.append(batch["estimate"].to(device)[low_noise])
         clean, pixels = mask_loss_window(clean, pixels, config.mask_loss_latent_crop, pipeline.autoencoder.scale_factor)
-        target_frames, previous_frame, event_mask = pixels
-        decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=tuple(target_frames.shape[-2:])).float()
-        decoded = decoded.unflatten(0, (-1, num_frames))
+        clean, estimate_window = clean[:, :num_frames], clean[:, num_frames:]
+        target_frames, previous_frame, event_mask = pixels[:3]
+        size = tuple(target_frames.shape[-2:])
+        decoded = pipeline.autoencoder.decode(clean.flatten(0, 1), size=size).float().unflatten(0, (-1, num_frames))
         # means over the batch: clips above the threshold contribute zero
         share = low_noise.float().mean()
         mask_loss = event_mask_loss(decoded, target_frames, previous_frame[:, 0], event_mask) * share
+        if config.pixel_loss_detail_transfer:  # what sampling with detail_transfer 1 shows
+            with torch.no_grad():
+                round_trip = pipeline.autoencoder.decode(estimate_window.flatten(0, 1), size=size).float()
+            decoded = decoded + (pixels[3] - round_trip.unflatten(0, (-1, num_frames)))
         error = decoded - target_frames
         pixel_loss = (error.abs() if config.pixel_loss_norm == "l1" else error.square()).mean() * share
     loss = diffusion_loss + config.mask_loss_weight * mask_loss + config.pixel_loss_weight * pixel_loss
@@ -447,7 +472,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
                           start_micro_step=state.step * config.gradient_accumulation_steps,
                           rank=accelerator.process_index, world_size=accelerator.num_processes,
-                          weights=dataset.lighting_weights() if config.lighting_balance else None)
+                          weights=clip_weights(config, dataset))
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
                         persistent_workers=config.num_workers > 0)
     batches = iter(loader)
