@@ -100,5 +100,6 @@ def main() -> None:
                   f"{result['bands']['all']['sequences']} sequences: {result['ssim_gain_correlation']:.2f}")
     write_results(args.out, {**report, "sequences": rows})
 
+
 if __name__ == "__main__":
     main()

@@ -53,6 +53,7 @@ from torch.utils.data import Dataset
 
 from lase_e2v.errors import ConfigError, EventFormatError
 from lase_e2v.events.formats.base import as_microseconds
+from lase_e2v.events.formats.hdf5 import Hdf5Reader
 from lase_e2v.events.representations import normalize_nonzero, to_event_mask, to_voxel_grid
 from lase_e2v.flips import FLIPS, check_flips
 from lase_e2v.simulate.dataset import MANIFEST_NAME
@@ -252,8 +253,7 @@ class SyntheticClipDataset(Dataset):
         agreement = {}
         for folder, sequences in self.by_folder().items():
             for sequence in sequences:
-                count = len(sequence["frame_t_us"])
-                frames = _read_clip(folder / sequence["file"], 0, count - 1, 0, 0)[0]
+                frames = Hdf5Reader(folder / sequence["file"]).read_frames().images
                 estimates = np.load(estimate_path(folder, self.estimate_method, sequence["file"]), mmap_mode="r")
                 agreement[folder, sequence["file"]] = estimate_agreement(frames, estimates)
         clip_agreement = np.array([
