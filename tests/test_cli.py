@@ -14,7 +14,7 @@ from lase_e2v.demo import DEMO_CLIP
 from lase_e2v.events.formats import open_events, read_events
 from lase_e2v.events.formats.hdf5 import write_hdf5
 
-COMMANDS = ["info", "convert", "reconstruct", "simulate", "make-dataset", "preview", "train", "evaluate",
+COMMANDS = ["info", "convert", "reconstruct", "simulate", "make-dataset", "preview", "train", "train-fusion", "evaluate",
             "benchmark", "demo", "live", "serve"]
 
 

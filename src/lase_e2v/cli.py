@@ -92,6 +92,10 @@ NOISE_OPTION = typer.Option(
 ESTIMATE_MIX_OPTION = typer.Option(
     None, help=("LaSe-E2V: share (0-1) by which each frame moves toward its peer estimate while the events "
                 "look like a real camera's (bundled default 0.25; 0 = the model's frames alone)"))
+FUSION_OPTION = typer.Option(
+    None, "--fusion/--no-fusion",
+    help=("LaSe-E2V: pass frames and their estimates through the checkpoint's learned fusion network "
+          "(on in the bundled sampling; --no-fusion: the model's frames, then --estimate-mix if set)"))
 FLIPS_OPTION = typer.Option(
     None, help=("LaSe-E2V: comma-separated mirror flips the noise draws are spread over (none, h, v, hv; "
                 "e.g. none,h); 'none' = no flip ensemble"))
@@ -117,13 +121,13 @@ EVAL_CONFIG_OPTION = typer.Option(
 def lase_options(prompt: str | None, steps: int | None, guidance: float | None, seed: int | None,
                  samples: int | None = None, attention_window: int | None = None,
                  noise: str | None = None, estimate_mix: float | None = None,
-                 flips: str | None = None) -> dict:
+                 flips: str | None = None, fusion: bool | None = None) -> dict:
     """The LaSe-E2V sampling options the user set (unset ones keep the checkpoint's defaults);
     ``attention_window`` 0 means the whole frame (``None`` in :class:`SamplingOptions`); ``flips``
     comma-separated, as :class:`SamplingOptions` takes them."""
     options = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "seed": seed,
                "num_samples": samples, "noise": noise, "estimate_mix": estimate_mix,
-               "flips": flips}
+               "flips": flips, "fusion": fusion}
     chosen = {key: value for key, value in options.items() if value is not None}
     if attention_window is not None:
         chosen["attention_window"] = attention_window or None
@@ -183,6 +187,7 @@ def reconstruct(
     attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
     noise: Optional[str] = NOISE_OPTION,
     estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    fusion: Optional[bool] = FUSION_OPTION,
     flips: Optional[str] = FLIPS_OPTION,
     seed: Optional[int] = SEED_OPTION,
     device: str = DEVICE_OPTION,
@@ -208,7 +213,7 @@ def reconstruct(
                                 topic=topic, color=color, bayer=bayer, caption=caption, captioner=captioner,
                                 output=output, fps=fps,
                                 **lase_options(prompt, steps, guidance, seed, samples, attention_window,
-                                               noise, estimate_mix, flips),
+                                               noise, estimate_mix, flips, fusion),
                                 **({"dtype": dtype} if dtype else {}))
     kind = ", colour" if result.color else ""
     generated = f"; caption: {result.caption!r}" if caption == "auto" else ""
@@ -234,6 +239,7 @@ def live(
     attention_window: Optional[int] = ATTENTION_WINDOW_OPTION,
     noise: Optional[str] = NOISE_OPTION,
     estimate_mix: Optional[float] = ESTIMATE_MIX_OPTION,
+    fusion: Optional[bool] = FUSION_OPTION,
     flips: Optional[str] = FLIPS_OPTION,
     seed: Optional[int] = SEED_OPTION,
     device: str = DEVICE_OPTION,
@@ -261,7 +267,7 @@ def live(
         report = run_live(source, output, method, window, checkpoint, device, show, fps, speed, topic, stop,
                           progress=True,
                           **lase_options(prompt, steps, None, seed, samples, attention_window, noise,
-                                         estimate_mix, flips))
+                                         estimate_mix, flips, fusion))
     finally:
         signal.signal(signal.SIGINT, previous)
     ending = "stopped by Ctrl-C" if report.stopped else "stream ended"
@@ -384,6 +390,28 @@ def train(
     run_dir = run_training(load_config(config, **overrides), resume=resume)
     if Processes.current().is_main:  # several processes (torchrun, accelerate launch): one line
         done(f"training finished; checkpoints in {run_dir}")
+
+
+@app.command("train-fusion")
+def train_fusion(
+    data: list[Path] = typer.Argument(..., help="make-dataset folders whose sequences the model never trained on"),
+    output: Path = typer.Option(..., "-o", "--output", help="folder for the pipeline with its fusion network"),
+    checkpoint: Optional[Path] = CHECKPOINT_OPTION,
+    steps: int = typer.Option(1500, help="training steps (batches of 8 random 96x96 crops)"),
+    seed: int = typer.Option(0, help="random seed of the fusion's initialisation and crops"),
+    device: str = DEVICE_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
+) -> None:
+    """Train the learned fusion of LaSe-E2V frames with their estimates for a checkpoint (runs the
+    pipeline over every sequence first; several processes with torchrun share that part)."""
+    from lase_e2v.processes import Processes
+    from lase_e2v.training.fusion import FusionConfig, fusion_sequences, run_fusion_training
+
+    check_output(output, overwrite)
+    fusion_sequences(data)  # every folder readable before any work
+    written = run_fusion_training(data, output, checkpoint, FusionConfig(max_steps=steps, seed=seed), device)
+    if Processes.current().is_main:
+        done(f"wrote {written} (sampling: fusion on)")
 
 
 @app.command("export")

@@ -1,4 +1,5 @@
-"""Estimate mix: the mix itself (all scales or a fine band), the real-range gate, the pipeline applying both."""
+"""Estimate mix: the mix itself (all scales or a fine band), the real-range gate, the pipeline applying both;
+the learned fusion in the pipeline (behind the same gate, saved with the checkpoint)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from lase_e2v.errors import ConfigError
+from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import Window
 from lase_e2v.models.autoencoder import load_autoencoder
+from lase_e2v.models.fusion import EstimateFusion
 from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.display import gaussian_blur
 from lase_e2v.pipelines.estimate_mix import RangeGate, mix_estimate
@@ -114,3 +116,53 @@ def test_pipeline_mixes_the_estimate_only_in_the_real_range(pipeline, make_windo
 def test_estimate_mix_options_are_checked(bad):
     with pytest.raises(ConfigError, match="estimate_mix"):
         SamplingOptions(**bad)
+
+
+def with_fusion(pipeline: LaSeE2VPipeline, fusion: EstimateFusion | None) -> LaSeE2VPipeline:
+    """The pipeline's modules with ``fusion``, sampling as ``pipeline`` does."""
+    return LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder, pipeline.unet,
+                           pipeline.scheduler, pipeline.options, fusion=fusion)
+
+
+def estimate_taker() -> EstimateFusion:
+    """A fusion whose share of the estimate is 1 everywhere (head weights 0, a large bias)."""
+    fusion = EstimateFusion(channels=8)
+    with torch.no_grad():
+        fusion.head.bias.copy_(torch.tensor([30.0, 0.0]))
+    return fusion
+
+
+@pytest.mark.parametrize("make_windows", [edge_windows, noise_windows])
+def test_pipeline_fuses_only_in_the_real_range(pipeline, make_windows):
+    windows = make_windows(3)
+    fused_pipeline = with_fusion(pipeline, estimate_taker())
+    plain = reconstruct(fused_pipeline, windows)
+    fused = reconstruct(fused_pipeline, windows, fusion=True)
+    always = reconstruct(fused_pipeline, windows, fusion=True, estimate_mix_gate=False)
+    estimate = np.stack([pipeline.options.estimate(w) for w in windows])
+    np.testing.assert_allclose(always, estimate, atol=1e-5)
+    np.testing.assert_allclose(fused, estimate if make_windows is edge_windows else plain, atol=1e-5)
+    assert np.abs(estimate - plain).max() > 0.02
+
+
+def test_fusion_needs_a_checkpoint_with_a_fusion_network(pipeline):
+    with pytest.raises(CheckpointError, match="no fusion network"):
+        with_sampling(pipeline, fusion=True)
+
+
+@pytest.mark.parametrize("has_fusion", [True, False])
+def test_saved_pipeline_keeps_its_fusion_network(pipeline, tmp_path, has_fusion):
+    fusion = estimate_taker() if has_fusion else None
+    with_fusion(pipeline, fusion).save_pretrained(tmp_path / "saved")
+    loaded = LaSeE2VPipeline.from_pretrained(tmp_path / "saved")
+    assert (loaded.fusion is not None) == has_fusion
+    assert (tmp_path / "saved" / "fusion").is_dir() == has_fusion
+    if has_fusion:
+        for name, tensor in fusion.state_dict().items():
+            assert torch.equal(loaded.fusion.state_dict()[name], tensor)
+
+
+def test_a_clip_asked_to_fuse_without_a_fusion_network_is_refused(pipeline):
+    voxels = torch.zeros(1, 2, 5, HEIGHT, WIDTH)
+    with pytest.raises(CheckpointError, match="no fusion network"):
+        pipeline.generate_clip(voxels, estimate=torch.full((1, 2, 1, HEIGHT, WIDTH), 0.5), fusion=True)

@@ -19,9 +19,10 @@ def test_bundled_checkpoint_loads_with_recommended_sampling():
     assert isinstance(pipeline.options.estimate, RecurrentReconstructionPipeline)
     assert pipeline.options.estimate.name == "pienet"
     assert pipeline.options.detail_transfer == 0
-    # a quarter of the way toward the estimate, in the real sensors' range only (chosen on synthetic sets)
-    assert (pipeline.options.estimate_mix, pipeline.options.estimate_mix_sigma) == (0.25, None)
+    # the learned fusion (stage 10) replaced the fixed estimate mix; both only in the real sensors' range
+    assert pipeline.options.fusion and pipeline.options.estimate_mix == 0
     assert pipeline.options.estimate_mix_gate
+    assert pipeline.fusion is not None and pipeline.fusion.config.channels == 16
     assert pipeline.unet.config.use_estimate  # the estimate's latent is a U-Net input
     assert pipeline.unet.config.prediction_type == "v_prediction"
     assert pipeline.autoencoder.source == "tae" and pipeline.text_encoder.source == "minilm"
@@ -66,7 +67,7 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # tiny_realistic.json, then on in-range sequences that keep the generator's lighting with
     # tiny_keep_lighting.json, then on PIE-Net's estimates with tiny_pienet_estimates.json and, on a
     # second folder of sequences as well, tiny_pienet_more.json, then on a third folder as well,
-    # tiny_more_data.json (see the asset's README)
+    # tiny_more_data.json, then with those weights frozen the learned fusion (see the asset's README)
     stages = {}
     for recipe, stem, overrides in BUNDLED_STAGES:
         config = load_config(REPO / "configs/train" / recipe, **overrides)
@@ -92,5 +93,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert more_data.init_from == "runs/tiny_pienet_more/pipeline" and more_data.in_range_only
     assert (more_data.data_dir, more_data.more_data_dirs) == (
         "data_synth_keep32", ["data_synth_keep32b", "data_synth_keep64r"])
+    # stage 10: `lase-e2v train-fusion` writes the base's sampling with the fusion on and the mix off
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
-        "ei_strength": 0.1, "estimate": "pienet", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.25}
+        "ei_strength": 0.1, "estimate": "pienet", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.0,
+        "fusion": True}
+    assert json.loads((LASE_TINY_DIR / "pipeline.json").read_text())["fusion"] == {"subfolder": "fusion"}

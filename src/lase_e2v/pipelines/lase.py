@@ -43,6 +43,9 @@ Choices where the paper is silent:
   so the decoded frame gets back ``d`` times what the autoencoder loses of the estimate,
   ``D(z) + d * (estimate - D(E(estimate)))``. With ``z = E(estimate)`` and ``d = 1`` that is the
   estimate itself; the denoiser's change of ``z`` is kept on top.
+* Learned fusion (``fusion``, our addition; default off, on in the bundled checkpoint's sampling): a
+  small network trained on the frozen pipeline's frames decides per pixel how much of the estimate
+  to take and what to correct (:mod:`lase_e2v.models.fusion`), gated like the estimate mix.
 * Estimate mix (``estimate_mix`` w, default 0; :mod:`lase_e2v.pipelines.estimate_mix`): the decoded
   frame moves a share w toward the estimate, at all scales or only in the band finer than
   ``estimate_mix_sigma`` pixels, while the recording's event statistics so far lie in the range of
@@ -85,6 +88,7 @@ from lase_e2v.events.windows import Window
 from lase_e2v.flips import flip_images
 from lase_e2v.models.autoencoder import ImageAutoencoder, TinyAutoencoder, latent_size, load_autoencoder
 from lase_e2v.models.event_encoder import EventEncoder
+from lase_e2v.models.fusion import EstimateFusion, event_magnitude
 from lase_e2v.models.text_encoder import TextEmbeddings, TextEncoder, load_text_encoder
 from lase_e2v.models.video_unet import VideoUNet
 from lase_e2v.pipelines.estimate_mix import RangeGate, mix_estimate
@@ -164,6 +168,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         scheduler: a diffusers scheduler whose config is the noise schedule (:func:`default_scheduler`);
             samplers are built from its config.
         options: :class:`SamplingOptions` used by :meth:`iter_frames` / ``__call__``.
+        fusion: optional trained :class:`~lase_e2v.models.fusion.EstimateFusion` (used when
+            ``options.fusion``), saved in ``fusion/``.
 
     Use it on a recording like every reconstructor: ``pipeline(reader, windowing, prompt="...")``.
     """
@@ -178,6 +184,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         unet: VideoUNet,
         scheduler: SchedulerMixin | None = None,
         options: SamplingOptions | None = None,
+        fusion: EstimateFusion | None = None,
     ) -> None:
         self.autoencoder = autoencoder
         self.text_encoder = text_encoder
@@ -187,7 +194,9 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             scheduler if scheduler is not None else default_scheduler(unet.config.prediction_type)
         )
         self.options = options or SamplingOptions()
+        self.fusion = fusion
         self._check_components()
+        self.check_options()
         self._samplers: dict[str, SchedulerMixin] = {}
         self.reset()
 
@@ -214,6 +223,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             raise CheckpointError(
                 f"scheduler predicts {self.scheduler.config.prediction_type}, the U-Net {unet_config.prediction_type}"
             )
+
+    def check_options(self, options: SamplingOptions | None = None) -> None:
+        """Options (default: :attr:`options`) that need a component this pipeline lacks, found before any
+        frame is made."""
+        if (options or self.options).fusion and self.fusion is None:
+            raise CheckpointError("fusion is on but this checkpoint has no fusion network (fusion/); "
+                                  "set fusion to false or train one with `lase-e2v train-fusion`")
 
     # -- construction, devices, saving -------------------------------------------------------------
     @classmethod
@@ -258,6 +274,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             "text_encoder": self.text_encoder,
             "event_encoder": self.event_encoder,
             "unet": self.unet,
+            "fusion": self.fusion,
         }
 
     @property
@@ -272,7 +289,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         return self
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``pipeline.json`` + ``unet/``, ``event_encoder/``, ``scheduler/`` (config.json + safetensors).
+        """Write ``pipeline.json`` + ``unet/``, ``event_encoder/``, ``scheduler/`` (config.json + safetensors)
+        and ``fusion/`` when the pipeline has a fusion network.
 
         The frozen encoders are *referenced* when they came from a name or folder (their ``source``:
         ``"tae"``, ``"minilm"`` or an absolute path, recorded in ``pipeline.json``); otherwise their
@@ -283,11 +301,14 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             self.unet.save_pretrained(folder / "unet")
             self.event_encoder.save_pretrained(folder / "event_encoder")
             self.scheduler.save_pretrained(folder / "scheduler")
+            if self.fusion is not None:
+                self.fusion.save_pretrained(folder / "fusion")
             index = {
                 "_class_name": type(self).__name__,
                 "_lase_version": __version__,
                 "autoencoder": self._save_frozen(self.autoencoder, folder / "autoencoder"),
                 "text_encoder": self._save_frozen(self.text_encoder, folder / "text_encoder"),
+                "fusion": {"subfolder": "fusion"} if self.fusion is not None else None,
                 "options": self.options.to_json_dict(),
             }
             (folder / PIPELINE_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
@@ -331,6 +352,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             unet=VideoUNet.from_pretrained(folder / "unet"),
             scheduler=scheduler_class.from_config(scheduler_config),
             options=SamplingOptions(**{**index.get("options", {}), **option_overrides}),
+            fusion=(EstimateFusion.from_pretrained(folder / index["fusion"]["subfolder"])
+                    if index.get("fusion") else None),
         )
 
     @staticmethod
@@ -391,6 +414,17 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         batches = self._frame_batches(frames.flatten(0, 1).to(self.device))
         latents = torch.cat([self.autoencoder.encode(batch) for batch in batches])
         return latents.float().unflatten(0, frames.shape[:2])
+
+    def fuse(self, frames: torch.Tensor, estimate: torch.Tensor, voxels: torch.Tensor) -> torch.Tensor:
+        """``(B, N, 1, H, W)`` decoded frames and estimates, ``(B, N, bins, H, W)`` voxels -> the
+        fusion network's frames, in float32 whatever the autocast (the network is small and its
+        output is the final frame), one frame at a time (its full-resolution features of a 1280x720
+        frame take about 0.3 GB)."""
+        inputs = (frames.flatten(0, 1).float(), estimate.flatten(0, 1).to(self.device).float(),
+                  event_magnitude(voxels.flatten(0, 1).to(self.device).float()))
+        with torch.autocast(self.device.type, enabled=False):
+            fused = torch.cat([self.fusion(*(part[i : i + 1] for part in inputs)) for i in range(len(inputs[0]))])
+        return fused.unflatten(0, frames.shape[:2])
 
     def decode_latents(self, latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``(B, N, C, h, w)`` -> frames ``(B, N, 1, H, W)`` in [0, 1]."""
@@ -496,6 +530,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         num_samples: int | None = None,
         sampler: str | None = None,
         estimate_mix: float | None = None,
+        fusion: bool | None = None,
         flips: tuple[str, ...] | None = None,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
@@ -511,7 +546,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             previous_latent (`torch.Tensor`, *optional*): ``(B, C, h, w)``, used instead of encoding
                 ``previous_frame`` (how clips are chained).
             prompt, num_inference_steps, guidance_scale, ei_strength, num_samples, sampler,
-                estimate_mix, flips: override :attr:`options`. With flips other than ``("none",)``
+                estimate_mix, fusion, flips: override :attr:`options`. With flips other than ``("none",)``
                 the previous frame must come as ``previous_frame`` (not ``previous_latent``) and
                 the output has no latents.
             generator (`torch.Generator`, *optional*): noise source, for reproducible results.
@@ -526,11 +561,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             "num_samples": num_samples,
             "sampler": sampler,
             "estimate_mix": estimate_mix,
+            "fusion": fusion,
             "flips": flips,
         }
         options = replace(
             self.options, **{key: value for key, value in overrides.items() if value is not None}
         )
+        self.check_options(options)
         batch, frames, _, height, width = voxels.shape
         prompts = prompt if isinstance(prompt, list) else [options.prompt] * batch
         if len(prompts) != batch:
@@ -577,11 +614,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 )
                 latents = scheduler.step(prediction, timestep, latents, generator=generator).prev_sample
             latents = latents.unflatten(0, (batch, samples)).mean(1)
-            # 7. Decode (put back the estimate's detail the autoencoder loses; mix in the estimate)
+            # 7. Decode (put back the estimate's detail the autoencoder loses; fuse or mix in the estimate)
             frames_out = self.decode_latents(latents, (height, width))
             if options.detail_transfer > 0 and estimate is not None:
                 lost = estimate.to(frames_out) - self.decode_latents(estimate_latents, (height, width))
                 frames_out = (frames_out + options.detail_transfer * lost).clamp(0, 1)
+            if options.fusion and estimate is not None:
+                frames_out = self.fuse(frames_out, estimate, voxels)
             if options.estimate_mix > 0 and estimate is not None:
                 frames_out = mix_estimate(frames_out, estimate, options.estimate_mix, options.estimate_mix_sigma)
         return ClipOutput(frames_out, latents)
@@ -606,7 +645,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             stacked(voxels), stacked(previous_frame), stacked(estimate), prompt=prompts * len(flips),
             num_inference_steps=options.num_inference_steps, guidance_scale=options.guidance_scale,
             ei_strength=options.ei_strength, num_samples=options.num_samples // len(flips),
-            sampler=options.sampler, estimate_mix=options.estimate_mix, flips=("none",),
+            sampler=options.sampler, estimate_mix=options.estimate_mix, fusion=options.fusion, flips=("none",),
             generator=generator, noise=noise, progress=progress,
         )
         parts = clip.frames.chunk(len(flips))
@@ -650,13 +689,13 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 self._noise = randn_tensor(shape, generator=self._generator, device=self.device,
                                            dtype=torch.float32)
             noise = self._noise
-        mix = self.options.estimate_mix
-        if mix > 0 and self.options.estimate_mix_gate and not self._range_gate.update(windows):
-            mix = 0.0
+        mix, fusion = self.options.estimate_mix, self.options.fusion
+        if (mix > 0 or fusion) and self.options.estimate_mix_gate and not self._range_gate.update(windows):
+            mix, fusion = 0.0, False
         clip = self.generate_clip(
             voxels, previous_frame=self._previous_frame, estimate=estimate,
             previous_latent=self._previous_latent, generator=self._generator, noise=noise, prompt=prompt,
-            estimate_mix=mix,
+            estimate_mix=mix, fusion=fusion,
         )
         if clip.latents is None:
             self._previous_frame = clip.frames[:, -1]
@@ -745,5 +784,6 @@ def with_sampling(pipeline: LaSeE2VPipeline, **options) -> LaSeE2VPipeline:
         precision = {} if estimate == "integrate" else {"dtype": "float32" if dtype == "auto" else dtype}
         peer = load_reconstructor(estimate, device=str(pipeline.device), **precision)
         view.options = replace(view.options, estimate=peer)
+    view.check_options()
     view.reset()  # the estimate feeder picks up the peer
     return view

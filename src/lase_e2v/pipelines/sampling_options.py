@@ -50,8 +50,12 @@ class SamplingOptions:
             source other than ``"previous"``.
         estimate_mix_sigma: ``None`` mixes all scales (``B`` = identity); a scale in pixels mixes only
             the finer band, ``B(d) = d - gaussian_sigma(d)``.
-        estimate_mix_gate: mix only while the recording's event statistics so far lie in the range
-            of real cameras (:class:`~lase_e2v.pipelines.estimate_mix.RangeGate`); ``False``: always.
+        estimate_mix_gate: mix (and fuse) only while the recording's event statistics so far lie in
+            the range of real cameras (:class:`~lase_e2v.pipelines.estimate_mix.RangeGate`); ``False``:
+            always.
+        fusion: pass each decoded frame and its estimate through the checkpoint's learned fusion
+            network (:mod:`lase_e2v.models.fusion`) before any ``estimate_mix``; needs a checkpoint
+            that has one and an estimate source other than ``"previous"``.
         flips: mirror flips (:data:`lase_e2v.flips.FLIPS`) the ``num_samples`` draws are spread over,
             equally (:mod:`lase_e2v.pipelines.lase`); ``("none",)`` = no flip ensemble. A string is a
             comma-separated list (``"none,h"``).
@@ -80,6 +84,7 @@ class SamplingOptions:
     estimate_mix: float = 0.0
     estimate_mix_sigma: float | None = None
     estimate_mix_gate: bool = True
+    fusion: bool = False
     flips: tuple[str, ...] = ("none",)
     sampler: str = "ddim"
     noise: str = "independent"

@@ -1,0 +1,101 @@
+"""Training the learned fusion: the SSIM loss is EVREAL's SSIM, collected frames are the pipeline's and
+the peer's on the same windows, training moves the fusion toward the truth, and the command writes a
+loadable pipeline that samples with its fusion (errors before any work)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lase_e2v.evaluation.metrics import ssim
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.windows import FrameWindows
+from lase_e2v.models.autoencoder import load_autoencoder
+from lase_e2v.models.text_encoder import load_text_encoder
+from lase_e2v.pipelines.baselines import load_reconstructor
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
+from lase_e2v.training.fusion import (CACHED, FusionConfig, collect_sequence, fusion_sequences, ssim_loss,
+                                      train_fusion)
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory):
+    """A random tiny pipeline saved with a recommended sampling that names a peer (the integrator)."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("base") / "lase"
+    pipeline = LaSeE2VPipeline.from_preset("tiny", load_autoencoder("tae"), load_text_encoder("minilm"))
+    with_sampling(pipeline, num_inference_steps=2, clip_length=2, ei_strength=0.5).save_pretrained(folder)
+    (folder / "sampling.json").write_text(json.dumps({"estimate": "integrate", "estimate_mix": 0.25}))
+    return folder
+
+
+def test_ssim_loss_is_one_minus_the_benchmarks_ssim():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 1, 24, 30, generator=generator)
+    b = (a + 0.2 * torch.rand(2, 1, 24, 30, generator=generator)).clamp(0, 1)
+    expected = np.mean([ssim(a[i, 0].numpy(), b[i, 0].numpy()) for i in range(2)])
+    assert 1 - ssim_loss(a, b).item() == pytest.approx(expected, abs=1e-5)
+    assert ssim_loss(a, a).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_collected_frames_are_the_pipelines_and_the_peers_on_the_same_windows(base_checkpoint, data_dir):
+    path = fusion_sequences([data_dir])[0]
+    pipeline = load_lase_pipeline(base_checkpoint)
+    arrays = collect_sequence(pipeline, path)
+    reader = open_events(path)
+    frames = reader.read_frames()
+    windowing = FrameWindows(tuple(int(t) for t in frames.t_us))
+    count = len(frames.t_us) - 1
+    assert {name: arrays[name].shape for name in CACHED} == {name: (count, 32, 32) for name in CACHED}
+    np.testing.assert_allclose(arrays["truth"], frames.as_float()[1:], atol=1e-3)
+    estimates = load_reconstructor("integrate")(open_events(path), windowing).frames
+    np.testing.assert_allclose(arrays["estimates"], estimates, atol=1e-3)
+    # the pipeline with the peer as its own EI source (fusion and mix off) makes the same frames
+    decoded = with_sampling(pipeline, estimate="integrate", estimate_mix=0.0)(open_events(path), windowing).frames
+    np.testing.assert_allclose(arrays["frames"], decoded, atol=2e-3)
+    assert np.abs(arrays["frames"] - arrays["estimates"]).max() > 0.02
+    assert arrays["magnitudes"].max() > 0
+
+
+def test_training_moves_the_fusion_toward_the_truth(tmp_path):
+    """Truth = estimate: a trained fusion takes more of the estimate than the untrained blend."""
+    generator = np.random.default_rng(0)
+    estimates = generator.random((6, 32, 32)).astype(np.float16)
+    frames = generator.random((6, 32, 32)).astype(np.float16)
+    file = tmp_path / "cache.npz"
+    np.savez(file, frames=frames, estimates=estimates, magnitudes=np.zeros_like(frames), truth=estimates)
+    config = FusionConfig(max_steps=40, crop_size=24, batch_size=4, learning_rate=1e-2, lpips_weight=0, channels=8)
+    fusion = train_fusion([file], config, progress=False)
+    inputs = [torch.from_numpy(a.astype(np.float32))[:, None] for a in (frames, estimates, np.zeros_like(frames))]
+    with torch.no_grad():
+        error = (fusion(*inputs)[:, 0].numpy() - estimates).__abs__().mean()
+    blend_error = np.abs(0.75 * (frames.astype(np.float32) - estimates)).mean()
+    assert error < 0.5 * blend_error
+
+
+def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run_cli, base_checkpoint, data_dir,
+                                                                            tmp_path):
+    output = tmp_path / "fused"
+    code, stdout, _ = run_cli("train-fusion", data_dir, "-o", output, "--checkpoint", base_checkpoint,
+                              "--steps", "3")
+    assert code == 0 and f"wrote {output}" in stdout
+    assert json.loads((output / "sampling.json").read_text()) == {"estimate": "integrate", "estimate_mix": 0.0,
+                                                                  "fusion": True}
+    assert not (tmp_path / "fused.cache").exists()
+    loaded = load_lase_pipeline(output)
+    assert loaded.fusion is not None and loaded.options.fusion and loaded.options.estimate_mix == 0
+    base = LaSeE2VPipeline.from_pretrained(base_checkpoint)
+    for name, tensor in base.unet.state_dict().items():
+        assert torch.equal(loaded.unet.state_dict()[name], tensor)
+
+
+def test_train_fusion_refuses_bad_input_before_any_work(cli_error, data_dir, tmp_path, base_checkpoint):
+    existing = tmp_path / "exists"
+    existing.mkdir()
+    assert "exists" in cli_error("train-fusion", data_dir, "-o", existing)
+    assert "manifest" in cli_error("train-fusion", tmp_path, "-o", tmp_path / "out")
+    assert "not a saved LaSe-E2V pipeline" in cli_error("train-fusion", data_dir, "-o", tmp_path / "out",
+                                                        "--checkpoint", tmp_path)
