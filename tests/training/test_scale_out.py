@@ -102,3 +102,29 @@ def test_two_processes_write_the_benchmark_report_of_one(data_dir, tmp_path, tin
         if name.startswith("results/"):
             assert without_timings(json.loads((two / name).read_text())) == \
                 without_timings(json.loads((one / name).read_text()))
+
+
+def test_two_processes_train_the_fusion_of_one(data_dir, tmp_path):
+    """``train-fusion``: the processes share the sequences' collection, the main one trains; the
+    fusion equals the one a single process trains (each sequence's sampling is seeded on its own)."""
+    import torch
+
+    from lase_e2v.models.autoencoder import load_autoencoder
+    from lase_e2v.models.text_encoder import load_text_encoder
+    from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
+    from lase_e2v.training.fusion import FusionConfig, run_fusion_training
+
+    torch.manual_seed(0)
+    base = tmp_path / "base"
+    pipeline = LaSeE2VPipeline.from_preset("tiny", load_autoencoder("tae"), load_text_encoder("minilm"))
+    with_sampling(pipeline, num_inference_steps=1, clip_length=2, ei_strength=0.5).save_pretrained(base)
+    (base / "sampling.json").write_text(json.dumps({"estimate": "integrate"}))
+    run_fusion_training([data_dir], tmp_path / "one", base, FusionConfig(max_steps=2))
+    done = torchrun("-m", "lase_e2v.cli", "train-fusion", data_dir, "-o", tmp_path / "two", "--checkpoint", base,
+                    "--steps", "2", cwd=tmp_path)
+    assert done.stdout.count("wrote ") == 1 and "collecting frames" in done.stderr
+    one, two = (load_file(tmp_path / name / "fusion" / "diffusion_pytorch_model.safetensors") for name in ("one", "two"))
+    # equal up to the rounding of this process's thread count against the launched processes' one thread
+    assert one.keys() == two.keys() and all(torch.allclose(one[key], two[key], atol=1e-5) for key in one)
+    assert one["head.weight"].abs().max() > 0  # trained: the head starts at zero
+    assert not (tmp_path / "two.cache").exists()
