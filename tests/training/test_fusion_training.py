@@ -54,7 +54,8 @@ def test_collected_frames_are_the_pipelines_and_the_peers_on_the_same_windows(ba
     estimates = load_reconstructor("integrate")(open_events(path), windowing).frames
     np.testing.assert_allclose(arrays["estimates"], estimates, atol=1e-3)
     # the pipeline with the peer as its own EI source (fusion and mix off) makes the same frames
-    decoded = with_sampling(pipeline, estimate="integrate", estimate_mix=0.0)(open_events(path), windowing).frames
+    sampler = with_sampling(pipeline, estimate="integrate", estimate_mix=0.0)
+    decoded = sampler(open_events(path), windowing).frames
     np.testing.assert_allclose(arrays["frames"], decoded, atol=2e-3)
     assert np.abs(arrays["frames"] - arrays["estimates"]).max() > 0.02
     assert arrays["magnitudes"].max() > 0
@@ -67,23 +68,25 @@ def test_training_moves_the_fusion_toward_the_truth(tmp_path):
     frames = generator.random((6, 32, 32)).astype(np.float16)
     file = tmp_path / "cache.npz"
     np.savez(file, frames=frames, estimates=estimates, magnitudes=np.zeros_like(frames), truth=estimates)
-    config = FusionConfig(max_steps=40, crop_size=24, batch_size=4, learning_rate=1e-2, lpips_weight=0, channels=8)
+    config = FusionConfig(max_steps=40, crop_size=24, batch_size=4, learning_rate=1e-2, lpips_weight=0,
+                          channels=8)
     fusion = train_fusion([file], config, progress=False)
-    inputs = [torch.from_numpy(a.astype(np.float32))[:, None] for a in (frames, estimates, np.zeros_like(frames))]
+    inputs = [torch.from_numpy(a.astype(np.float32))[:, None]
+              for a in (frames, estimates, np.zeros_like(frames))]
     with torch.no_grad():
         error = (fusion(*inputs)[:, 0].numpy() - estimates).__abs__().mean()
     blend_error = np.abs(0.75 * (frames.astype(np.float32) - estimates)).mean()
     assert error < 0.5 * blend_error
 
 
-def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run_cli, base_checkpoint, data_dir,
-                                                                            tmp_path):
+def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run_cli, base_checkpoint,
+                                                                            data_dir, tmp_path):
     output = tmp_path / "fused"
     code, stdout, _ = run_cli("train-fusion", data_dir, "-o", output, "--checkpoint", base_checkpoint,
                               "--steps", "3")
     assert code == 0 and f"wrote {output}" in stdout
-    assert json.loads((output / "sampling.json").read_text()) == {"estimate": "integrate", "estimate_mix": 0.0,
-                                                                  "fusion": True}
+    sampling = json.loads((output / "sampling.json").read_text())
+    assert sampling == {"estimate": "integrate", "estimate_mix": 0.0, "fusion": True}
     assert not (tmp_path / "fused.cache").exists()
     loaded = load_lase_pipeline(output)
     assert loaded.fusion is not None and loaded.options.fusion and loaded.options.estimate_mix == 0

@@ -123,7 +123,8 @@ def test_two_processes_train_the_fusion_of_one(data_dir, tmp_path):
     done = torchrun("-m", "lase_e2v.cli", "train-fusion", data_dir, "-o", tmp_path / "two", "--checkpoint", base,
                     "--steps", "2", cwd=tmp_path)
     assert done.stdout.count("wrote ") == 1 and "collecting frames" in done.stderr
-    one, two = (load_file(tmp_path / name / "fusion" / "diffusion_pytorch_model.safetensors") for name in ("one", "two"))
+    one, two = (load_file(tmp_path / name / "fusion" / "diffusion_pytorch_model.safetensors")
+                for name in ("one", "two"))
     # equal up to the rounding of this process's thread count against the launched processes' one thread
     assert one.keys() == two.keys() and all(torch.allclose(one[key], two[key], atol=1e-5) for key in one)
     assert one["head.weight"].abs().max() > 0  # trained: the head starts at zero

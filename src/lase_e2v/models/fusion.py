@@ -13,8 +13,8 @@ with ``x`` the decoded frame, ``e`` the estimate and ``m = log1p(sum_bins |voxel
 magnitude of the frame's normalised voxel grid. ``alpha`` starts at ``initial_mix`` and ``r`` at 0
 (zero-initialised head), so an untrained fusion is the fixed blend. Three scales (1, 1/2, 1/4) at
 ``channels`` width (107 k parameters at 16): about 30 ms per 240x180 frame and 1 s per 1280x720
-frame on one CPU core, against about 500 ms and 14 s for the diffusion model's frame. Trained on frames the frozen pipeline made from synthetic sequences
-(:mod:`lase_e2v.training.fusion`).
+frame on one CPU core, against about 250-500 ms and 14 s for the diffusion model's frame. Trained
+on frames the frozen pipeline made from synthetic sequences (:mod:`lase_e2v.training.fusion`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ RESIDUAL_SCALE = 0.1
 
 
 def event_magnitude(voxels: torch.Tensor) -> torch.Tensor:
-    """``(..., bins, H, W)`` normalised voxel grids -> ``(..., 1, H, W)`` ``log1p(sum |v|) / 3``, about [0, 1]."""
+    """``(..., bins, H, W)`` normalised voxel grids -> ``(..., 1, H, W)`` ``log1p(sum |v|) / 3``
+    (about [0, 1])."""
     return torch.log1p(voxels.abs().sum(-3, keepdim=True)) / 3
 
 

@@ -41,8 +41,8 @@ from lase_e2v.evaluation.metrics import SSIM_K1, SSIM_K2, gaussian_window_1d
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.models.fusion import EstimateFusion, event_magnitude
-from lase_e2v.pipelines.lase import (LASE_TINY_DIR, PIPELINE_FILE, SAMPLING_FILE, LaSeE2VPipeline, load_lase_pipeline,
-                                     with_sampling)
+from lase_e2v.pipelines.lase import (LASE_TINY_DIR, PIPELINE_FILE, SAMPLING_FILE, LaSeE2VPipeline,
+                                     load_lase_pipeline, with_sampling)
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.processes import Processes
 from lase_e2v.training.clips import load_manifest
@@ -66,7 +66,8 @@ class FusionConfig:
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, {self.batch_size}")
+            raise ConfigError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
+                              f"{self.batch_size}")
         if self.crop_size < 16:
             raise ConfigError(f"crop_size must be >= 16 pixels (the SSIM window is 11), got {self.crop_size}")
         if self.learning_rate <= 0 or self.ssim_weight < 0 or self.lpips_weight < 0:
@@ -79,7 +80,8 @@ def fusion_sequences(data_dirs: Sequence[str | Path]) -> list[Path]:
     for folder in map(Path, data_dirs):
         manifest = load_manifest(folder)
         if manifest.get("color_filter"):
-            raise ConfigError(f"{folder}: a colour dataset (make-dataset --color); the fusion trains on gray ones")
+            raise ConfigError(f"{folder}: a colour dataset (make-dataset --color); the fusion trains on "
+                              "gray ones")
         paths += [folder / record["file"] for record in manifest["sequences"]]
     if not paths:
         raise ConfigError(f"no sequences in {', '.join(map(str, data_dirs))}")
@@ -90,16 +92,18 @@ def collect_sequence(pipeline: LaSeE2VPipeline, path: Path) -> dict[str, np.ndar
     """The :data:`CACHED` arrays of one sequence (see the module docstring), float16."""
     peer = pipeline.options.estimate
     if not isinstance(peer, ReconstructionPipeline):
-        raise ConfigError("the fusion learns from a peer's estimate: the pipeline's estimate must name a peer "
-                          "(e.g. estimate='pienet'), not 'previous'")
+        raise ConfigError("the fusion learns from a peer's estimate: the pipeline's estimate must name a "
+                          "peer (e.g. estimate='pienet'), not 'previous'")
     reader = open_events(path)
     frames = reader.read_frames()
     windows = list(FrameWindows(tuple(int(t) for t in frames.t_us)).iter_windows(reader.iter_chunks()))
     peer.reset()
     estimates = np.stack([frame.image for frame in peer.iter_frames(iter(windows))])
-    sampler = with_sampling(pipeline, estimate=lambda window: estimates[window.index], fusion=False, estimate_mix=0.0)
+    sampler = with_sampling(pipeline, estimate=lambda window: estimates[window.index], fusion=False,
+                            estimate_mix=0.0)
     decoded = np.stack([frame.image for frame in sampler.iter_frames(iter(windows), caption=reader.caption)])
-    magnitudes = np.concatenate([event_magnitude(pipeline.voxelize([window]))[0, :, 0].numpy() for window in windows])
+    magnitudes = np.concatenate([event_magnitude(pipeline.voxelize([window]))[0, :, 0].numpy()
+                                 for window in windows])
     truth = frames.as_float()[[window.index + 1 for window in windows]]
     arrays = {"frames": decoded, "estimates": estimates, "magnitudes": magnitudes, "truth": truth}
     return {name: np.asarray(value, dtype=np.float16) for name, value in arrays.items()}
@@ -110,7 +114,8 @@ def cache_file(cache_dir: Path, path: Path) -> Path:
     return cache_dir / f"{path.parent.name}_{path.stem}.npz"
 
 
-def collect(pipeline: LaSeE2VPipeline, paths: Sequence[Path], cache_dir: Path, processes: Processes) -> list[Path]:
+def collect(pipeline: LaSeE2VPipeline, paths: Sequence[Path], cache_dir: Path,
+            processes: Processes) -> list[Path]:
     """Cache every sequence not cached yet (this process's share of them); all cache files, once every
     process is done."""
     # every process takes the main one's list (gathered before any process writes), so the shares agree
@@ -140,7 +145,8 @@ def ssim_loss(prediction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     var_y = blur(reference * reference) - mean_y**2
     cov_xy = blur(prediction * reference) - mean_x * mean_y
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
     return 1 - ssim_map.mean()
 
 
@@ -167,8 +173,8 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
     fusion = EstimateFusion(channels=config.channels)
     lpips = load_lpips() if config.lpips_weight > 0 else None
     optimizer = torch.optim.AdamW(fusion.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate, total_steps=config.max_steps,
-                                                   pct_start=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate,
+                                                   total_steps=config.max_steps, pct_start=0.05)
     bar = tqdm(range(config.max_steps), desc="training fusion", unit="step", disable=not progress)
     for _ in bar:
         index = torch.randint(count, (config.batch_size,), generator=generator)
@@ -200,15 +206,17 @@ def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base:
     recommended = json.loads((base / SAMPLING_FILE).read_text()) if (base / SAMPLING_FILE).is_file() else {}
     # the peer object is not saved: sampling.json names it, as in the base folder
     options = replace(pipeline.options, estimate="previous", fusion=True, estimate_mix=0.0)
-    fused = LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder, pipeline.unet,
-                            pipeline.scheduler, options, fusion=fusion)
+    fused = LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder,
+                            pipeline.unet, pipeline.scheduler, options, fusion=fusion)
     with atomic_path(output) as folder:
         fused.save_pretrained(folder)
-        (folder / SAMPLING_FILE).write_text(json.dumps({**recommended, "fusion": True, "estimate_mix": 0.0}) + "\n")
+        sampling = {**recommended, "fusion": True, "estimate_mix": 0.0}
+        (folder / SAMPLING_FILE).write_text(json.dumps(sampling) + "\n")
 
 
-def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path, checkpoint: str | Path | None = None,
-                        config: FusionConfig | None = None, device: str = "cpu") -> Path | None:
+def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,
+                        checkpoint: str | Path | None = None, config: FusionConfig | None = None,
+                        device: str = "cpu") -> Path | None:
     """The ``lase-e2v train-fusion`` command: collect (all processes), train and save (the main one).
     Returns ``output`` in the main process, ``None`` in the others. ``device`` runs the pipeline;
     the fusion itself trains on the CPU (107 k parameters)."""
