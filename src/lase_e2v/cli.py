@@ -405,10 +405,9 @@ def train_fusion(
     """Train the learned fusion of LaSe-E2V frames with their estimates for a checkpoint (runs the
     pipeline over every sequence first; several processes with torchrun share that part)."""
     from lase_e2v.processes import Processes
-    from lase_e2v.training.fusion import FusionConfig, fusion_sequences, run_fusion_training
+    from lase_e2v.training.fusion import FusionConfig, run_fusion_training
 
-    check_output(output, overwrite)
-    fusion_sequences(data)  # every folder readable before any work
+    check_output(output, overwrite)  # the data folders and the checkpoint: checked by run_fusion_training first
     written = run_fusion_training(data, output, checkpoint, FusionConfig(max_steps=steps, seed=seed), device)
     if Processes.current().is_main:
         done(f"wrote {written} (sampling: fusion on)")

@@ -26,6 +26,7 @@ and ``mean`` averages them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,15 +92,21 @@ def ssim(prediction: np.ndarray, reference: np.ndarray, data_range: float = 1.0)
         )
     x = np.asarray(prediction, dtype=np.float64)
     y = np.asarray(reference, dtype=np.float64)
-    mean_x, mean_y = _filter(x, window), _filter(y, window)
-    var_x = _filter(x * x, window) - mean_x**2
-    var_y = _filter(y * y, window) - mean_y**2
-    cov_xy = _filter(x * y, window) - mean_x * mean_y
+    return float(ssim_map(x, y, lambda image: _filter(image, window), data_range).mean())
+
+
+def ssim_map(x, y, blur: Callable, data_range: float = 1.0):
+    """The SSIM map of two images from their local moments under ``blur`` (the Gaussian window, valid
+    filtering), population covariance. Arithmetic only, so ``x``, ``y`` may be numpy arrays
+    (:func:`ssim`) or torch tensors (a differentiable loss: :func:`lase_e2v.training.fusion.ssim_loss`)."""
+    mean_x, mean_y = blur(x), blur(y)
+    var_x = blur(x * x) - mean_x**2
+    var_y = blur(y * y) - mean_y**2
+    cov_xy = blur(x * y) - mean_x * mean_y
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
+    return ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
         (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
     )
-    return float(ssim_map.mean())
 
 
 class Metric:

@@ -423,7 +423,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         inputs = (frames.flatten(0, 1).float(), estimate.flatten(0, 1).to(self.device).float(),
                   event_magnitude(voxels.flatten(0, 1).to(self.device).float()))
         with torch.autocast(self.device.type, enabled=False):
-            fused = torch.cat([self.fusion(*(part[i : i + 1] for part in inputs)) for i in range(len(inputs[0]))])
+            fused = torch.cat([self.fusion(*(part[i : i + 1] for part in inputs))
+                               for i in range(len(inputs[0]))])
         return fused.unflatten(0, frames.shape[:2])
 
     def decode_latents(self, latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -751,13 +752,18 @@ def load_lase_pipeline(checkpoint: str | Path | None = None, device: str = "cpu"
     folder = Path(checkpoint) if checkpoint is not None else LASE_TINY_DIR
     if not (folder / PIPELINE_FILE).is_file():
         raise CheckpointError(f"{folder}: not a saved LaSe-E2V pipeline (no {PIPELINE_FILE})")
-    recommended = {}
-    if (folder / SAMPLING_FILE).is_file():
-        try:
-            recommended = json.loads((folder / SAMPLING_FILE).read_text())
-        except ValueError as error:
-            raise CheckpointError(f"{folder / SAMPLING_FILE}: not valid JSON ({error})") from error
+    recommended = recommended_sampling(folder)
     return with_sampling(LaSeE2VPipeline.from_pretrained(folder).to(device), **{**recommended, **options})
+
+
+def recommended_sampling(folder: Path) -> dict:
+    """The saved pipeline ``folder``'s ``sampling.json`` (``{}`` without one)."""
+    if not (folder / SAMPLING_FILE).is_file():
+        return {}
+    try:
+        return json.loads((folder / SAMPLING_FILE).read_text())
+    except ValueError as error:
+        raise CheckpointError(f"{folder / SAMPLING_FILE}: not valid JSON ({error})") from error
 
 
 def with_sampling(pipeline: LaSeE2VPipeline, **options) -> LaSeE2VPipeline:

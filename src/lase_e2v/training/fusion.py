@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError
 from lase_e2v.evaluation.lpips import load_lpips
-from lase_e2v.evaluation.metrics import SSIM_K1, SSIM_K2, gaussian_window_1d
+from lase_e2v.evaluation.metrics import gaussian_window_1d, ssim_map
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.models.fusion import EstimateFusion, event_magnitude
-from lase_e2v.pipelines.lase import (LASE_TINY_DIR, PIPELINE_FILE, SAMPLING_FILE, LaSeE2VPipeline,
-                                     load_lase_pipeline, with_sampling)
+from lase_e2v.pipelines.lase import (LASE_TINY_DIR, SAMPLING_FILE, LaSeE2VPipeline, load_lase_pipeline,
+                                     recommended_sampling, with_sampling)
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.processes import Processes
 from lase_e2v.training.clips import load_manifest
@@ -140,14 +140,7 @@ def ssim_loss(prediction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     def blur(image: torch.Tensor) -> torch.Tensor:
         return F.conv2d(F.conv2d(image, window.view(1, 1, 1, -1)), window.view(1, 1, -1, 1))
 
-    mean_x, mean_y = blur(prediction), blur(reference)
-    var_x = blur(prediction * prediction) - mean_x**2
-    var_y = blur(reference * reference) - mean_y**2
-    cov_xy = blur(prediction * reference) - mean_x * mean_y
-    c1, c2 = SSIM_K1**2, SSIM_K2**2
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
-        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
-    return 1 - ssim_map.mean()
+    return 1 - ssim_map(prediction, reference, blur).mean()
 
 
 def _load_cache(files: Sequence[Path]) -> dict[str, torch.Tensor]:
@@ -203,7 +196,7 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
 def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base: Path, output: Path) -> None:
     """Save ``pipeline`` with ``fusion`` to ``output``: ``sampling.json`` is the base folder's with
     ``fusion`` on and ``estimate_mix`` 0; the base's other files (README, licence) are not copied."""
-    recommended = json.loads((base / SAMPLING_FILE).read_text()) if (base / SAMPLING_FILE).is_file() else {}
+    recommended = recommended_sampling(base)  # read (and checked) once already, by load_lase_pipeline
     # the peer object is not saved: sampling.json names it, as in the base folder
     options = replace(pipeline.options, estimate="previous", fusion=True, estimate_mix=0.0)
     fused = LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder,
@@ -222,10 +215,9 @@ def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,
     the fusion itself trains on the CPU (107 k parameters)."""
     config = config or FusionConfig()
     base = Path(checkpoint) if checkpoint is not None else LASE_TINY_DIR
-    if not (base / PIPELINE_FILE).is_file():
-        raise ConfigError(f"{base}: not a saved LaSe-E2V pipeline (no {PIPELINE_FILE})")
     paths = fusion_sequences(data_dirs)
     processes = Processes.current()
+    # refuses a folder that is no saved pipeline, before any work
     pipeline = load_lase_pipeline(base, device=processes.device(device), fusion=False, estimate_mix=0.0)
     output = Path(output)
     cache_dir = output.with_name(output.name + ".cache")
