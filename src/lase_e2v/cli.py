@@ -399,6 +399,9 @@ def train_fusion(
     checkpoint: Optional[Path] = CHECKPOINT_OPTION,
     steps: int = typer.Option(1500, help="training steps (batches of 8 random 96x96 crops)"),
     seed: int = typer.Option(0, help="random seed of the fusion's initialisation and crops"),
+    channels: int = typer.Option(16, help="the fusion network's width (channels of its first scale)"),
+    ssim_weight: float = typer.Option(1.0, help="weight of (1 - SSIM) in the loss, next to L1's 1"),
+    lpips_weight: float = typer.Option(1.0, help="weight of LPIPS in the loss (0: no LPIPS)"),
     device: str = DEVICE_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
@@ -408,7 +411,9 @@ def train_fusion(
     from lase_e2v.training.fusion import FusionConfig, run_fusion_training
 
     check_output(output, overwrite)  # the data folders and the checkpoint: checked by run_fusion_training first
-    written = run_fusion_training(data, output, checkpoint, FusionConfig(max_steps=steps, seed=seed), device)
+    config = FusionConfig(max_steps=steps, seed=seed, channels=channels, ssim_weight=ssim_weight,
+                          lpips_weight=lpips_weight)
+    written = run_fusion_training(data, output, checkpoint, config, device)
     if Processes.current().is_main:
         done(f"wrote {written} (sampling: fusion on)")
 

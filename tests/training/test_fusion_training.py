@@ -83,13 +83,14 @@ def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run
                                                                             data_dir, tmp_path):
     output = tmp_path / "fused"
     code, stdout, _ = run_cli("train-fusion", data_dir, "-o", output, "--checkpoint", base_checkpoint,
-                              "--steps", "3")
+                              "--steps", "3", "--channels", "8", "--ssim-weight", "2")
     assert code == 0 and f"wrote {output}" in stdout
     sampling = json.loads((output / "sampling.json").read_text())
     assert sampling == {"estimate": "integrate", "estimate_mix": 0.0, "fusion": True}
     assert not (tmp_path / "fused.cache").exists()
     loaded = load_lase_pipeline(output)
     assert loaded.fusion is not None and loaded.options.fusion and loaded.options.estimate_mix == 0
+    assert loaded.fusion.config.channels == 8
     base = LaSeE2VPipeline.from_pretrained(base_checkpoint)
     for name, tensor in base.unet.state_dict().items():
         assert torch.equal(loaded.unet.state_dict()[name], tensor)
@@ -102,3 +103,6 @@ def test_train_fusion_refuses_bad_input_before_any_work(cli_error, data_dir, tmp
     assert "manifest" in cli_error("train-fusion", tmp_path, "-o", tmp_path / "out")
     assert "not a saved LaSe-E2V pipeline" in cli_error("train-fusion", data_dir, "-o", tmp_path / "out",
                                                         "--checkpoint", tmp_path)
+    for option, value in (("--channels", "0"), ("--steps", "0"), ("--ssim-weight", "-1")):
+        message = cli_error("train-fusion", data_dir, "-o", tmp_path / "out", option, value)
+        assert "must be" in message and not (tmp_path / "out.cache").exists()

@@ -65,9 +65,9 @@ class FusionConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
-                              f"{self.batch_size}")
+        if self.max_steps < 1 or self.batch_size < 1 or self.channels < 1:
+            raise ConfigError(f"max_steps, batch_size and channels must be >= 1, got {self.max_steps}, "
+                              f"{self.batch_size}, {self.channels}")
         if self.crop_size < 16:
             raise ConfigError(f"crop_size must be >= 16 pixels (the SSIM window is 11), got {self.crop_size}")
         if self.learning_rate <= 0 or self.ssim_weight < 0 or self.lpips_weight < 0:
