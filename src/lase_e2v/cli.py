@@ -402,6 +402,8 @@ def train_fusion(
     channels: int = typer.Option(16, help="the fusion network's width (channels of its first scale)"),
     ssim_weight: float = typer.Option(1.0, help="weight of (1 - SSIM) in the loss, next to L1's 1"),
     lpips_weight: float = typer.Option(1.0, help="weight of LPIPS in the loss (0: no LPIPS)"),
+    sharpness_input: bool = typer.Option(False, help="also feed the fusion the whole frame's sharpness "
+                                         "ratio of estimate to frame (lase_e2v.models.fusion)"),
     device: str = DEVICE_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
@@ -412,7 +414,7 @@ def train_fusion(
 
     check_output(output, overwrite)  # the data folders and the checkpoint: checked by run_fusion_training first
     config = FusionConfig(max_steps=steps, seed=seed, channels=channels, ssim_weight=ssim_weight,
-                          lpips_weight=lpips_weight)
+                          lpips_weight=lpips_weight, sharpness_input=sharpness_input)
     written = run_fusion_training(data, output, checkpoint, config, device)
     if Processes.current().is_main:
         done(f"wrote {written} (sampling: fusion on)")

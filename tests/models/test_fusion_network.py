@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from lase_e2v.errors import ConfigError
-from lase_e2v.models.fusion import EstimateFusion, event_magnitude
+from lase_e2v.models.fusion import EstimateFusion, event_magnitude, sharpness_ratio
 
 
-def test_untrained_fusion_is_the_fixed_blend_at_any_frame_size():
+@pytest.mark.parametrize("sharpness_input", [False, True])
+def test_untrained_fusion_is_the_fixed_blend_at_any_frame_size(sharpness_input):
     torch.manual_seed(0)
     frames, estimate = torch.rand(2, 1, 37, 53), torch.rand(2, 1, 37, 53)
     magnitude = torch.rand(2, 1, 37, 53)
-    fused = EstimateFusion(channels=8, initial_mix=0.3)(frames, estimate, magnitude)
+    fusion = EstimateFusion(channels=8, initial_mix=0.3, sharpness_input=sharpness_input)
+    fused = fusion(frames, estimate, magnitude)
     assert fused.shape == frames.shape
     torch.testing.assert_close(fused, frames + 0.3 * (estimate - frames), atol=1e-6, rtol=0)
 
@@ -29,14 +33,15 @@ def test_fusion_output_depends_on_its_inputs_once_the_head_is_not_zero():
     assert quiet.min() >= 0 and quiet.max() <= 1
 
 
-def test_fusion_round_trip_is_exact(tmp_path):
+@pytest.mark.parametrize("sharpness_input", [False, True])
+def test_fusion_round_trip_is_exact(tmp_path, sharpness_input):
     torch.manual_seed(1)
-    fusion = EstimateFusion(channels=8)
+    fusion = EstimateFusion(channels=8, sharpness_input=sharpness_input)
     torch.nn.init.normal_(fusion.head.weight, std=0.1)
     fusion.save_pretrained(tmp_path / "fusion")
     loaded = EstimateFusion.from_pretrained(tmp_path / "fusion")
     inputs = [torch.rand(1, 1, 20, 24) for _ in range(3)]
-    assert loaded.config.channels == 8
+    assert loaded.config.channels == 8 and loaded.config.sharpness_input == sharpness_input
     assert torch.equal(loaded(*inputs), fusion(*inputs))
 
 
@@ -53,3 +58,25 @@ def test_event_magnitude_sums_the_bins_absolute_values():
 def test_initial_mix_must_be_a_share(mix):
     with pytest.raises(ConfigError, match="initial_mix"):
         EstimateFusion(initial_mix=mix)
+
+
+def test_sharpness_ratio_compares_the_horizontal_gradients_of_whole_frames():
+    torch.manual_seed(2)
+    frames = torch.rand(3, 1, 12, 16)
+    estimate = 0.5 + 2 * (frames - 0.5)  # twice the contrast: twice every horizontal gradient
+    ratio = sharpness_ratio(frames, estimate)
+    assert ratio.shape == (3,)
+    torch.testing.assert_close(ratio, torch.full((3,), math.log(2.0)), atol=1e-3, rtol=0)
+    torch.testing.assert_close(sharpness_ratio(frames.flip(-1), estimate.flip(-1)), ratio)
+    assert sharpness_ratio(frames, frames).abs().max() < 1e-6
+
+
+def test_sharpness_input_is_the_whole_frames_ratio_unless_given():
+    torch.manual_seed(3)
+    fusion = EstimateFusion(channels=8, sharpness_input=True)
+    torch.nn.init.normal_(fusion.head.weight, std=0.5)
+    frames, estimate, magnitude = torch.rand(2, 1, 16, 20), torch.rand(2, 1, 16, 20), torch.rand(2, 1, 16, 20)
+    default = fusion(frames, estimate, magnitude)
+    assert torch.equal(default, fusion(frames, estimate, magnitude, sharpness_ratio(frames, estimate)))
+    other = fusion(frames, estimate, magnitude, sharpness_ratio(frames, estimate) + 1.0)
+    assert (other - default).abs().max() > 1e-3

@@ -11,7 +11,7 @@ from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import Window
 from lase_e2v.models.autoencoder import load_autoencoder
-from lase_e2v.models.fusion import EstimateFusion
+from lase_e2v.models.fusion import EstimateFusion, event_magnitude, sharpness_ratio
 from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.display import gaussian_blur
 from lase_e2v.pipelines.estimate_mix import RangeGate, mix_estimate
@@ -166,3 +166,18 @@ def test_a_clip_asked_to_fuse_without_a_fusion_network_is_refused(pipeline):
     voxels = torch.zeros(1, 2, 5, HEIGHT, WIDTH)
     with pytest.raises(CheckpointError, match="no fusion network"):
         pipeline.generate_clip(voxels, estimate=torch.full((1, 2, 1, HEIGHT, WIDTH), 0.5), fusion=True)
+
+
+def test_a_sharpness_fusion_sees_each_whole_frames_ratio(pipeline):
+    """``fuse`` gives each frame its own whole-frame ratio (not a clip's, not a tile's)."""
+    torch.manual_seed(4)
+    fusion = EstimateFusion(channels=8, sharpness_input=True)
+    torch.nn.init.normal_(fusion.head.weight, std=0.5)
+    frames, estimate = torch.rand(1, 2, 1, HEIGHT, WIDTH), torch.rand(1, 2, 1, HEIGHT, WIDTH)
+    estimate[0, 1] = frames[0, 1]  # the second frame's ratio is 0, the first's is not
+    voxels = torch.rand(1, 2, 5, HEIGHT, WIDTH)
+    fused = with_fusion(pipeline, fusion).fuse(frames, estimate, voxels)
+    for i in range(2):
+        alone = fusion(frames[:, i], estimate[:, i], event_magnitude(voxels[:, i]),
+                       sharpness_ratio(frames[:, i], estimate[:, i]))
+        torch.testing.assert_close(fused[:, i], alone)

@@ -61,7 +61,8 @@ def test_collected_frames_are_the_pipelines_and_the_peers_on_the_same_windows(ba
     assert arrays["magnitudes"].max() > 0
 
 
-def test_training_moves_the_fusion_toward_the_truth(tmp_path):
+@pytest.mark.parametrize("sharpness_input", [False, True])
+def test_training_moves_the_fusion_toward_the_truth(tmp_path, sharpness_input):
     """Truth = estimate: a trained fusion takes more of the estimate than the untrained blend."""
     generator = np.random.default_rng(0)
     estimates = generator.random((6, 32, 32)).astype(np.float16)
@@ -69,8 +70,9 @@ def test_training_moves_the_fusion_toward_the_truth(tmp_path):
     file = tmp_path / "cache.npz"
     np.savez(file, frames=frames, estimates=estimates, magnitudes=np.zeros_like(frames), truth=estimates)
     config = FusionConfig(max_steps=40, crop_size=24, batch_size=4, learning_rate=1e-2, lpips_weight=0,
-                          channels=8)
+                          channels=8, sharpness_input=sharpness_input)
     fusion = train_fusion([file], config, progress=False)
+    assert fusion.config.sharpness_input == sharpness_input
     inputs = [torch.from_numpy(a.astype(np.float32))[:, None]
               for a in (frames, estimates, np.zeros_like(frames))]
     with torch.no_grad():
@@ -83,14 +85,15 @@ def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run
                                                                             data_dir, tmp_path):
     output = tmp_path / "fused"
     code, stdout, _ = run_cli("train-fusion", data_dir, "-o", output, "--checkpoint", base_checkpoint,
-                              "--steps", "3", "--channels", "8", "--ssim-weight", "2")
+                              "--steps", "3", "--channels", "8", "--ssim-weight", "2",
+                              "--sharpness-input")
     assert code == 0 and f"wrote {output}" in stdout
     sampling = json.loads((output / "sampling.json").read_text())
     assert sampling == {"estimate": "integrate", "estimate_mix": 0.0, "fusion": True}
     assert not (tmp_path / "fused.cache").exists()
     loaded = load_lase_pipeline(output)
     assert loaded.fusion is not None and loaded.options.fusion and loaded.options.estimate_mix == 0
-    assert loaded.fusion.config.channels == 8
+    assert loaded.fusion.config.channels == 8 and loaded.fusion.config.sharpness_input
     base = LaSeE2VPipeline.from_pretrained(base_checkpoint)
     for name, tensor in base.unet.state_dict().items():
         assert torch.equal(loaded.unet.state_dict()[name], tensor)

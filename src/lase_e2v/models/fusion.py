@@ -15,6 +15,13 @@ magnitude of the frame's normalised voxel grid. ``alpha`` starts at ``initial_mi
 ``channels`` width (107 k parameters at 16): about 30 ms per 240x180 frame and 1 s per 1280x720
 frame on one CPU core, against about 250-500 ms and 14 s for the diffusion model's frame. Trained
 on frames the frozen pipeline made from synthetic sequences (:mod:`lase_e2v.training.fusion`).
+
+``sharpness_input`` (default off; the bundled fusion has none): a fifth, constant input channel,
+the whole frame's :func:`sharpness_ratio` of estimate to decoded frame. Why: the network sees a
+window of a few dozen pixels, yet whether to trust the estimate is a property of the whole frame:
+on fresh synthetic sets the estimate's lead over the decoded frame correlates -0.51 per sequence
+with that ratio (the model's frame being the sharper one goes with its added texture being wrong),
+more than with any local input. A lead, not yet a shipped choice (the asset README).
 """
 
 from __future__ import annotations
@@ -39,6 +46,16 @@ def event_magnitude(voxels: torch.Tensor) -> torch.Tensor:
     return torch.log1p(voxels.abs().sum(-3, keepdim=True)) / 3
 
 
+def sharpness_ratio(frames: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` decoded frames and estimates -> ``(B,)`` ``log`` of the estimate's mean
+    absolute horizontal gradient over the frame's (0 when equally sharp; mirror-invariant)."""
+
+    def sharpness(images: torch.Tensor) -> torch.Tensor:
+        return (images[..., 1:] - images[..., :-1]).abs().flatten(1).mean(1)
+
+    return torch.log((sharpness(estimate) + 1e-4) / (sharpness(frames) + 1e-4))
+
+
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride, 1)
 
@@ -54,14 +71,16 @@ class EstimateFusion(LaseModelMixin, ConfigMixin):
     Args:
         channels (`int`, defaults to 16): width at full resolution (x2 at 1/2, x4 at 1/4).
         initial_mix (`float`, defaults to 0.25): the share of the estimate before training.
+        sharpness_input (`bool`, defaults to False): also take the frame's :func:`sharpness_ratio`.
     """
 
     @register_to_config
-    def __init__(self, channels: int = 16, initial_mix: float = 0.25) -> None:
+    def __init__(self, channels: int = 16, initial_mix: float = 0.25, sharpness_input: bool = False) -> None:
         super().__init__()
         if not 0 < initial_mix < 1:
             raise ConfigError(f"initial_mix must be in (0, 1), got {initial_mix}")
-        self.encode = nn.ModuleList([_stage(4, channels, 1), _stage(channels, 2 * channels, 2),
+        self.encode = nn.ModuleList([_stage(5 if sharpness_input else 4, channels, 1),
+                                     _stage(channels, 2 * channels, 2),
                                      _stage(2 * channels, 4 * channels, 2)])
         self.decode = nn.ModuleList([nn.Sequential(_conv(6 * channels, 2 * channels), nn.SiLU()),
                                      nn.Sequential(_conv(3 * channels, channels), nn.SiLU())])
@@ -70,11 +89,18 @@ class EstimateFusion(LaseModelMixin, ConfigMixin):
         with torch.no_grad():
             self.head.bias.copy_(torch.tensor([math.log(initial_mix / (1 - initial_mix)), 0.0]))
 
-    def forward(self, frames: torch.Tensor, estimate: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, estimate: torch.Tensor, magnitude: torch.Tensor,
+                sharpness: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, 1, H, W)`` frames and estimates in [0, 1] and event magnitudes
-        (:func:`event_magnitude`) -> ``(B, 1, H, W)`` fused frames in [0, 1]."""
+        (:func:`event_magnitude`) -> ``(B, 1, H, W)`` fused frames in [0, 1]. ``sharpness``
+        (``(B,)``, used with ``sharpness_input``): the whole frames' :func:`sharpness_ratio` when
+        these are crops; by default computed from ``frames`` and ``estimate``."""
         height, width = frames.shape[-2:]
-        inputs = torch.cat([frames, estimate, estimate - frames, magnitude], 1)
+        parts = [frames, estimate, estimate - frames, magnitude]
+        if self.config.sharpness_input:
+            ratio = sharpness_ratio(frames, estimate) if sharpness is None else sharpness
+            parts.append(ratio.view(-1, 1, 1, 1).expand_as(frames))
+        inputs = torch.cat(parts, 1)
         # pad to a multiple of 4 so that the two stride-2 stages and the upsampling line up
         inputs = F.pad(inputs, (0, -width % 4, 0, -height % 4), mode="replicate")
         skips = []

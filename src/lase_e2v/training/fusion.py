@@ -40,7 +40,7 @@ from lase_e2v.evaluation.lpips import load_lpips
 from lase_e2v.evaluation.metrics import gaussian_window_1d, ssim_map
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
-from lase_e2v.models.fusion import EstimateFusion, event_magnitude
+from lase_e2v.models.fusion import EstimateFusion, event_magnitude, sharpness_ratio
 from lase_e2v.pipelines.lase import (LASE_TINY_DIR, SAMPLING_FILE, LaSeE2VPipeline, load_lase_pipeline,
                                      recommended_sampling, with_sampling)
 from lase_e2v.pipelines.output import ReconstructionPipeline
@@ -62,6 +62,7 @@ class FusionConfig:
     ssim_weight: float = 1.0
     lpips_weight: float = 1.0
     channels: int = 16
+    sharpness_input: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -163,7 +164,11 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
     crop = min(config.crop_size, height, width)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    fusion = EstimateFusion(channels=config.channels)
+    fusion = EstimateFusion(channels=config.channels, sharpness_input=config.sharpness_input)
+    # whole frames' ratios, for the crops (in chunks: float32 copies of all frames would be GBs)
+    ratios = torch.cat([sharpness_ratio(data["frames"][start:start + 256, None].float(),
+                                        data["estimates"][start:start + 256, None].float())
+                        for start in range(0, count, 256)]) if config.sharpness_input else None
     lpips = load_lpips() if config.lpips_weight > 0 else None
     optimizer = torch.optim.AdamW(fusion.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate,
@@ -180,7 +185,8 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
             return (batch.flip(-1) if flip else batch)[:, None].float()
 
         truth = crops("truth")
-        fused = fusion(crops("frames"), crops("estimates"), crops("magnitudes"))
+        fused = fusion(crops("frames"), crops("estimates"), crops("magnitudes"),
+                       None if ratios is None else ratios[index])
         loss = (fused - truth).abs().mean() + config.ssim_weight * ssim_loss(fused, truth)
         if lpips is not None:
             loss = loss + config.lpips_weight * lpips(fused.expand(-1, 3, -1, -1) * 2 - 1,
