@@ -21,7 +21,8 @@ the whole frame's :func:`sharpness_ratio` of estimate to decoded frame. Why: the
 window of a few dozen pixels, yet whether to trust the estimate is a property of the whole frame:
 on fresh synthetic sets the estimate's lead over the decoded frame correlates -0.51 per sequence
 with that ratio (the model's frame being the sharper one goes with its added texture being wrong),
-more than with any local input. A lead, not yet a shipped choice (the asset README).
+more than with any local input. A fresh set did not confirm the gain, so it is off in the bundled
+fusion (the asset README).
 """
 
 from __future__ import annotations
