@@ -13,23 +13,10 @@ import torch
 from lase_e2v.evaluation.metrics import ssim
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
-from lase_e2v.models.autoencoder import load_autoencoder
-from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.baselines import load_reconstructor
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
 from lase_e2v.training.fusion import (CACHED, FusionConfig, collect_sequence, fusion_sequences, ssim_loss,
                                       train_fusion)
-
-
-@pytest.fixture(scope="module")
-def base_checkpoint(tmp_path_factory):
-    """A random tiny pipeline saved with a recommended sampling that names a peer (the integrator)."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("base") / "lase"
-    pipeline = LaSeE2VPipeline.from_preset("tiny", load_autoencoder("tae"), load_text_encoder("minilm"))
-    with_sampling(pipeline, num_inference_steps=2, clip_length=2, ei_strength=0.5).save_pretrained(folder)
-    (folder / "sampling.json").write_text(json.dumps({"estimate": "integrate", "estimate_mix": 0.25}))
-    return folder
 
 
 def test_ssim_loss_is_one_minus_the_benchmarks_ssim():

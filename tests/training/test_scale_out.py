@@ -104,24 +104,16 @@ def test_two_processes_write_the_benchmark_report_of_one(data_dir, tmp_path, tin
                 without_timings(json.loads((one / name).read_text()))
 
 
-def test_two_processes_train_the_fusion_of_one(data_dir, tmp_path):
+def test_two_processes_train_the_fusion_of_one(data_dir, base_checkpoint, tmp_path):
     """``train-fusion``: the processes share the sequences' collection, the main one trains; the
     fusion equals the one a single process trains (each sequence's sampling is seeded on its own)."""
     import torch
 
-    from lase_e2v.models.autoencoder import load_autoencoder
-    from lase_e2v.models.text_encoder import load_text_encoder
-    from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
     from lase_e2v.training.fusion import FusionConfig, run_fusion_training
 
-    torch.manual_seed(0)
-    base = tmp_path / "base"
-    pipeline = LaSeE2VPipeline.from_preset("tiny", load_autoencoder("tae"), load_text_encoder("minilm"))
-    with_sampling(pipeline, num_inference_steps=1, clip_length=2, ei_strength=0.5).save_pretrained(base)
-    (base / "sampling.json").write_text(json.dumps({"estimate": "integrate"}))
-    run_fusion_training([data_dir], tmp_path / "one", base, FusionConfig(max_steps=2))
-    done = torchrun("-m", "lase_e2v.cli", "train-fusion", data_dir, "-o", tmp_path / "two", "--checkpoint", base,
-                    "--steps", "2", cwd=tmp_path)
+    run_fusion_training([data_dir], tmp_path / "one", base_checkpoint, FusionConfig(max_steps=2))
+    done = torchrun("-m", "lase_e2v.cli", "train-fusion", data_dir, "-o", tmp_path / "two",
+                    "--checkpoint", base_checkpoint, "--steps", "2", cwd=tmp_path)
     assert done.stdout.count("wrote ") == 1 and "collecting frames" in done.stderr
     one, two = (load_file(tmp_path / name / "fusion" / "diffusion_pytorch_model.safetensors")
                 for name in ("one", "two"))
