@@ -53,6 +53,19 @@ def test_cached_latents_are_the_encoded_flipped_frames(root, autoencoder, cached
         torch.testing.assert_close(torch.from_numpy(stored.astype(np.float32)), expected, atol=5e-3, rtol=1e-3)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_latents_are_cached_from_an_autoencoder_on_the_gpu(root, autoencoder, cached, tmp_path):
+    """Training on a GPU caches with the pipeline's autoencoder there: the frames go to its device."""
+    gpu = load_autoencoder("tae").cuda()
+    sequence = cached[0]
+    for name in ("manifest.json", sequence["file"]):
+        (tmp_path / name).symlink_to(root / name)
+    cache_latents(tmp_path, gpu, [sequence], flips=("none",), progress=False)
+    on_gpu = np.load(latents_path(tmp_path, "tae", "frames", "none", sequence["file"])).astype(np.float32)
+    on_cpu = np.load(latents_path(root, "tae", "frames", "none", sequence["file"])).astype(np.float32)
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-2)
+
+
 def _find_crop(item_frames: np.ndarray, clip_frames: np.ndarray, crop: tuple[int, int]):
     """``(flip name, reversed, top, left)`` of the 8-aligned crop of a flipped (maybe reversed) clip
     that equals ``item_frames``; None if there is none."""

@@ -515,3 +515,16 @@ def test_a_log_from_before_the_pixel_loss_column_resumes_and_plots(tmp_path):
     assert rows[0]["pixel_loss"] == "" and rows[1]["pixel_loss"] == "0.05"
     plot_losses(log, loop.LOSS_TERMS, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_training_keeps_the_text_states_of_every_caption_it_has_seen(data_dir, tmp_path):
+    """A run's captions are a finite set: past the inference cache's 64 prompts none is encoded twice."""
+    pipeline = loop.build_pipeline(_config(data_dir, tmp_path / "run"))
+    prompts = [f"scene {i}, at night, dark" for i in range(100)]
+    first = pipeline.encode_prompt(prompts, guidance=False)
+    calls = []
+    pipeline.text_encoder.model.register_forward_hook(lambda *args: calls.append(1))
+    again = pipeline.encode_prompt(prompts, guidance=False)
+    assert calls == [] and torch.equal(first.states, again.states)
+    pipeline.encode_prompt(["a caption never seen"], guidance=False)
+    assert calls == [1]

@@ -63,9 +63,12 @@ def missing_latents(data_dir: str | Path, key: str, kinds: list[str], flips: tup
 
 @torch.no_grad()
 def encode_flipped(autoencoder: ImageAutoencoder, images: np.ndarray, flip: str, batch_size: int = 8) -> np.ndarray:
-    """``(F, H, W)`` uint8 frames -> float16 ``(F, C, h, w)`` latents of the frames flipped as ``flip`` says."""
+    """``(F, H, W)`` uint8 frames -> float16 ``(F, C, h, w)`` latents of the frames flipped as ``flip`` says,
+    encoded on the autoencoder's device (a GPU when training runs on one)."""
+    device = next(autoencoder.parameters()).device
     frames = flip_images(torch.from_numpy(images.astype(np.float32) / 255.0)[:, None], flip)
-    latents = [autoencoder.encode(frames[i : i + batch_size]).float() for i in range(0, len(frames), batch_size)]
+    latents = [autoencoder.encode(frames[i : i + batch_size].to(device)).float().cpu()
+               for i in range(0, len(frames), batch_size)]
     return torch.cat(latents).to(torch.float16).numpy()
 
 

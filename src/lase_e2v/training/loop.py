@@ -79,6 +79,7 @@ from tqdm.auto import tqdm
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
+from lase_e2v.models.text_encoder import load_text_encoder
 from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
@@ -95,6 +96,10 @@ from lase_e2v.training.validation import validate_sequences, validate_synthetic,
 if TYPE_CHECKING:
     from lase_e2v.training.clips import SyntheticClipDataset
 
+#: prompts whose text states a training run keeps: its captions come from a finite set (each sequence's
+#: sentences, with or without its scene words, and ""), and a batch of 32 clips on a GPU would otherwise
+#: re-encode most of its captions every step (one text-encoder pass each, more than the denoiser's step)
+TRAINING_TEXT_CACHE = 4096
 LOSS_TERMS = ("loss", "diffusion_loss", "mask_loss", "pixel_loss")  # what compute_losses returns
 LOG_COLUMNS = ["step", *LOSS_TERMS, "lr", "elapsed_s"]
 VAL_COLUMNS = ["step", "split", "mse", "ssim", "lpips", "flicker"]
@@ -125,7 +130,7 @@ def build_pipeline(config: TrainingConfig) -> LaSeE2VPipeline:
     return LaSeE2VPipeline.from_preset(
         config.model_preset,
         autoencoder=config.autoencoder,
-        text_encoder=config.text_encoder if config.use_text else None,
+        text_encoder=load_text_encoder(config.text_encoder, cache_size=TRAINING_TEXT_CACHE) if config.use_text else None,
         num_bins=config.num_bins,
         unet_options=unet_options,
         options=options,
@@ -349,8 +354,10 @@ def has_val_split(config: TrainingConfig) -> bool:
     return any(s["split"] == "val" for s in load_manifest(config.data_dir)["sequences"])
 
 
-def prepare_estimates(config: TrainingConfig, share: Callable[[list[dict]], list[dict]] = list) -> None:
-    """Compute this process's ``share`` of the missing peer estimates (train and val), folder by folder.
+def prepare_estimates(config: TrainingConfig, share: Callable[[list[dict]], list[dict]] = list,
+                      device: torch.device | str = "cpu") -> None:
+    """Compute this process's ``share`` of the missing peer estimates (train and val), folder by folder,
+    with the peer on ``device`` (the training device: on a GPU the peer's network runs there).
 
     The share is taken of what is missing, not of all sequences: a folder whose first half is already
     cached (a run resumed, a folder grown) still splits its remaining work evenly between processes."""
@@ -359,7 +366,7 @@ def prepare_estimates(config: TrainingConfig, share: Callable[[list[dict]], list
     for split in ("train", "val") if has_val_split(config) else ("train",):
         for folder, sequences in _sequences(config, split).items():
             missing = missing_estimates(folder, config.estimate_method, sequences)
-            cache_estimates(folder, config.estimate_method, share(missing), device="cpu")
+            cache_estimates(folder, config.estimate_method, share(missing), device=str(device))
 
 
 def prepare_latents(config: TrainingConfig, pipeline: LaSeE2VPipeline,
@@ -466,7 +473,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
         processes = Processes.current()
         with torch.random.fork_rng(devices=[], enabled=not processes.is_main):
             # every process's estimates exist before any process encodes them (run_everywhere waits for all)
-            processes.run_everywhere(lambda: prepare_estimates(config, processes.share))
+            processes.run_everywhere(lambda: prepare_estimates(config, processes.share, accelerator.device))
             processes.run_everywhere(lambda: prepare_latents(config, pipeline, processes.share))
     dataset = make_dataset(config, "train", latents_key)
     sampler = ClipSampler(len(dataset), config.batch_size, config.seed,
