@@ -97,8 +97,8 @@ if TYPE_CHECKING:
     from lase_e2v.training.clips import SyntheticClipDataset
 
 #: prompts whose text states a training run keeps: its captions come from a finite set (each sequence's
-#: sentences, with or without its scene words, and ""), and a batch of 32 clips on a GPU would otherwise
-#: re-encode most of its captions every step (one text-encoder pass each, more than the denoiser's step)
+#: sentences, with or without its scene words, and ""), and a GPU batch (64 clips in tiny_gpu.json) would
+#: otherwise re-encode most of its captions every step, one text-encoder pass each
 TRAINING_TEXT_CACHE = 4096
 LOSS_TERMS = ("loss", "diffusion_loss", "mask_loss", "pixel_loss")  # what compute_losses returns
 LOG_COLUMNS = ["step", *LOSS_TERMS, "lr", "elapsed_s"]
@@ -130,7 +130,8 @@ def build_pipeline(config: TrainingConfig) -> LaSeE2VPipeline:
     return LaSeE2VPipeline.from_preset(
         config.model_preset,
         autoencoder=config.autoencoder,
-        text_encoder=load_text_encoder(config.text_encoder, cache_size=TRAINING_TEXT_CACHE) if config.use_text else None,
+        text_encoder=(load_text_encoder(config.text_encoder, cache_size=TRAINING_TEXT_CACHE)
+                      if config.use_text else None),
         num_bins=config.num_bins,
         unet_options=unet_options,
         options=options,
