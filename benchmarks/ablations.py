@@ -12,8 +12,15 @@ what a user gets. ``no_ei`` is a sampling switch: configs whose training setting
 one trained model. Each metric is also printed as a ratio to ``full`` (the peer in the same run).
 Runs resume, so an interrupted ablation continues where it stopped.
 
+Two rows put ``full`` in context on the same sequences: the peer whose estimate it starts from, alone
+(``estimate_<peer>``), and, with ``--fusion-data``, ``full`` with a learned fusion
+(:mod:`lase_e2v.training.fusion`, the ``train-fusion`` recipe) trained on its frames of those
+folders' sequences, as the bundled checkpoint samples (its last stage). The folders should be new to
+the model (fresh ``make-dataset --seed``s); their frames are cached under ``<runs>/full_fusion.cache``
+so an interrupted collection resumes. These rows have no training loss or clip score.
+
     python benchmarks/ablations.py --data data_synth --steps 300 [--sequences 4] [--runs runs/ablations]
-        [--out benchmarks/results/ablations.json]
+        [--fusion-data FRESH...] [--out benchmarks/results/ablations.json]
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ import json
 from pathlib import Path
 
 from lase_e2v.atomic import atomic_path
-from lase_e2v.evaluation.datasets import synthetic_split
-from lase_e2v.pipelines.lase import LaSeE2VPipeline
-from lase_e2v.training import load_config, train
+from lase_e2v.evaluation.datasets import SequenceSpec, synthetic_split
+from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
+from lase_e2v.pipelines.registry import load_method
+from lase_e2v.processes import Processes
+from lase_e2v.training import TrainingConfig, load_config, train
 from lase_e2v.training.clips import SyntheticClipDataset
+from lase_e2v.training.fusion import FusionConfig, collect, fused_pipeline, fusion_sequences, train_fusion
 from lase_e2v.training.log import CsvLog
 from lase_e2v.training.loop import LOG_COLUMNS
-from lase_e2v.training.validation import validate_sequences, validate_synthetic
+from lase_e2v.training.validation import score_sequences, validate_sequences, validate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 #: settings that only change sampling, not the trained model
@@ -44,9 +54,10 @@ def training_key(config) -> str:
 
 
 def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
-        num_sequences: int) -> list[dict]:
+        num_sequences: int, fusion_data: list[Path]) -> list[dict]:
     trained: dict[str, Path] = {}
     rows = []
+    sequences = synthetic_split(data_dir, "val")[:num_sequences]
     for path in config_paths:
         name = path.stem.removeprefix("ablation_")
         config = load_config(path, data_dir=str(data_dir), max_steps=steps, run_dir=str(runs_dir / name),
@@ -61,10 +72,30 @@ def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
                                        num_bins=config.num_bins, crop=tuple(config.crop), augment=False,
                                        seed=config.seed)
         clips = validate_synthetic(pipeline, dataset, config, runs_dir / f"{name}.png")
-        scores = validate_sequences(pipeline, synthetic_split(data_dir, "val")[:num_sequences], config)
+        scores = validate_sequences(pipeline, sequences, config)
         last = CsvLog(run_dir / "log.csv", LOG_COLUMNS).rows()[-1]
         rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores,
                      "clip_ssim": clips["ssim"]})
+        if name == "full":
+            rows += context_rows(pipeline, config, sequences, fusion_data, runs_dir / "full_fusion.cache")
+    return rows
+
+
+def context_rows(pipeline: LaSeE2VPipeline, config: TrainingConfig, sequences: list[SequenceSpec],
+                 fusion_data: list[Path], cache_dir: Path) -> list[dict]:
+    """The rows next to ``full`` (module docstring): its peer alone and ``full`` with a learned fusion."""
+    rows = []
+    if config.estimate_method:
+        peer = load_method(config.estimate_method)
+        rows.append({"name": f"estimate_{config.estimate_method}", "steps": None, "final_loss": None,
+                     **score_sequences(peer, sequences, config.num_bins), "clip_ssim": None})
+    if fusion_data:
+        base = with_sampling(pipeline, **config.sequence_sampling, fusion=False, estimate_mix=0.0)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        files = collect(base, fusion_sequences(fusion_data), cache_dir, Processes.current())
+        fused = fused_pipeline(base, train_fusion(files, FusionConfig()))
+        rows.append({"name": "full_fusion", "steps": config.max_steps, "final_loss": None,
+                     **validate_sequences(fused, sequences, config), "clip_ssim": None})
     return rows
 
 
@@ -75,9 +106,11 @@ def markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         ratios = [row[m] / full[m] if full and full[m] else float("nan") for m in ("ssim", "lpips")]
-        lines.append(f"| {row['name']} | {row['final_loss']:.3f} | {row['mse']:.4f} | {row['ssim']:.3f} | "
-                     f"{row['lpips']:.3f} | {row['flicker']:.3f} | " + " | ".join(f"{r:.3f}" for r in ratios)
-                     + f" | {row['clip_ssim']:.3f} |")
+        cells = [row["final_loss"], row["mse"], row["ssim"], row["lpips"], row["flicker"], *ratios,
+                 row["clip_ssim"]]
+        digits = [3, 4, 3, 3, 3, 3, 3, 3]
+        lines.append(f"| {row['name']} | " + " | ".join("-" if value is None else f"{value:.{n}f}"
+                                                        for value, n in zip(cells, digits)) + " |")
     return "\n".join(lines)
 
 
@@ -89,10 +122,12 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/ablations"), help="where the runs go")
     parser.add_argument("--configs", nargs="*", type=Path,
                         default=sorted((REPO / "configs" / "train").glob("ablation_*.json")))
+    parser.add_argument("--fusion-data", nargs="*", type=Path, default=[],
+                        help="make-dataset folders new to the model: add a row of full with a learned fusion")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ablations.json")
     args = parser.parse_args()
     configs = sorted(args.configs, key=lambda p: (p.stem != "ablation_full", p.stem))  # full first
-    rows = run(configs, args.data, args.steps, args.runs, args.sequences)
+    rows = run(configs, args.data, args.steps, args.runs, args.sequences, args.fusion_data)
     print(markdown(rows))
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "sequences": args.sequences,

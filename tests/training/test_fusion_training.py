@@ -15,8 +15,9 @@ from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.pipelines.baselines import load_reconstructor
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
-from lase_e2v.training.fusion import (CACHED, FusionConfig, collect_sequence, fusion_sequences, ssim_loss,
-                                      train_fusion)
+from lase_e2v.models.fusion import EstimateFusion
+from lase_e2v.training.fusion import (CACHED, FusionConfig, collect_sequence, fused_pipeline, fusion_sequences,
+                                      save_fused_pipeline, ssim_loss, train_fusion)
 
 
 def test_ssim_loss_is_one_minus_the_benchmarks_ssim():
@@ -84,6 +85,21 @@ def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run
     base = LaSeE2VPipeline.from_pretrained(base_checkpoint)
     for name, tensor in base.unet.state_dict().items():
         assert torch.equal(loaded.unet.state_dict()[name], tensor)
+
+
+def test_a_fusion_added_in_memory_samples_as_the_saved_fused_pipeline(base_checkpoint, data_dir, tmp_path):
+    """The ablations' fused row (in memory) is what ``train-fusion`` saves; the fusion changes the frames."""
+    torch.manual_seed(1)
+    fusion = EstimateFusion(channels=8).eval()
+    base = load_lase_pipeline(base_checkpoint, fusion=False, estimate_mix=0.0)
+    save_fused_pipeline(base, fusion, base_checkpoint, tmp_path / "fused")
+    path = fusion_sequences([data_dir])[0]
+    windowing = FrameWindows(tuple(int(t) for t in open_events(path).read_frames().t_us))
+    in_memory = fused_pipeline(base, fusion)(open_events(path), windowing).frames
+    saved = load_lase_pipeline(tmp_path / "fused")(open_events(path), windowing).frames
+    unfused = base(open_events(path), windowing).frames
+    np.testing.assert_allclose(in_memory, saved, atol=1e-5)
+    assert np.abs(in_memory - unfused).max() > 0.01
 
 
 def test_train_fusion_refuses_bad_input_before_any_work(cli_error, data_dir, tmp_path, base_checkpoint):

@@ -8,9 +8,14 @@ import pytest
 from lase_e2v.errors import ConfigError
 from lase_e2v.evaluation.datasets import synthetic_split
 from lase_e2v.evaluation.protocol import evaluate_method
+from lase_e2v.events.formats import open_events
+from lase_e2v.events.windows import FrameWindows
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline
+from lase_e2v.pipelines.output import ReconstructionPipeline
+from lase_e2v.pipelines.registry import load_method
 from lase_e2v.training import load_config, train
-from lase_e2v.training.validation import validate_sequences, validation_sequences
+from lase_e2v.training.fusion import collect_sequence, fusion_sequences
+from lase_e2v.training.validation import score_sequences, validate_sequences, validation_sequences
 
 
 def _config(data_dir, run_dir, **overrides):
@@ -30,10 +35,12 @@ def sequence_run(data_dir, tmp_path_factory):
 
 
 def test_run_logs_the_benchmark_scores_of_its_weights(sequence_run, data_dir):
+    """... and its exported pipeline, loaded with no options, samples as its validation did."""
     config = load_config(sequence_run / "config.json")
     [spec] = synthetic_split(data_dir, "val")[:1]
-    pipeline = load_lase_pipeline(sequence_run / "pipeline", estimate="integrate", num_samples=2,
-                                  ei_strength=0.5, num_inference_steps=2)
+    pipeline = load_lase_pipeline(sequence_run / "pipeline")
+    assert isinstance(pipeline.options.estimate, ReconstructionPipeline)
+    assert (pipeline.options.num_samples, pipeline.options.ei_strength) == (2, 0.5)
     expected = evaluate_method(pipeline, spec.path, cut=spec.cut_s, metrics=("mse", "ssim", "lpips"))
     rows = (sequence_run / "val.csv").read_text().splitlines()
     assert rows[0] == "step,split,mse,ssim,lpips,flicker"
@@ -45,6 +52,14 @@ def test_run_logs_the_benchmark_scores_of_its_weights(sequence_run, data_dir):
     assert config.sequence_sampling["estimate"] == "integrate"
 
 
+def test_train_fusion_collects_from_a_runs_pipeline_with_the_peer_it_validated_on(sequence_run, data_dir):
+    path = fusion_sequences([data_dir])[0]
+    arrays = collect_sequence(load_lase_pipeline(sequence_run / "pipeline"), path)
+    times = tuple(int(t) for t in open_events(path).read_frames().t_us)
+    integrated = load_method("integrate")(open_events(path), FrameWindows(times)).frames
+    np.testing.assert_allclose(arrays["estimates"], integrated, atol=1e-3)
+
+
 def test_sampling_settings_change_the_scores(sequence_run, data_dir):
     """The options reach the sampler: EI strength 0 is the estimate through the autoencoder, 1 pure noise."""
     pipeline = LaSeE2VPipeline.from_pretrained(sequence_run / "pipeline")
@@ -54,6 +69,19 @@ def test_sampling_settings_change_the_scores(sequence_run, data_dir):
               for strength in (0.0, 1.0)}
     assert scores[0.0]["mse"] < scores[1.0]["mse"]  # the integrator's frames beat 2 steps from pure noise
     assert all(np.isfinite(v) for s in scores.values() for v in s.values())
+
+
+def test_a_peer_gets_the_benchmarks_scores_frame_weighted_over_recordings(data_dir):
+    """The ablations' "estimate alone" row: any reconstructor, several recordings weighted by frames."""
+    specs = synthetic_split(data_dir, "val")[:1] + synthetic_split(data_dir, "train")[:1]
+    results = [evaluate_method(load_method("integrate"), spec.path, cut=spec.cut_s,
+                               metrics=("mse", "ssim", "lpips")) for spec in specs]
+    got = score_sequences(load_method("integrate"), specs, num_bins=5)
+    for name in ("mse", "ssim", "lpips"):
+        counts = [sum(record[name] is not None for record in result.records) for result in results]
+        expected = np.average([result.means[name] for result in results], weights=counts)
+        assert got[name] == pytest.approx(expected, rel=1e-5)
+    assert 0 < got["ssim"] < 1 and got["mse"] > 0
 
 
 def test_which_recordings_are_validated(data_dir, tmp_path):

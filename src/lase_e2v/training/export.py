@@ -24,7 +24,7 @@ from lase_e2v.errors import CheckpointError
 from lase_e2v.training.checkpoint import (TRAINED_MODULES, list_checkpoints, load_state_dict, read_state,
                                             read_weights)
 from lase_e2v.training.config import TrainingConfig, load_config
-from lase_e2v.training.loop import build_pipeline
+from lase_e2v.training.loop import build_pipeline, save_run_pipeline
 
 #: run-config fields that choose frozen modules the trained ones were fitted to (not in their configs)
 FROZEN_FIELDS = ("autoencoder", "text_encoder")
@@ -40,8 +40,8 @@ def export_checkpoint(run_dirs: str | Path | Sequence[str | Path], output: str |
             an EMA); ``False`` the raw weights.
 
     The pipeline is built from the config saved in the (first run's) checkpoint, so an extended U-Net,
-    e.g. with estimate conditioning, has the checkpoint's shape, with the sampling options that run's
-    own export gets. Runs are averaged only when they build the same model (module configs, frozen
+    e.g. with estimate conditioning, has the checkpoint's shape, with the sampling options (and
+    ``sampling.json``) that run's own export gets. Runs are averaged only when they build the same model (module configs, frozen
     autoencoder and text encoder); the output is written atomically.
     """
     runs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(run) for run in run_dirs]
@@ -59,7 +59,7 @@ def export_checkpoint(run_dirs: str | Path | Sequence[str | Path], output: str |
     for name in TRAINED_MODULES:
         weights = _mean([folder / name for _, folder in chosen])
         load_state_dict(getattr(pipeline, name), weights, first_folder / name)
-    pipeline.save_pretrained(output)
+    save_run_pipeline(pipeline, config, Path(output))
     return Path(output)
 
 

@@ -16,9 +16,9 @@ sequences its frames are better than on new ones, and the fusion would learn to 
 2. :func:`train_fusion`: random crops (mirrored half the time) of all frames, loss
    ``L1 + ssim_weight * (1 - SSIM) + lpips_weight * LPIPS`` (SSIM with EVREAL's window, LPIPS
    AlexNet: the scores the benchmark reports), AdamW with a one-cycle learning rate.
-3. :func:`save_fused_pipeline`: the pipeline with its fusion network, sampling with ``fusion`` on
-   and ``estimate_mix`` 0 (the network replaces the fixed blend), the base folder's other
-   recommended sampling options kept.
+3. :func:`fused_pipeline` / :func:`save_fused_pipeline`: the pipeline with its fusion network,
+   sampling with ``fusion`` on and ``estimate_mix`` 0 (the network replaces the fixed blend), the
+   base folder's other recommended sampling options kept.
 """
 
 from __future__ import annotations
@@ -199,14 +199,20 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
     return fusion.eval()
 
 
+def fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion) -> LaSeE2VPipeline:
+    """``pipeline``'s modules and sampling with ``fusion`` added, sampling with ``fusion`` on and
+    ``estimate_mix`` 0 (the network replaces the fixed blend)."""
+    options = replace(pipeline.options, fusion=True, estimate_mix=0.0)
+    return LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder,
+                           pipeline.unet, pipeline.scheduler, options, fusion=fusion)
+
+
 def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base: Path, output: Path) -> None:
     """Save ``pipeline`` with ``fusion`` to ``output``: ``sampling.json`` is the base folder's with
     ``fusion`` on and ``estimate_mix`` 0; the base's other files (README, licence) are not copied."""
     recommended = recommended_sampling(base)  # read (and checked) once already, by load_lase_pipeline
     # the peer object is not saved: sampling.json names it, as in the base folder
-    options = replace(pipeline.options, estimate="previous", fusion=True, estimate_mix=0.0)
-    fused = LaSeE2VPipeline(pipeline.autoencoder, pipeline.text_encoder, pipeline.event_encoder,
-                            pipeline.unet, pipeline.scheduler, options, fusion=fusion)
+    fused = fused_pipeline(with_sampling(pipeline, estimate="previous"), fusion)
     with atomic_path(output) as folder:
         fused.save_pretrained(folder)
         sampling = {**recommended, "fusion": True, "estimate_mix": 0.0}

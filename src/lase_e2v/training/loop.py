@@ -56,12 +56,14 @@ Every ``checkpoint_every`` steps an atomic ``checkpoint-<step>/`` is written (:m
 ``train(config, resume=True)`` continues from the newest one *exactly* (same weights as an
 uninterrupted run), because the data order is a function of the step (:class:`.state.ClipSampler`)
 and the RNG states are restored. At the end the (EMA) model is exported to ``run_dir/pipeline``,
-loadable with :meth:`LaSeE2VPipeline.from_pretrained`.
+loadable with :func:`~lase_e2v.pipelines.lase.load_lase_pipeline`, which samples it as validation
+did (its ``sampling.json``, :func:`save_run_pipeline`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import time
@@ -80,7 +82,7 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.models.text_encoder import load_text_encoder
-from lase_e2v.pipelines.lase import LaSeE2VPipeline
+from lase_e2v.pipelines.lase import SAMPLING_FILE, LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import (TRAINED_MODULES, TrainingState, list_checkpoints, load_checkpoint,
@@ -410,6 +412,21 @@ def start_from_pipeline(folder: str | Path, denoiser: Denoiser, ema: Denoiser | 
                                       f"({str(error).splitlines()[0]})") from None
 
 
+def save_run_pipeline(pipeline: LaSeE2VPipeline, config: TrainingConfig, output: Path) -> None:
+    """Save a run's weights as a pipeline folder with ``sampling.json``: the sampling its validation
+    scored (:attr:`TrainingConfig.sequence_sampling`: steps, guidance, EI strength, the peer whose
+    estimates it trained on, ``val_sampling``).
+
+    Why: the peer is no module of the pipeline, so ``pipeline.json`` cannot name it. Without this
+    file, loading the folder (``--checkpoint``, ``train-fusion``) would sample a model trained on
+    PIE-Net's estimates with EI from its own previous frame, not what its validation measured, and
+    ``train-fusion`` would refuse it for want of a peer.
+    """
+    with atomic_path(output) as folder:
+        pipeline.save_pretrained(folder)
+        (folder / SAMPLING_FILE).write_text(json.dumps(config.sequence_sampling) + "\n")
+
+
 def export_view(pipeline: LaSeE2VPipeline, trained: Denoiser) -> LaSeE2VPipeline:
     """A shallow copy of ``pipeline`` that runs ``trained``'s (raw or EMA) event encoder and U-Net."""
     view = copy.copy(pipeline)
@@ -569,7 +586,7 @@ def train(config: str | Path | dict | TrainingConfig, resume: bool = True) -> Pa
     # -- export --------------------------------------------------------------------------------
     if accelerator.is_main_process:
         final = ema if (ema is not None and config.export_ema) else accelerator.unwrap_model(denoiser)
-        export_view(pipeline, final).save_pretrained(run_dir / "pipeline")
+        save_run_pipeline(export_view(pipeline, final), config, run_dir / "pipeline")
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -29,6 +29,7 @@ from lase_e2v.evaluation.datasets import SequenceSpec, synthetic_split
 from lase_e2v.evaluation.metrics import build_metrics, clip_unit
 from lase_e2v.evaluation.protocol import evaluate_method
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, with_sampling
+from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.training.config import TrainingConfig
 
 METRICS = ("mse", "ssim", "lpips")
@@ -83,10 +84,17 @@ def validate_sequences(
     ``lase-e2v benchmark`` (:func:`~lase_e2v.evaluation.protocol.evaluate_method`) with
     :attr:`TrainingConfig.sequence_sampling`.
     """
-    sampled = with_sampling(pipeline, **config.sequence_sampling)
-    metrics = build_metrics(METRICS, device=str(pipeline.device))
-    results = [evaluate_method(sampled, spec.path, cut=spec.cut_s, num_bins=config.num_bins, metrics=metrics,
-                               device=str(pipeline.device), method_name="validation", sequence_name=spec.name,
+    return score_sequences(with_sampling(pipeline, **config.sequence_sampling), sequences, config.num_bins,
+                           str(pipeline.device))
+
+
+def score_sequences(method: ReconstructionPipeline, sequences: Sequence[SequenceSpec], num_bins: int,
+                    device: str = "cpu") -> dict:
+    """Frame-weighted MSE / SSIM / LPIPS and flicker of any reconstructor over whole recordings (the
+    EVREAL protocol of ``lase-e2v benchmark``), e.g. the peer a LaSe-E2V model starts from."""
+    metrics = build_metrics(METRICS, device=device)
+    results = [evaluate_method(method, spec.path, cut=spec.cut_s, num_bins=num_bins, metrics=metrics,
+                               device=device, method_name="validation", sequence_name=spec.name,
                                dataset="validation")
                for spec in sequences]
     summary = aggregate(results)["scores"]["validation"]["validation"]
