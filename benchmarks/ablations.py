@@ -131,7 +131,8 @@ def main() -> None:
     print(markdown(rows))
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "sequences": args.sequences,
-                                   "rows": rows}, indent=2) + "\n")
+                                   "fusion_data": list(map(str, args.fusion_data)), "rows": rows},
+                                  indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -41,8 +41,8 @@ def export_checkpoint(run_dirs: str | Path | Sequence[str | Path], output: str |
 
     The pipeline is built from the config saved in the (first run's) checkpoint, so an extended U-Net,
     e.g. with estimate conditioning, has the checkpoint's shape, with the sampling options (and
-    ``sampling.json``) that run's own export gets. Runs are averaged only when they build the same model (module configs, frozen
-    autoencoder and text encoder); the output is written atomically.
+    ``sampling.json``) that run's own export gets. Runs are averaged only when they build the same
+    model (module configs, frozen autoencoder and text encoder); the output is written atomically.
     """
     runs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(run) for run in run_dirs]
     chosen = [_chosen_weights(run, step, ema) for run in runs]
