@@ -58,6 +58,7 @@ def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
     trained: dict[str, Path] = {}
     rows = []
     sequences = synthetic_split(data_dir, "val")[:num_sequences]
+    fusion_paths = fusion_sequences(fusion_data) if fusion_data else []  # a bad folder stops before training
     for path in config_paths:
         name = path.stem.removeprefix("ablation_")
         config = load_config(path, data_dir=str(data_dir), max_steps=steps, run_dir=str(runs_dir / name),
@@ -77,22 +78,23 @@ def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
         rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores,
                      "clip_ssim": clips["ssim"]})
         if name == "full":
-            rows += context_rows(pipeline, config, sequences, fusion_data, runs_dir / "full_fusion.cache")
+            rows += context_rows(pipeline, config, sequences, fusion_paths, runs_dir / "full_fusion.cache")
     return rows
 
 
 def context_rows(pipeline: LaSeE2VPipeline, config: TrainingConfig, sequences: list[SequenceSpec],
-                 fusion_data: list[Path], cache_dir: Path) -> list[dict]:
-    """The rows next to ``full`` (module docstring): its peer alone and ``full`` with a learned fusion."""
+                 fusion_paths: list[Path], cache_dir: Path) -> list[dict]:
+    """The rows next to ``full`` (module docstring): its peer alone and, given the sequences to train
+    one on, ``full`` with a learned fusion."""
     rows = []
     if config.estimate_method:
         peer = load_method(config.estimate_method)
         rows.append({"name": f"estimate_{config.estimate_method}", "steps": None, "final_loss": None,
                      **score_sequences(peer, sequences, config.num_bins), "clip_ssim": None})
-    if fusion_data:
+    if fusion_paths:
         base = with_sampling(pipeline, **config.sequence_sampling, fusion=False, estimate_mix=0.0)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        files = collect(base, fusion_sequences(fusion_data), cache_dir, Processes.current())
+        files = collect(base, fusion_paths, cache_dir, Processes.current())
         fused = fused_pipeline(base, train_fusion(files, FusionConfig()))
         rows.append({"name": "full_fusion", "steps": config.max_steps, "final_loss": None,
                      **validate_sequences(fused, sequences, config), "clip_ssim": None})
