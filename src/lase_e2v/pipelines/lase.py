@@ -288,9 +288,11 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         self.reset()
         return self
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``pipeline.json`` + ``unet/``, ``event_encoder/``, ``scheduler/`` (config.json + safetensors)
-        and ``fusion/`` when the pipeline has a fusion network.
+    def save_pretrained(self, directory: str | Path, sampling: dict | None = None) -> None:
+        """Write ``pipeline.json`` + ``unet/``, ``event_encoder/``, ``scheduler/`` (config.json + safetensors),
+        ``fusion/`` when the pipeline has a fusion network, and ``sampling``, when given, as the
+        recommended sampling :func:`load_lase_pipeline` applies (``sampling.json``: it can name a
+        peer as the estimate, which ``pipeline.json`` cannot hold).
 
         The frozen encoders are *referenced* when they came from a name or folder (their ``source``:
         ``"tae"``, ``"minilm"`` or an absolute path, recorded in ``pipeline.json``); otherwise their
@@ -312,6 +314,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 "options": self.options.to_json_dict(),
             }
             (folder / PIPELINE_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+            if sampling is not None:
+                (folder / SAMPLING_FILE).write_text(json.dumps(sampling) + "\n")
 
     @staticmethod
     def _save_frozen(module, folder: Path) -> dict | None:

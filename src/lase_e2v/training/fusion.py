@@ -23,7 +23,6 @@ sequences its frames are better than on new ones, and the fusion would learn to 
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,8 +40,8 @@ from lase_e2v.evaluation.metrics import gaussian_window_1d, ssim_map
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.models.fusion import EstimateFusion, event_magnitude, sharpness_ratio
-from lase_e2v.pipelines.lase import (LASE_TINY_DIR, SAMPLING_FILE, LaSeE2VPipeline, load_lase_pipeline,
-                                     recommended_sampling, with_sampling)
+from lase_e2v.pipelines.lase import (LASE_TINY_DIR, LaSeE2VPipeline, load_lase_pipeline, recommended_sampling,
+                                     with_sampling)
 from lase_e2v.pipelines.output import ReconstructionPipeline
 from lase_e2v.processes import Processes
 from lase_e2v.training.clips import load_manifest
@@ -213,10 +212,7 @@ def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base:
     recommended = recommended_sampling(base)  # read (and checked) once already, by load_lase_pipeline
     # the peer object is not saved: sampling.json names it, as in the base folder
     fused = fused_pipeline(with_sampling(pipeline, estimate="previous"), fusion)
-    with atomic_path(output) as folder:
-        fused.save_pretrained(folder)
-        sampling = {**recommended, "fusion": True, "estimate_mix": 0.0}
-        (folder / SAMPLING_FILE).write_text(json.dumps(sampling) + "\n")
+    fused.save_pretrained(output, sampling={**recommended, "fusion": True, "estimate_mix": 0.0})
 
 
 def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,

@@ -63,7 +63,6 @@ did (its ``sampling.json``, :func:`save_run_pipeline`).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import time
@@ -82,7 +81,7 @@ from tqdm.auto import tqdm
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import CheckpointError, ConfigError
 from lase_e2v.models.text_encoder import load_text_encoder
-from lase_e2v.pipelines.lase import SAMPLING_FILE, LaSeE2VPipeline
+from lase_e2v.pipelines.lase import LaSeE2VPipeline
 from lase_e2v.pipelines.sampling_options import SamplingOptions
 from lase_e2v.processes import Processes, accelerate_cpu_flag, check_launch
 from lase_e2v.training.checkpoint import (TRAINED_MODULES, TrainingState, list_checkpoints, load_checkpoint,
@@ -422,9 +421,7 @@ def save_run_pipeline(pipeline: LaSeE2VPipeline, config: TrainingConfig, output:
     PIE-Net's estimates with EI from its own previous frame, not what its validation measured, and
     ``train-fusion`` would refuse it for want of a peer.
     """
-    with atomic_path(output) as folder:
-        pipeline.save_pretrained(folder)
-        (folder / SAMPLING_FILE).write_text(json.dumps(config.sequence_sampling) + "\n")
+    pipeline.save_pretrained(output, sampling=config.sequence_sampling)
 
 
 def export_view(pipeline: LaSeE2VPipeline, trained: Denoiser) -> LaSeE2VPipeline:
