@@ -404,6 +404,8 @@ def train_fusion(
     lpips_weight: float = typer.Option(1.0, help="weight of LPIPS in the loss (0: no LPIPS)"),
     sharpness_input: bool = typer.Option(False, help="also feed the fusion the whole frame's sharpness "
                                          "ratio of estimate to frame (lase_e2v.models.fusion)"),
+    second_estimate: Optional[str] = typer.Option(None, help="a second peer whose frames the fusion also takes "
+                                                  "(a method name, e.g. cista_tc; saved as fusion_estimate)"),
     device: str = DEVICE_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
@@ -414,7 +416,8 @@ def train_fusion(
 
     check_output(output, overwrite)  # the data folders and the checkpoint: checked by run_fusion_training first
     config = FusionConfig(max_steps=steps, seed=seed, channels=channels, ssim_weight=ssim_weight,
-                          lpips_weight=lpips_weight, sharpness_input=sharpness_input)
+                          lpips_weight=lpips_weight, sharpness_input=sharpness_input,
+                          second_estimate=second_estimate)
     written = run_fusion_training(data, output, checkpoint, config, device)
     if Processes.current().is_main:
         done(f"wrote {written} (sampling: fusion on)")

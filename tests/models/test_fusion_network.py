@@ -33,16 +33,18 @@ def test_fusion_output_depends_on_its_inputs_once_the_head_is_not_zero():
     assert quiet.min() >= 0 and quiet.max() <= 1
 
 
-@pytest.mark.parametrize("sharpness_input", [False, True])
-def test_fusion_round_trip_is_exact(tmp_path, sharpness_input):
+@pytest.mark.parametrize(("sharpness_input", "second_estimate"), [(False, False), (True, False), (False, True)])
+def test_fusion_round_trip_is_exact(tmp_path, sharpness_input, second_estimate):
     torch.manual_seed(1)
-    fusion = EstimateFusion(channels=8, sharpness_input=sharpness_input)
+    fusion = EstimateFusion(channels=8, sharpness_input=sharpness_input, second_estimate=second_estimate)
     torch.nn.init.normal_(fusion.head.weight, std=0.1)
     fusion.save_pretrained(tmp_path / "fusion")
     loaded = EstimateFusion.from_pretrained(tmp_path / "fusion")
     inputs = [torch.rand(1, 1, 20, 24) for _ in range(3)]
+    second = torch.rand(1, 1, 20, 24) if second_estimate else None
     assert loaded.config.channels == 8 and loaded.config.sharpness_input == sharpness_input
-    assert torch.equal(loaded(*inputs), fusion(*inputs))
+    assert loaded.config.second_estimate == second_estimate
+    assert torch.equal(loaded(*inputs, second=second), fusion(*inputs, second=second))
 
 
 def test_event_magnitude_sums_the_bins_absolute_values():
@@ -80,3 +82,22 @@ def test_sharpness_input_is_the_whole_frames_ratio_unless_given():
     assert torch.equal(default, fusion(frames, estimate, magnitude, sharpness_ratio(frames, estimate)))
     other = fusion(frames, estimate, magnitude, sharpness_ratio(frames, estimate) + 1.0)
     assert (other - default).abs().max() > 1e-3
+
+
+def test_untrained_second_estimate_fusion_is_the_three_way_fixed_blend():
+    torch.manual_seed(5)
+    frames, estimate, second = (torch.rand(2, 1, 37, 53) for _ in range(3))
+    fusion = EstimateFusion(channels=8, initial_mix=0.3, second_estimate=True)
+    fused = fusion(frames, estimate, torch.rand(2, 1, 37, 53), second=second)
+    torch.testing.assert_close(fused, 0.69 * frames + 0.3 * estimate + 0.01 * second, atol=1e-6, rtol=0)
+
+
+def test_second_estimate_fusion_takes_the_second_peer_where_its_share_dominates():
+    fusion = EstimateFusion(channels=8, second_estimate=True)
+    with torch.no_grad():
+        fusion.head.bias.copy_(torch.tensor([0.0, 0.0, 30.0, 0.0]))
+    frames, estimate, second = (torch.rand(1, 1, 16, 20) for _ in range(3))
+    torch.testing.assert_close(fusion(frames, estimate, torch.zeros(1, 1, 16, 20), second=second), second)
+    with pytest.raises(ConfigError, match="second estimate"):
+        fusion(frames, estimate, torch.zeros(1, 1, 16, 20))
+

@@ -181,3 +181,39 @@ def test_a_sharpness_fusion_sees_each_whole_frames_ratio(pipeline):
         alone = fusion(frames[:, i], estimate[:, i], event_magnitude(voxels[:, i]),
                        sharpness_ratio(frames[:, i], estimate[:, i]))
         torch.testing.assert_close(fused[:, i], alone)
+
+
+def second_taker() -> EstimateFusion:
+    """A fusion with a second estimate whose share of that estimate is 1 everywhere."""
+    fusion = EstimateFusion(channels=8, second_estimate=True)
+    with torch.no_grad():
+        fusion.head.bias.copy_(torch.tensor([0.0, 0.0, 30.0, 0.0]))
+    return fusion
+
+
+def test_pipeline_fuses_the_second_estimate_it_is_given(pipeline):
+    windows = edge_windows(4)
+    second_image = np.linspace(0.1, 0.9, WIDTH, dtype=np.float32)[None].repeat(HEIGHT, 0)
+    seen = []
+
+    def second(window: Window) -> np.ndarray:
+        seen.append(window.index)
+        return second_image + 0.01 * window.index
+
+    fused = reconstruct(with_fusion(pipeline, second_taker()), windows, fusion=True, fusion_estimate=second)
+    np.testing.assert_allclose(fused, np.stack([second_image + 0.01 * i for i in range(4)]), atol=1e-5)
+    assert seen == [0, 1, 2, 3]  # one call per window, in order, across the clips of 3
+
+
+def test_a_fusion_with_a_second_estimate_needs_its_source(pipeline):
+    with pytest.raises(ConfigError, match="fusion_estimate"):
+        with_sampling(with_fusion(pipeline, second_taker()), fusion=True)
+    with pytest.raises(ConfigError, match="fusion_estimate 'cista_tc'"):
+        SamplingOptions(fusion_estimate="cista_tc")
+
+
+def test_with_sampling_builds_a_named_second_estimate_peer(pipeline):
+    view = with_sampling(with_fusion(pipeline, second_taker()), fusion=True, fusion_estimate="firenet")
+    assert view.options.fusion_estimate.name == "firenet"
+    assert "fusion_estimate" not in view.options.to_json_dict()
+    assert with_sampling(pipeline).options.fusion_estimate is None

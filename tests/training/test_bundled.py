@@ -67,7 +67,8 @@ def test_bundled_weights_come_from_the_documented_recipe():
     # tiny_realistic.json, then on in-range sequences that keep the generator's lighting with
     # tiny_keep_lighting.json, then on PIE-Net's estimates with tiny_pienet_estimates.json and, on a
     # second folder of sequences as well, tiny_pienet_more.json, then on a third folder as well,
-    # tiny_more_data.json, then with those weights frozen the learned fusion (see the asset's README)
+    # tiny_more_data.json, then with those weights frozen the learned fusion, retrained in stage 12 to
+    # also take CISTA-TC's frames (see the asset's README)
     stages = {}
     for recipe, stem, overrides in BUNDLED_STAGES:
         config = load_config(REPO / "configs/train" / recipe, **overrides)
@@ -93,8 +94,10 @@ def test_bundled_weights_come_from_the_documented_recipe():
     assert more_data.init_from == "runs/tiny_pienet_more/pipeline" and more_data.in_range_only
     assert (more_data.data_dir, more_data.more_data_dirs) == (
         "data_synth_keep32", ["data_synth_keep32b", "data_synth_keep64r"])
-    # stage 10: `lase-e2v train-fusion` writes the base's sampling with the fusion on and the mix off
+    # stages 10 and 12: `lase-e2v train-fusion --second-estimate cista_tc` writes the base's sampling with
+    # the fusion on, the mix off and the peer it trained with
     assert json.loads((LASE_TINY_DIR / "sampling.json").read_text()) == {
         "ei_strength": 0.1, "estimate": "pienet", "num_samples": 4, "dtype": "auto", "estimate_mix": 0.0,
-        "fusion": True}
+        "fusion": True, "fusion_estimate": "cista_tc"}
+    assert json.loads((LASE_TINY_DIR / "fusion" / "config.json").read_text())["second_estimate"] is True
     assert json.loads((LASE_TINY_DIR / "pipeline.json").read_text())["fusion"] == {"subfolder": "fusion"}

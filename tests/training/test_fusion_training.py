@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from lase_e2v.errors import ConfigError
 from lase_e2v.evaluation.metrics import ssim
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import FrameWindows
 from lase_e2v.pipelines.baselines import load_reconstructor
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
 from lase_e2v.models.fusion import EstimateFusion
-from lase_e2v.training.fusion import (CACHED, FusionConfig, collect_sequence, fused_pipeline, fusion_sequences,
-                                      save_fused_pipeline, ssim_loss, train_fusion)
+from lase_e2v.training.fusion import (CACHED, SECOND, FusionConfig, collect_sequence, fused_pipeline,
+                                      fusion_sequences, save_fused_pipeline, ssim_loss, train_fusion)
 
 
 def test_ssim_loss_is_one_minus_the_benchmarks_ssim():
@@ -47,6 +48,38 @@ def test_collected_frames_are_the_pipelines_and_the_peers_on_the_same_windows(ba
     np.testing.assert_allclose(arrays["frames"], decoded, atol=2e-3)
     assert np.abs(arrays["frames"] - arrays["estimates"]).max() > 0.02
     assert arrays["magnitudes"].max() > 0
+
+
+def test_collected_second_estimates_are_the_second_peers_on_the_same_windows(base_checkpoint, data_dir):
+    path = fusion_sequences([data_dir])[0]
+    arrays = collect_sequence(load_lase_pipeline(base_checkpoint, fusion_estimate="firenet"), path)
+    windowing = FrameWindows(tuple(int(t) for t in open_events(path).read_frames().t_us))
+    seconds = load_reconstructor("firenet")(open_events(path), windowing).frames
+    np.testing.assert_allclose(arrays[SECOND], seconds, atol=1e-3)
+    assert np.abs(arrays[SECOND] - arrays["estimates"]).max() > 0.02
+    assert SECOND not in collect_sequence(load_lase_pipeline(base_checkpoint), path)
+
+
+def test_training_with_a_second_estimate_learns_to_take_it(tmp_path):
+    """Truth = the second estimate: the trained fusion is much nearer to it than the untrained blend."""
+    generator = np.random.default_rng(1)
+    frames, estimates, seconds = (generator.random((6, 32, 32)).astype(np.float16) for _ in range(3))
+    file = tmp_path / "cache.npz"
+    np.savez(file, frames=frames, estimates=estimates, magnitudes=np.zeros_like(frames), truth=seconds,
+             seconds=seconds)
+    config = FusionConfig(max_steps=40, crop_size=24, batch_size=4, learning_rate=1e-2, lpips_weight=0,
+                          channels=8, second_estimate="firenet")
+    fusion = train_fusion([file], config, progress=False)
+    assert fusion.config.second_estimate
+    inputs = [torch.from_numpy(a.astype(np.float32))[:, None] for a in (frames, estimates, np.zeros_like(frames))]
+    with torch.no_grad():
+        fused = fusion(*inputs, second=torch.from_numpy(seconds.astype(np.float32))[:, None])[:, 0].numpy()
+    untrained = 0.74 * frames.astype(np.float32) + 0.25 * estimates + 0.01 * seconds
+    assert np.abs(fused - seconds).mean() < 0.5 * np.abs(untrained - seconds).mean()
+    without = tmp_path / "without.npz"
+    np.savez(without, frames=frames, estimates=estimates, magnitudes=np.zeros_like(frames), truth=seconds)
+    with pytest.raises(ConfigError, match="without a second estimate"):
+        train_fusion([without], config, progress=False)
 
 
 @pytest.mark.parametrize("sharpness_input", [False, True])
@@ -87,6 +120,26 @@ def test_train_fusion_command_writes_a_pipeline_that_samples_with_its_fusion(run
         assert torch.equal(loaded.unet.state_dict()[name], tensor)
 
 
+def test_train_fusion_command_saves_the_second_estimate_it_trained_with(run_cli, base_checkpoint, data_dir,
+                                                                       tmp_path):
+    output = tmp_path / "fused"
+    code, stdout, _ = run_cli("train-fusion", data_dir, "-o", output, "--checkpoint", base_checkpoint,
+                              "--steps", "3", "--channels", "8", "--second-estimate", "firenet")
+    assert code == 0 and f"wrote {output}" in stdout
+    sampling = json.loads((output / "sampling.json").read_text())
+    assert sampling == {"estimate": "integrate", "estimate_mix": 0.0, "fusion": True, "fusion_estimate": "firenet"}
+    loaded = load_lase_pipeline(output)
+    assert loaded.fusion.config.second_estimate and loaded.options.fusion_estimate.name == "firenet"
+    path = fusion_sequences([data_dir])[0]
+    t_us = open_events(path).read_frames().t_us
+    frames = loaded(open_events(path), FrameWindows(tuple(int(t) for t in t_us))).frames
+    assert len(frames) == len(t_us) - 1 and np.isfinite(frames).all()
+    # a fusion retrained on that checkpoint without one drops it from the sampling
+    code, _, _ = run_cli("train-fusion", data_dir, "-o", tmp_path / "again", "--checkpoint", output,
+                         "--steps", "3", "--channels", "8")
+    assert code == 0 and "fusion_estimate" not in json.loads((tmp_path / "again" / "sampling.json").read_text())
+
+
 def test_a_fusion_added_in_memory_samples_as_the_saved_fused_pipeline(base_checkpoint, data_dir, tmp_path):
     """The ablations' fused row (in memory) is what ``train-fusion`` saves; the fusion changes the frames."""
     torch.manual_seed(1)
@@ -109,6 +162,8 @@ def test_train_fusion_refuses_bad_input_before_any_work(cli_error, data_dir, tmp
     assert "manifest" in cli_error("train-fusion", tmp_path, "-o", tmp_path / "out")
     assert "not a saved LaSe-E2V pipeline" in cli_error("train-fusion", data_dir, "-o", tmp_path / "out",
                                                         "--checkpoint", tmp_path)
+    assert "unknown method 'nope'" in cli_error("train-fusion", data_dir, "-o", tmp_path / "out",
+                                                "--second-estimate", "nope")
     for option, value in (("--channels", "0"), ("--steps", "0"), ("--ssim-weight", "-1")):
         message = cli_error("train-fusion", data_dir, "-o", tmp_path / "out", option, value)
         assert "must be" in message and not (tmp_path / "out.cache").exists()

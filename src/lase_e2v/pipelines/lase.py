@@ -45,7 +45,9 @@ Choices where the paper is silent:
   estimate itself; the denoiser's change of ``z`` is kept on top.
 * Learned fusion (``fusion``, our addition; default off, on in the bundled checkpoint's sampling): a
   small network trained on the frozen pipeline's frames decides per pixel how much of the estimate
-  to take and what to correct (:mod:`lase_e2v.models.fusion`), gated like the estimate mix.
+  to take and what to correct (:mod:`lase_e2v.models.fusion`), gated like the estimate mix. A fusion
+  trained with ``second_estimate`` also sees a second peer's frames (``fusion_estimate``, e.g.
+  CISTA-TC), run on the same windows; the EI estimate stays the one peer's.
 * Estimate mix (``estimate_mix`` w, default 0; :mod:`lase_e2v.pipelines.estimate_mix`): the decoded
   frame moves a share w toward the estimate, at all scales or only in the band finer than
   ``estimate_mix_sigma`` pixels, while the recording's event statistics so far lie in the range of
@@ -227,9 +229,14 @@ class LaSeE2VPipeline(ReconstructionPipeline):
     def check_options(self, options: SamplingOptions | None = None) -> None:
         """Options (default: :attr:`options`) that need a component this pipeline lacks, found before any
         frame is made."""
-        if (options or self.options).fusion and self.fusion is None:
+        options = options or self.options
+        if options.fusion and self.fusion is None:
             raise CheckpointError("fusion is on but this checkpoint has no fusion network (fusion/); "
                                   "set fusion to false or train one with `lase-e2v train-fusion`")
+        fuses = options.fusion and options.estimate != "previous"  # without an estimate nothing is fused
+        if fuses and self.fusion.config.second_estimate and options.fusion_estimate is None:
+            raise ConfigError("this checkpoint's fusion network also takes a second peer's frames: set "
+                              "fusion_estimate (its sampling.json names the peer it was trained with)")
 
     # -- construction, devices, saving -------------------------------------------------------------
     @classmethod
@@ -419,15 +426,18 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         latents = torch.cat([self.autoencoder.encode(batch) for batch in batches])
         return latents.float().unflatten(0, frames.shape[:2])
 
-    def fuse(self, frames: torch.Tensor, estimate: torch.Tensor, voxels: torch.Tensor) -> torch.Tensor:
-        """``(B, N, 1, H, W)`` decoded frames and estimates, ``(B, N, bins, H, W)`` voxels -> the
-        fusion network's frames, in float32 whatever the autocast (the network is small and its
-        output is the final frame), one frame at a time (its full-resolution features of a 1280x720
-        frame take about 0.3 GB)."""
+    def fuse(self, frames: torch.Tensor, estimate: torch.Tensor, voxels: torch.Tensor,
+             second: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, N, 1, H, W)`` decoded frames and estimates (and ``second``, the second peer's frames
+        for a fusion that takes them), ``(B, N, bins, H, W)`` voxels -> the fusion network's frames,
+        in float32 whatever the autocast (the network is small and its output is the final frame),
+        one frame at a time (its full-resolution features of a 1280x720 frame take about 0.3 GB)."""
         inputs = (frames.flatten(0, 1).float(), estimate.flatten(0, 1).to(self.device).float(),
                   event_magnitude(voxels.flatten(0, 1).to(self.device).float()))
+        seconds = second.flatten(0, 1).to(self.device).float() if second is not None else None
         with torch.autocast(self.device.type, enabled=False):
-            fused = torch.cat([self.fusion(*(part[i : i + 1] for part in inputs))
+            fused = torch.cat([self.fusion(*(part[i : i + 1] for part in inputs),
+                                           second=None if seconds is None else seconds[i : i + 1])
                                for i in range(len(inputs[0]))])
         return fused.unflatten(0, frames.shape[:2])
 
@@ -540,6 +550,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         progress: bool = False,
+        second_estimate: torch.Tensor | None = None,
     ) -> ClipOutput:
         """Reconstruct one clip of N frames (the method, step by step).
 
@@ -557,6 +568,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             generator (`torch.Generator`, *optional*): noise source, for reproducible results.
             noise (`torch.Tensor`, *optional*): the EI noise, broadcast to ``(B*M, N, C, h, w)``
                 (samples of a clip item consecutive), instead of a fresh draw from ``generator``.
+            second_estimate (`torch.Tensor`, *optional*): ``(B, N, 1, H, W)`` a second peer's frames,
+                for a fusion network that takes them (``fusion_estimate``).
         """
         overrides = {
             "prompt": prompt if isinstance(prompt, str) else None,
@@ -579,7 +592,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             raise ConfigError(f"{len(prompts)} prompts for a batch of {batch} clips")
         if options.flips != ("none",):
             return self._generate_flipped(voxels, previous_frame, estimate, previous_latent, prompts, options,
-                                          generator, noise, progress)
+                                          generator, noise, progress, second_estimate)
         samples = options.num_samples
         with autocast(self.device, options.dtype):
             # 1. Check inputs
@@ -625,7 +638,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
                 lost = estimate.to(frames_out) - self.decode_latents(estimate_latents, (height, width))
                 frames_out = (frames_out + options.detail_transfer * lost).clamp(0, 1)
             if options.fusion and estimate is not None:
-                frames_out = self.fuse(frames_out, estimate, voxels)
+                frames_out = self.fuse(frames_out, estimate, voxels, second_estimate)
             if options.estimate_mix > 0 and estimate is not None:
                 frames_out = mix_estimate(frames_out, estimate, options.estimate_mix, options.estimate_mix_sigma)
         return ClipOutput(frames_out, latents)
@@ -634,6 +647,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         self, voxels: torch.Tensor, previous_frame: torch.Tensor | None, estimate: torch.Tensor | None,
         previous_latent: torch.Tensor | None, prompts: list[str], options: SamplingOptions,
         generator: torch.Generator | None, noise: torch.Tensor | None, progress: bool,
+        second_estimate: torch.Tensor | None = None,
     ) -> ClipOutput:
         """The flip ensemble: every flip's inputs as one batch of ``B * len(flips)`` clips with
         ``num_samples / len(flips)`` draws each, flipped back and averaged in pixels."""
@@ -651,7 +665,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
             num_inference_steps=options.num_inference_steps, guidance_scale=options.guidance_scale,
             ei_strength=options.ei_strength, num_samples=options.num_samples // len(flips),
             sampler=options.sampler, estimate_mix=options.estimate_mix, fusion=options.fusion, flips=("none",),
-            generator=generator, noise=noise, progress=progress,
+            generator=generator, noise=noise, progress=progress, second_estimate=stacked(second_estimate),
         )
         parts = clip.frames.chunk(len(flips))
         frames = torch.stack([flip_images(part, name) for part, name in zip(parts, flips)]).mean(0)
@@ -671,6 +685,8 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         seed = self.options.seed
         self._generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
         self._estimates = _EstimateFeeder(self.options.estimate)
+        second = self.options.fusion_estimate
+        self._second_estimates = _EstimateFeeder(second) if second is not None and self.options.fusion else None
         self._range_gate = RangeGate()
 
     def voxelize(self, windows: list[Window]) -> torch.Tensor:
@@ -686,6 +702,9 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         estimate = None
         if estimates[0] is not None:
             estimate = torch.from_numpy(np.stack(estimates))[None, :, None]
+        second = None
+        if self._second_estimates is not None:  # every window, fused or not: a recurrent peer keeps its state
+            second = torch.from_numpy(np.stack([self._second_estimates(w) for w in windows]))[None, :, None]
         noise = None
         if self.options.noise == "fixed":
             if self._noise is None:
@@ -700,7 +719,7 @@ class LaSeE2VPipeline(ReconstructionPipeline):
         clip = self.generate_clip(
             voxels, previous_frame=self._previous_frame, estimate=estimate,
             previous_latent=self._previous_latent, generator=self._generator, noise=noise, prompt=prompt,
-            estimate_mix=mix, fusion=fusion,
+            estimate_mix=mix, fusion=fusion, second_estimate=second,
         )
         if clip.latents is None:
             self._previous_frame = clip.frames[:, -1]
@@ -779,21 +798,24 @@ def with_sampling(pipeline: LaSeE2VPipeline, **options) -> LaSeE2VPipeline:
     :func:`lase_e2v.pipelines.baselines.load_reconstructor`), built here and run on the same windows as
     the EI estimate, on the pipeline's device and in its ``dtype`` (the integrator always in float64;
     float32 when ``dtype="auto"``, which runs the autoencoder and the U-Net in bfloat16 where that is
-    native).
+    native); so may ``fusion_estimate``, the second peer a fusion network may take.
     """
-    estimate = options.get("estimate")
-    named = isinstance(estimate, str) and estimate != "previous"
+    named = {key: options[key] for key in ("estimate", "fusion_estimate")
+             if isinstance(options.get(key), str) and options[key] != "previous"}
+    placeholders = {"estimate": "previous", "fusion_estimate": None}
     view = copy.copy(pipeline)
-    view.options = replace(pipeline.options, **({**options, "estimate": "previous"} if named else options))
+    view.options = replace(pipeline.options, **{**options, **{key: placeholders[key] for key in named}})
     if named:
         from lase_e2v.pipelines.baselines import load_reconstructor
 
         # the integrator is numpy float64; under "auto" the recurrent peer stays float32: its rounding
         # accumulates over the recording (PIE-Net-Lite in bfloat16: -0.002 SSIM on slider_depth)
         dtype = view.options.dtype
-        precision = {} if estimate == "integrate" else {"dtype": "float32" if dtype == "auto" else dtype}
-        peer = load_reconstructor(estimate, device=str(pipeline.device), **precision)
-        view.options = replace(view.options, estimate=peer)
+        peers = {key: load_reconstructor(name, device=str(pipeline.device),
+                                         **({} if name == "integrate" else
+                                            {"dtype": "float32" if dtype == "auto" else dtype}))
+                 for key, name in named.items()}
+        view.options = replace(view.options, **peers)
     view.check_options()
     view.reset()  # the estimate feeder picks up the peer
     return view

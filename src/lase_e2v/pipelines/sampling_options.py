@@ -56,6 +56,9 @@ class SamplingOptions:
         fusion: pass each decoded frame and its estimate through the checkpoint's learned fusion
             network (:mod:`lase_e2v.models.fusion`) before any ``estimate_mix``; needs a checkpoint
             that has one and an estimate source other than ``"previous"``.
+        fusion_estimate: a second reconstructor run on the same windows, whose frames only the fusion
+            sees (a fusion network trained with ``second_estimate``; :mod:`lase_e2v.models.fusion`);
+            ``None`` for a fusion without one. Run only while ``fusion`` is on.
         flips: mirror flips (:data:`lase_e2v.flips.FLIPS`) the ``num_samples`` draws are spread over,
             equally (:mod:`lase_e2v.pipelines.lase`); ``("none",)`` = no flip ensemble. A string is a
             comma-separated list (``"none,h"``).
@@ -85,6 +88,7 @@ class SamplingOptions:
     estimate_mix_sigma: float | None = None
     estimate_mix_gate: bool = True
     fusion: bool = False
+    fusion_estimate: ReconstructionPipeline | Callable[[Window], np.ndarray] | None = None
     flips: tuple[str, ...] = ("none",)
     sampler: str = "ddim"
     noise: str = "independent"
@@ -104,6 +108,9 @@ class SamplingOptions:
             raise ConfigError(
                 f"estimate '{self.estimate}' unknown; use 'previous', a reconstructor or a callable"
             )
+        if isinstance(self.fusion_estimate, str):
+            raise ConfigError(f"fusion_estimate '{self.fusion_estimate}': name a peer through "
+                              "load_lase_pipeline or with_sampling, or pass a reconstructor or a callable")
         if self.num_samples < 1:
             raise ConfigError(f"num_samples must be >= 1, got {self.num_samples}")
         if not 0 <= self.detail_transfer <= 1:
@@ -129,8 +136,10 @@ class SamplingOptions:
         check_dtype(self.dtype)
 
     def to_json_dict(self) -> dict:
-        """Everything but a non-string estimate source (objects are not saved)."""
+        """Everything but non-string estimate sources (objects are not saved)."""
         values = asdict(self)
         if not isinstance(self.estimate, str):
             values.pop("estimate")
+        if self.fusion_estimate is not None:
+            values.pop("fusion_estimate")
         return values

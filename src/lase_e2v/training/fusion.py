@@ -10,7 +10,8 @@ sequences its frames are better than on new ones, and the fusion would learn to 
 1. :func:`collect_sequence`: for one ``make-dataset`` sequence, the peer's estimate of every window
    between consecutive frames (run once, then handed to the pipeline as its EI source, so both
    see the same estimate), the pipeline's frame with fusion and estimate mix off, the window's
-   event magnitude (:func:`~lase_e2v.models.fusion.event_magnitude`) and the true frame; cached per
+   event magnitude (:func:`~lase_e2v.models.fusion.event_magnitude`), the true frame and, for a
+   fusion with a second estimate (``FusionConfig.second_estimate``), the second peer's frame; cached per
    sequence as float16 ``.npz`` under ``<output>.cache/`` so an interrupted run resumes, and shared
    out among several processes (``torchrun``).
 2. :func:`train_fusion`: random crops (mirrored half the time) of all frames, loss
@@ -48,11 +49,14 @@ from lase_e2v.training.clips import load_manifest
 
 #: the arrays cached per sequence: decoded frame, estimate, event magnitude, true frame, each (N, H, W)
 CACHED = ("frames", "estimates", "magnitudes", "truth")
+#: cached too when the pipeline has a ``fusion_estimate``: the second peer's frame, (N, H, W)
+SECOND = "seconds"
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """How :func:`train_fusion` trains (defaults: the bundled fusion's recipe)."""
+    """How :func:`train_fusion` trains (defaults: the bundled fusion's recipe). ``second_estimate``:
+    the peer (a registered method name) whose frames the fusion also takes, ``None`` for none."""
 
     max_steps: int = 1500
     crop_size: int = 96
@@ -62,6 +66,7 @@ class FusionConfig:
     lpips_weight: float = 1.0
     channels: int = 16
     sharpness_input: bool = False
+    second_estimate: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -97,8 +102,12 @@ def collect_sequence(pipeline: LaSeE2VPipeline, path: Path) -> dict[str, np.ndar
     reader = open_events(path)
     frames = reader.read_frames()
     windows = list(FrameWindows(tuple(int(t) for t in frames.t_us)).iter_windows(reader.iter_chunks()))
-    peer.reset()
-    estimates = np.stack([frame.image for frame in peer.iter_frames(iter(windows))])
+
+    def run(source: ReconstructionPipeline) -> np.ndarray:
+        source.reset()
+        return np.stack([frame.image for frame in source.iter_frames(iter(windows))])
+
+    estimates = run(peer)
     sampler = with_sampling(pipeline, estimate=lambda window: estimates[window.index], fusion=False,
                             estimate_mix=0.0)
     decoded = np.stack([frame.image for frame in sampler.iter_frames(iter(windows), caption=reader.caption)])
@@ -106,6 +115,11 @@ def collect_sequence(pipeline: LaSeE2VPipeline, path: Path) -> dict[str, np.ndar
                                  for window in windows])
     truth = frames.as_float()[[window.index + 1 for window in windows]]
     arrays = {"frames": decoded, "estimates": estimates, "magnitudes": magnitudes, "truth": truth}
+    second = pipeline.options.fusion_estimate
+    if second is not None:
+        if not isinstance(second, ReconstructionPipeline):
+            raise ConfigError("the fusion's second estimate must be a peer (e.g. fusion_estimate='cista_tc')")
+        arrays[SECOND] = run(second)
     return {name: np.asarray(value, dtype=np.float16) for name, value in arrays.items()}
 
 
@@ -143,12 +157,16 @@ def ssim_loss(prediction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     return 1 - ssim_map(prediction, reference, blur).mean()
 
 
-def _load_cache(files: Sequence[Path]) -> dict[str, torch.Tensor]:
-    """All frames of the cache files, float16 (``(N, H, W)`` per array)."""
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in CACHED}
+def _load_cache(files: Sequence[Path], second: bool = False) -> dict[str, torch.Tensor]:
+    """All frames of the cache files, float16 (``(N, H, W)`` per array), with the second peer's
+    when ``second``."""
+    names = CACHED + ((SECOND,) if second else ())
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for file in files:
         with np.load(file) as arrays:
-            for name in CACHED:
+            if second and SECOND not in arrays:
+                raise ConfigError(f"{file}: cached without a second estimate; delete the cache to collect again")
+            for name in names:
                 parts[name].append(arrays[name])
     shapes = {part.shape[1:] for part in parts["truth"]}
     if len(shapes) != 1:
@@ -158,12 +176,14 @@ def _load_cache(files: Sequence[Path]) -> dict[str, torch.Tensor]:
 
 def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = True) -> EstimateFusion:
     """Train a fresh :class:`EstimateFusion` on the cached sequences ``files`` (see the module docstring)."""
-    data = _load_cache(files)
+    second = config.second_estimate is not None
+    data = _load_cache(files, second)
     count, height, width = data["truth"].shape
     crop = min(config.crop_size, height, width)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    fusion = EstimateFusion(channels=config.channels, sharpness_input=config.sharpness_input)
+    fusion = EstimateFusion(channels=config.channels, sharpness_input=config.sharpness_input,
+                            second_estimate=second)
     # whole frames' ratios, for the crops (in chunks: float32 copies of all frames would be GBs)
     ratios = torch.cat([sharpness_ratio(data["frames"][start:start + 256, None].float(),
                                         data["estimates"][start:start + 256, None].float())
@@ -185,7 +205,7 @@ def train_fusion(files: Sequence[Path], config: FusionConfig, progress: bool = T
 
         truth = crops("truth")
         fused = fusion(crops("frames"), crops("estimates"), crops("magnitudes"),
-                       None if ratios is None else ratios[index])
+                       None if ratios is None else ratios[index], crops(SECOND) if second else None)
         loss = (fused - truth).abs().mean() + config.ssim_weight * ssim_loss(fused, truth)
         if lpips is not None:
             loss = loss + config.lpips_weight * lpips(fused.expand(-1, 3, -1, -1) * 2 - 1,
@@ -206,13 +226,17 @@ def fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion) -> LaSeE2V
                            pipeline.unet, pipeline.scheduler, options, fusion=fusion)
 
 
-def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base: Path, output: Path) -> None:
+def save_fused_pipeline(pipeline: LaSeE2VPipeline, fusion: EstimateFusion, base: Path, output: Path,
+                        second_estimate: str | None = None) -> None:
     """Save ``pipeline`` with ``fusion`` to ``output``: ``sampling.json`` is the base folder's with
-    ``fusion`` on and ``estimate_mix`` 0; the base's other files (README, licence) are not copied."""
+    ``fusion`` on, ``estimate_mix`` 0 and ``fusion_estimate`` the peer ``second_estimate`` names (or
+    none); the base's other files (README, licence) are not copied."""
     recommended = recommended_sampling(base)  # read (and checked) once already, by load_lase_pipeline
-    # the peer object is not saved: sampling.json names it, as in the base folder
+    recommended.pop("fusion_estimate", None)
+    second = {"fusion_estimate": second_estimate} if second_estimate is not None else {}
+    # the peer objects are not saved: sampling.json names them, as in the base folder
     fused = fused_pipeline(with_sampling(pipeline, estimate="previous"), fusion)
-    fused.save_pretrained(output, sampling={**recommended, "fusion": True, "estimate_mix": 0.0})
+    fused.save_pretrained(output, sampling={**recommended, "fusion": True, "estimate_mix": 0.0, **second})
 
 
 def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,
@@ -226,7 +250,8 @@ def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,
     paths = fusion_sequences(data_dirs)
     processes = Processes.current()
     # refuses a folder that is no saved pipeline, before any work
-    pipeline = load_lase_pipeline(base, device=processes.device(device), fusion=False, estimate_mix=0.0)
+    pipeline = load_lase_pipeline(base, device=processes.device(device), fusion=False, estimate_mix=0.0,
+                                  fusion_estimate=config.second_estimate)
     output = Path(output)
     cache_dir = output.with_name(output.name + ".cache")
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +259,6 @@ def run_fusion_training(data_dirs: Sequence[str | Path], output: str | Path,
     if not processes.is_main:
         return None
     fusion = train_fusion(files, config)
-    save_fused_pipeline(pipeline, fusion, base, output)
+    save_fused_pipeline(pipeline, fusion, base, output, config.second_estimate)
     shutil.rmtree(cache_dir)
     return output
