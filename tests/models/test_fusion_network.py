@@ -60,6 +60,8 @@ def test_event_magnitude_sums_the_bins_absolute_values():
 def test_initial_mix_must_be_a_share(mix):
     with pytest.raises(ConfigError, match="initial_mix"):
         EstimateFusion(initial_mix=mix)
+    with pytest.raises(ConfigError, match=r"initial_mix must be in \(0, 0.99\)"):
+        EstimateFusion(initial_mix=0.995, second_estimate=True)  # leaves the second peer's start no room
 
 
 def test_sharpness_ratio_compares_the_horizontal_gradients_of_whole_frames():

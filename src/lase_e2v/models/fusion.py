@@ -94,8 +94,9 @@ class EstimateFusion(LaseModelMixin, ConfigMixin):
     def __init__(self, channels: int = 16, initial_mix: float = 0.25, sharpness_input: bool = False,
                  second_estimate: bool = False) -> None:
         super().__init__()
-        if not 0 < initial_mix < 1 - (INITIAL_SECOND_SHARE if second_estimate else 0):
-            raise ConfigError(f"initial_mix must be in (0, 1), got {initial_mix}")
+        largest = 1 - (INITIAL_SECOND_SHARE if second_estimate else 0)  # the x share must stay > 0
+        if not 0 < initial_mix < largest:
+            raise ConfigError(f"initial_mix must be in (0, {largest:g}), got {initial_mix}")
         inputs = 4 + sharpness_input + 2 * second_estimate
         self.encode = nn.ModuleList([_stage(inputs, channels, 1),
                                      _stage(channels, 2 * channels, 2),
