@@ -17,10 +17,13 @@ Two rows put ``full`` in context on the same sequences: the peer whose estimate 
 (:mod:`lase_e2v.training.fusion`, the ``train-fusion`` recipe) trained on its frames of those
 folders' sequences, as the bundled checkpoint samples (its last stage). The folders should be new to
 the model (fresh ``make-dataset --seed``s); their frames are cached under ``<runs>/full_fusion.cache``
-so an interrupted collection resumes. These rows have no training loss or clip score.
+so an interrupted collection resumes. With ``--second-estimate PEER`` (the bundled fusion's
+``cista_tc``) that collection also caches the second peer's frames and a third row,
+``full_fusion_<PEER>``, trains a fusion that also takes them, on the same frames: the two fusion
+rows then differ only in that input. These rows have no training loss or clip score.
 
     python benchmarks/ablations.py --data data_synth --steps 300 [--sequences 4] [--runs runs/ablations]
-        [--fusion-data FRESH...] [--out benchmarks/results/ablations.json]
+        [--fusion-data FRESH...] [--second-estimate PEER] [--out benchmarks/results/ablations.json]
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def training_key(config) -> str:
 
 
 def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
-        num_sequences: int, fusion_data: list[Path]) -> list[dict]:
+        num_sequences: int, fusion_data: list[Path], second_estimate: str | None = None) -> list[dict]:
     trained: dict[str, Path] = {}
     rows = []
     sequences = synthetic_split(data_dir, "val")[:num_sequences]
@@ -78,26 +81,31 @@ def run(config_paths: list[Path], data_dir: Path, steps: int, runs_dir: Path,
         rows.append({"name": name, "steps": steps, "final_loss": float(last["loss"]), **scores,
                      "clip_ssim": clips["ssim"]})
         if name == "full":
-            rows += context_rows(pipeline, config, sequences, fusion_paths, runs_dir / "full_fusion.cache")
+            rows += context_rows(pipeline, config, sequences, fusion_paths, runs_dir / "full_fusion.cache",
+                                 second_estimate)
     return rows
 
 
 def context_rows(pipeline: LaSeE2VPipeline, config: TrainingConfig, sequences: list[SequenceSpec],
-                 fusion_paths: list[Path], cache_dir: Path) -> list[dict]:
+                 fusion_paths: list[Path], cache_dir: Path, second_estimate: str | None = None) -> list[dict]:
     """The rows next to ``full`` (module docstring): its peer alone and, given the sequences to train
-    one on, ``full`` with a learned fusion."""
+    one on, ``full`` with a learned fusion, and with one that also takes ``second_estimate``'s frames."""
     rows = []
     if config.estimate_method:
         peer = load_method(config.estimate_method)
         rows.append({"name": f"estimate_{config.estimate_method}", "steps": None, "final_loss": None,
                      **score_sequences(peer, sequences, config.num_bins), "clip_ssim": None})
     if fusion_paths:
-        base = with_sampling(pipeline, **config.sequence_sampling, fusion=False, estimate_mix=0.0)
+        base = with_sampling(pipeline, **config.sequence_sampling, fusion=False, estimate_mix=0.0,
+                             fusion_estimate=second_estimate)
         cache_dir.mkdir(parents=True, exist_ok=True)
         files = collect(base, fusion_paths, cache_dir, Processes.current())
-        fused = fused_pipeline(base, train_fusion(files, FusionConfig()))
-        rows.append({"name": "full_fusion", "steps": config.max_steps, "final_loss": None,
-                     **validate_sequences(fused, sequences, config), "clip_ssim": None})
+        seconds = [None] if second_estimate is None else [None, second_estimate]
+        for second in seconds:
+            fusion = train_fusion(files, FusionConfig(second_estimate=second))
+            fused = fused_pipeline(base if second else with_sampling(base, fusion_estimate=None), fusion)
+            rows.append({"name": "full_fusion" + (f"_{second}" if second else ""), "steps": config.max_steps,
+                         "final_loss": None, **validate_sequences(fused, sequences, config), "clip_ssim": None})
     return rows
 
 
@@ -126,14 +134,17 @@ def main() -> None:
                         default=sorted((REPO / "configs" / "train").glob("ablation_*.json")))
     parser.add_argument("--fusion-data", nargs="*", type=Path, default=[],
                         help="make-dataset folders new to the model: add a row of full with a learned fusion")
+    parser.add_argument("--second-estimate", help="with --fusion-data, a peer whose frames a second fused row "
+                        "also takes (the bundled fusion's: cista_tc)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ablations.json")
     args = parser.parse_args()
     configs = sorted(args.configs, key=lambda p: (p.stem != "ablation_full", p.stem))  # full first
-    rows = run(configs, args.data, args.steps, args.runs, args.sequences, args.fusion_data)
+    rows = run(configs, args.data, args.steps, args.runs, args.sequences, args.fusion_data, args.second_estimate)
     print(markdown(rows))
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps({"steps": args.steps, "data": str(args.data), "sequences": args.sequences,
-                                   "fusion_data": list(map(str, args.fusion_data)), "rows": rows},
+                                   "fusion_data": list(map(str, args.fusion_data)),
+                                   "second_estimate": args.second_estimate, "rows": rows},
                                   indent=2) + "\n")
     print(f"wrote {args.out}")
 

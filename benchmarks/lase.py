@@ -16,7 +16,9 @@ streaming path (voxel grids, networks, decoding).
 
 ``--memory`` adds a run over the whole recording (1 step, a tiny random autoencoder) that reports
 Python-traced memory and RSS after a third of the frames and at the end. Use one thread for the CPU
-numbers (``OMP_NUM_THREADS=1``; the script also calls ``torch.set_num_threads(--threads)``).
+numbers (``OMP_NUM_THREADS=1``; the script also calls ``torch.set_num_threads(--threads)``). Like
+every ``lase-e2v`` command, it keeps freed tensors in the heap (:func:`lase_e2v.heap.retain_freed_memory`;
+``LASE_MALLOC=system`` leaves glibc's thresholds alone; the report's ``heap_retained`` says which).
 
     OMP_NUM_THREADS=1 python benchmarks/lase.py [--dtypes auto float32 bfloat16] [--flips none none,h]
         [--repeat 3] [--steps 1 2 4 8 20] [--samples 1 4] [--frames 8] [--device cpu] [--memory]
@@ -41,6 +43,7 @@ from _common import write_results
 
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.windows import TimeWindows, Window
+from lase_e2v.heap import retain_freed_memory
 from lase_e2v.models.autoencoder import TinyAutoencoder
 from lase_e2v.pipelines.lase import LaSeE2VPipeline, load_lase_pipeline, with_sampling
 from lase_e2v.pipelines.output import ReconstructionPipeline
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "lase.json")
     args = parser.parse_args()
 
+    heap_retained = retain_freed_memory()
     torch.set_num_threads(args.threads)
     windows = read_windows(args.data, args.frames)
     firenet, note = firenet_or_note(args.device)
@@ -188,6 +192,7 @@ def main() -> None:
     result = {
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
+        "heap_retained": heap_retained,
         "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew the numbers
         "default": defaults,
         "sensor": "240x180 (ECD slider_depth)",

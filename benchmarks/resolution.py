@@ -8,10 +8,11 @@ Four windows per sensor (one LaSe-E2V clip):
 * 640x480: the Prophesee EVT2 sample, 10 ms windows (about 108,000 events);
 * 1280x720: the Prophesee EVT3 sample, 2.2 ms windows (about 55,000 events; the sample holds 8.8 ms).
 
-Methods: ``integrate``, ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet``, ``e2vid`` (random
-weights of the official size: its weights are not redistributable, and the cost does not depend on
-the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI from PIE-Net at 0.1
-of 10 steps, 4 samples averaged, dtype "auto", 384-pixel attention tiles), each in ``--dtype`` if
+Methods: ``integrate``, ``firenet``, ``firenet_plus``, ``pienet_lite``, ``pienet``, ``cista_tc``,
+``e2vid`` (random weights of the official size: its weights are not redistributable, and the cost
+does not depend on the values) and ``lase`` (the shipped default, :func:`load_lase_pipeline`: EI
+from PIE-Net at 0.1 of 10 steps, 4 samples averaged, the learned fusion with CISTA-TC's frames,
+dtype "auto", 384-pixel attention tiles), each in ``--dtype`` if
 given, else its own default (float32; LaSe-E2V: its ``sampling.json``; the integrator always
 computes in float64).
 
@@ -26,8 +27,14 @@ the two small sizes (where one-time allocations would otherwise count). Growth w
 least-squares slope of log(time) and log(working memory) against log(pixels) per method, 1 meaning
 linear in pixels.
 
+The allocator, ``--heap``: ``retain`` (what every ``lase-e2v`` command does,
+:func:`lase_e2v.heap.retain_freed_memory`: freed tensors stay in glibc's heap) and ``system`` (glibc's
+own thresholds: every large tensor mapped afresh), the naive peer; with both, each (method, sensor)
+runs once per allocator and the rows say which (``heap``; the table marks ``system`` rows).
+
     OMP_NUM_THREADS=1 python benchmarks/resolution.py [--methods lase firenet ...] [--sensors 240x180 ...]
-        [--dtype auto] [--device cpu] [--threads 1] [--out benchmarks/results/resolution.json]
+        [--dtype auto] [--device cpu] [--threads 1] [--heap retain system]
+        [--out benchmarks/results/resolution.json]
 """
 
 from __future__ import annotations
@@ -50,9 +57,11 @@ from _common import SHARED_DATA, peak_rss_bytes, write_results
 from lase_e2v.events.formats import open_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import TimeWindows, Window
+from lase_e2v.heap import CHOICES as HEAPS
+from lase_e2v.heap import retain_freed_memory
 from lase_e2v.pipelines.precision import DTYPES
 
-METHODS = ("integrate", "firenet", "firenet_plus", "pienet_lite", "pienet", "e2vid", "lase")
+METHODS = ("integrate", "firenet", "firenet_plus", "pienet_lite", "pienet", "cista_tc", "e2vid", "lase")
 #: sensor -> (height, width), source (a recording, or None for synthetic events), window in us
 SENSORS = {
     "240x180": ((180, 240), SHARED_DATA / "ecd_slider_depth", 10_000),
@@ -101,8 +110,11 @@ def load(method: str, device: str, dtype: str | None):
     return load_reconstructor(method, device=device, **precision)
 
 
-def worker(method: str, sensor: str, device: str, dtype: str | None, threads: int) -> dict:
-    """One (method, sensor) measurement in this process: times and memory."""
+def worker(method: str, sensor: str, device: str, dtype: str | None, threads: int, heap: str) -> dict:
+    """One (method, sensor) measurement in this process, with the allocator ``heap``: times and memory."""
+    retained = heap == "retain" and retain_freed_memory()
+    if heap == "retain" and not retained:
+        raise SystemExit("--heap retain: the allocator could not be changed (not glibc, or MALLOC_* set)")
     torch.set_num_threads(threads)
     windows = sensor_windows(sensor)
     pipeline = load(method, device, dtype)
@@ -118,6 +130,7 @@ def worker(method: str, sensor: str, device: str, dtype: str | None, threads: in
     peak_rss = peak_rss_bytes()
     return {
         "method": method,
+        "heap": heap,
         "sensor": sensor,
         "pixels": size[0] * size[1],
         "frames": frames,
@@ -141,10 +154,15 @@ def growth_exponent(rows: list[dict], key: str) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def label(row: dict) -> str:
+    """The table's name of a row's method: the naive allocator's rows marked."""
+    return row["method"] + (" (system)" if row["heap"] == "system" else "")
+
+
 def print_tables(rows: list[dict], sensors: list[str], growth: dict) -> None:
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    cell = {(r["method"], r["sensor"]): r for r in rows}
-    header = f"{'method':<13}" + "".join(f"{s:>22}" for s in sensors)
+    methods = list(dict.fromkeys(label(r) for r in rows))
+    cell = {(label(r), r["sensor"]): r for r in rows}
+    header = f"{'method':<20}" + "".join(f"{s:>22}" for s in sensors)
     print("frames/s, CPU time (wall)")
     print(header + f"{'time ~ pixels^':>16}")
     for method in methods:
@@ -154,7 +172,7 @@ def print_tables(rows: list[dict], sensors: list[str], growth: dict) -> None:
             for r in values
         )
         exponent = growth[method]["time"]
-        print(f"{method:<13}{text}{exponent:>16.2f}" if exponent is not None else f"{method:<13}{text}")
+        print(f"{method:<20}{text}{exponent:>16.2f}" if exponent is not None else f"{method:<20}{text}")
     print("peak RSS MB (working MB: peak minus after loading)")
     print(header + f"{'memory ~ pixels^':>18}")
     for method in methods:
@@ -163,7 +181,7 @@ def print_tables(rows: list[dict], sensors: list[str], growth: dict) -> None:
             f"{r['peak_rss_mb']:>13.0f} ({r['working_mb']:.0f})" if r else f"{'-':>22}" for r in values
         )
         exponent = growth[method]["memory"]
-        print(f"{method:<13}{text}{exponent:>18.2f}" if exponent is not None else f"{method:<13}{text}")
+        print(f"{method:<20}{text}{exponent:>18.2f}" if exponent is not None else f"{method:<20}{text}")
 
 
 def main() -> None:
@@ -174,16 +192,18 @@ def main() -> None:
                         help="every method in this precision (default: each method's own)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
+    parser.add_argument("--heap", nargs="+", choices=HEAPS, default=["retain"],
+                        help="allocators to run each measurement with (retain: the command line's)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "resolution.json")
-    parser.add_argument("--worker", nargs=2, metavar=("METHOD", "SENSOR"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("METHOD", "SENSOR", "HEAP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.device, args.dtype, args.threads)))
+        print(json.dumps(worker(*args.worker[:2], args.device, args.dtype, args.threads, args.worker[2])))
         return
 
     rows = []
-    for method, sensor in itertools.product(args.methods, args.sensors):
-        command = [sys.executable, __file__, "--worker", method, sensor,
+    for method, sensor, heap in itertools.product(args.methods, args.sensors, args.heap):
+        command = [sys.executable, __file__, "--worker", method, sensor, heap,
                    *(["--dtype", args.dtype] if args.dtype else []),
                    "--device", args.device, "--threads", str(args.threads)]
         environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -192,14 +212,14 @@ def main() -> None:
             raise SystemExit(f"{method} at {sensor} failed:\n{done.stderr[-2000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         row = rows[-1]
-        print(f"  {method} {sensor}: {row['cpu_ms_per_frame']:.0f} CPU ms/frame, "
+        print(f"  {label(row)} {sensor}: {row['cpu_ms_per_frame']:.0f} CPU ms/frame, "
               f"peak {row['peak_rss_mb']:.0f} MB", flush=True)
     growth = {
-        method: {
-            "time": growth_exponent([r for r in rows if r["method"] == method], "cpu_ms_per_frame"),
-            "memory": growth_exponent([r for r in rows if r["method"] == method], "working_mb"),
+        name: {
+            "time": growth_exponent([r for r in rows if label(r) == name], "cpu_ms_per_frame"),
+            "memory": growth_exponent([r for r in rows if label(r) == name], "working_mb"),
         }
-        for method in args.methods
+        for name in dict.fromkeys(label(r) for r in rows)
     }
     print_tables(rows, args.sensors, growth)
     report = {
@@ -210,6 +230,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew wall times
         "windows_per_sensor": NUM_WINDOWS,
+        "heaps": args.heap,
         "rows": rows,
         "growth_exponents": growth,
     }

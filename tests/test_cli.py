@@ -164,8 +164,20 @@ def test_reconstruct_bad_options(capsys, short_clip, tmp_path):
     assert_one_line_error(*run(capsys, "reconstruct", short_clip, "-o", out, "--checkpoint", wrong)[::2],
                           "not_a_checkpoint")
     assert not out.exists()
-    code, _, err = run(capsys, "reconstruct", short_clip, "--method", "integrate")  # no -o
-    assert code == 2 and "Traceback" not in err and "--output" in err
+    assert_one_line_error(*run(capsys, "reconstruct", short_clip, "--method", "integrate")[::2],  # no -o
+                          "--output", "see lase-e2v reconstruct --help")
+
+
+def test_usage_errors_are_one_line(capsys):
+    """Typer's own errors (unknown option or command, bad value) read like ours: one line, exit 2."""
+    code, out, err = run(capsys, "reconstruct", "clip.h5", "--outpt", "video.mp4")
+    assert_one_line_error(code, err, "No such option: --outpt", "--output")
+    assert out == "" and len(err.splitlines()) == 1 and "╭" not in err
+    assert_one_line_error(*run(capsys, "nosuch")[::2], "No such command 'nosuch'", "see lase-e2v --help")
+    assert_one_line_error(*run(capsys, "make-dataset", "out", "-n", "abc")[::2], "--num-sequences")
+    code, out, err = run(capsys)  # a bare command shows its help, no error line
+    assert code == 2 and "Usage" in out and "error:" not in err
+    assert run(capsys, "--help")[0] == 0
 
 
 def test_ctrl_c_leaves_no_output(capsys, short_clip, tmp_path, monkeypatch):

@@ -2,8 +2,8 @@
 through others (no cycles), counting imports inside functions too (they are dependencies as well).
 
 Floors, bottom to top, by data flow: the shared helpers (errors, atomic writes, JSON reading, paths,
-processes, mirror flips), events, simulate, models, pipelines, evaluation, training, the API (``api.py``,
-``demo.py``), the CLI.
+processes, mirror flips, the heap setting), events, simulate, models, pipelines, evaluation, training,
+the API (``api.py``, ``demo.py``), the CLI.
 Evaluation sits below training because training validates with its metrics and protocol; nothing in
 evaluation needs training. The root package ``lase_e2v`` only defines ``__version__`` and lazy
 re-exports of the API, so it is left out.
@@ -18,7 +18,7 @@ import lase_e2v
 
 PACKAGE_DIR = Path(lase_e2v.__file__).parent
 FLOORS = (
-    ("errors", "atomic", "jsonfile", "paths", "processes", "flips"),
+    ("errors", "atomic", "jsonfile", "paths", "processes", "flips", "heap"),
     ("events",),
     ("simulate",),
     ("models",),

@@ -24,6 +24,7 @@ import typer
 from lase_e2v.atomic import check_output
 from lase_e2v.errors import ConfigError, LaseError
 from lase_e2v.events.color import BAYER_PATTERNS, check_pattern
+from lase_e2v.heap import retain_freed_memory
 from lase_e2v.pipelines.registry import DEFAULT_BENCHMARK_METHODS, DEFAULT_LIVE_METHOD, iter_methods, method_names
 
 app = typer.Typer(
@@ -37,6 +38,8 @@ app = typer.Typer(
 DTYPE_HELP = ("precision of the networks: float32 (exact), bfloat16 (GPUs; CPUs with AVX512-BF16/AMX: "
               "1.4-2x faster), float16 (GPUs), auto (bfloat16 where native, else float32); default "
               "float32 (lase: its sampling.json, auto for the bundled one); not for integrate")
+#: click's usage error (unknown option, missing argument, bad value), as the installed Typer raises it
+UsageError = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
 METHOD_HELP = f"{' | '.join(method_names())} (`lase-e2v methods` describes them)"
 CAPTION_HELP = ("the text LaSe-E2V gets: stored (the recording's caption), auto (generated from a first "
                 "FireNet+ reconstruction by --captioner) or empty")
@@ -51,9 +54,11 @@ VERBOSITY_VARIABLES = ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY")
 def global_options(
     verbose: bool = typer.Option(False, "--verbose", help="show library warnings and log messages"),
 ) -> None:
-    """Options of every command (``lase-e2v --verbose reconstruct ...``)."""
+    """Options of every command (``lase-e2v --verbose reconstruct ...``). Every command keeps freed
+    tensors in the heap (:mod:`lase_e2v.heap`; ``LASE_MALLOC=system`` to leave malloc alone)."""
     if not verbose:
         quiet_libraries()
+    retain_freed_memory()
 
 
 def quiet_libraries() -> None:
@@ -550,24 +555,28 @@ def methods() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: map errors to one line and exit codes (0 ok, 2 bad input, 130 Ctrl-C).
 
-    Typer itself reports usage errors (exit 2) and turns Ctrl-C into exit 130; our own errors
-    (:class:`LaseError`, unreadable files) become one ``error:`` line here.
+    Typer runs in non-standalone mode so that its usage errors (unknown option, missing argument,
+    bad value) reach us and become the same one ``error:`` line as our own errors
+    (:class:`LaseError`, unreadable files) instead of a framed usage box; Typer turns Ctrl-C into
+    exit code 130.
     """
     try:
         with warnings.catch_warnings(), restored_logging():
-            app(args=argv, standalone_mode=True)
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        if code == 130:
-            typer.echo("interrupted; no partial output was kept", err=True)
-        return code
+            code = app(args=argv, standalone_mode=False, prog_name="lase-e2v")
+    except UsageError as problem:
+        if problem.format_message():  # no message: --help was shown for a bare command
+            command = problem.ctx.command_path if problem.ctx is not None else "lase-e2v"
+            typer.echo(f"error: {one_line(problem.format_message())} (see {command} --help)",
+                       err=True)
+        return problem.exit_code
     except KeyboardInterrupt:
-        typer.echo("interrupted; no partial output was kept", err=True)
-        return 130
+        code = 130
     except (LaseError, OSError) as problem:
         typer.echo(f"error: {one_line(str(problem))}", err=True)
         return 2
-    return 0
+    if code == 130:
+        typer.echo("interrupted; no partial output was kept", err=True)
+    return code if isinstance(code, int) else 0
 
 
 def one_line(message: str) -> str:

@@ -20,12 +20,12 @@ from lase_e2v.errors import EventFormatError
 from lase_e2v.events.formats import open_events, write_events
 from lase_e2v.events.streams import EventStream
 from lase_e2v.events.windows import CountWindows, FrameWindows, TimeWindows
+from lase_e2v.heap import malloc_trim
 from lase_e2v.pipelines.output import RATE_SAMPLE_FRAMES, WrittenReconstruction, playback_fps
 from lase_e2v.pipelines.writers import (
     METADATA_CACHE_BYTES,
     HeapTrimmer,
     limit_metadata_cache,
-    malloc_trim,
     read_frames_metadata,
     real_time_fps,
     to_uint8,

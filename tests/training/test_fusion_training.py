@@ -140,12 +140,15 @@ def test_train_fusion_command_saves_the_second_estimate_it_trained_with(run_cli,
     assert code == 0 and "fusion_estimate" not in json.loads((tmp_path / "again" / "sampling.json").read_text())
 
 
-def test_a_fusion_added_in_memory_samples_as_the_saved_fused_pipeline(base_checkpoint, data_dir, tmp_path):
-    """The ablations' fused row (in memory) is what ``train-fusion`` saves; the fusion changes the frames."""
+@pytest.mark.parametrize("second", [None, "firenet"])
+def test_a_fusion_added_in_memory_samples_as_the_saved_fused_pipeline(base_checkpoint, data_dir, tmp_path,
+                                                                       second):
+    """The ablations' fused rows (in memory, with and without a second peer) are what ``train-fusion``
+    saves; the fusion changes the frames."""
     torch.manual_seed(1)
-    fusion = EstimateFusion(channels=8).eval()
-    base = load_lase_pipeline(base_checkpoint, fusion=False, estimate_mix=0.0)
-    save_fused_pipeline(base, fusion, base_checkpoint, tmp_path / "fused")
+    fusion = EstimateFusion(channels=8, second_estimate=second is not None).eval()
+    base = load_lase_pipeline(base_checkpoint, fusion=False, estimate_mix=0.0, fusion_estimate=second)
+    save_fused_pipeline(base, fusion, base_checkpoint, tmp_path / "fused", second)
     path = fusion_sequences([data_dir])[0]
     windowing = FrameWindows(tuple(int(t) for t in open_events(path).read_frames().t_us))
     in_memory = fused_pipeline(base, fusion)(open_events(path), windowing).frames

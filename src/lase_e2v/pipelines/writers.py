@@ -18,7 +18,6 @@ run leaves nothing behind.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import re
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 from lase_e2v.atomic import atomic_path
 from lase_e2v.errors import ConfigError, quoted
+from lase_e2v.heap import malloc_trim
 
 if TYPE_CHECKING:
     import h5py
@@ -134,7 +134,7 @@ class HeapTrimmer:
     """Called after each frame: at most every ``interval_s`` seconds, gives the free pages of the C
     heap back to the system (glibc's ``malloc_trim``; does nothing where there is none).
 
-    ``trim``: the function called with 0 (default: :func:`malloc_trim`).
+    ``trim``: the function called with 0 (default: :func:`lase_e2v.heap.malloc_trim`).
 
     Why: the HDF5 objects made for each frame (a dataset and its attributes, the HQF layout), made
     between a network's frames, fragment glibc's heap: the small blocks HDF5 frees stay in glibc's
@@ -155,14 +155,6 @@ class HeapTrimmer:
         if self._trim is not None and time.monotonic() - self._last >= self.interval_s:
             self._trim(0)
             self._last = time.monotonic()
-
-
-def malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim(pad)``, or ``None`` where the C library has none."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError, TypeError):  # not glibc (macOS, musl, Windows)
-        return None
 
 
 #: the HDF5 metadata cache of a frames file being written (bytes): HDF5's default grows to 32 MiB
