@@ -112,8 +112,7 @@ def load(method: str, device: str, dtype: str | None):
 
 def worker(method: str, sensor: str, device: str, dtype: str | None, threads: int, heap: str) -> dict:
     """One (method, sensor) measurement in this process, with the allocator ``heap``: times and memory."""
-    retained = heap == "retain" and retain_freed_memory()
-    if heap == "retain" and not retained:
+    if heap == "retain" and not retain_freed_memory():
         raise SystemExit("--heap retain: the allocator could not be changed (not glibc, or MALLOC_* set)")
     torch.set_num_threads(threads)
     windows = sensor_windows(sensor)
